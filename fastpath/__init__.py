@@ -1,0 +1,1 @@
+"""Hot paths with pure-Python twins."""
