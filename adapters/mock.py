@@ -1,0 +1,370 @@
+"""The mock provider: a real HTTP server on loopback that speaks the OpenAI wire format.
+
+Tests, bench/ and the embedded default talk to it over sockets exactly as they would to a vendor.
+The upstream model name picks the kind of answer (``echo``, ``tool``, ``json``, ``error``); knobs
+come from the server's defaults (``edge mock --latency-ms ...``) and, per request, from an extra
+body field ``mock`` (OpenAI SDK: ``extra_body={"mock": {...}}``), which the gateway passes through
+like any unknown field:
+
+    latency_ms       delay before the response starts
+    tokens           words in the reply (default: echo the last user text, else 8 words)
+    chunk_delay_ms   delay between stream chunks
+    status           answer with this HTTP error status (429, 500, 503, ...)
+    retry_after      Retry-After seconds sent with an error status
+    fail_after       streams: drop the connection after this many chunks
+    tool_calls       tool replies: how many parallel calls (default 1)
+    no_usage         never report usage (a provider that counts nothing)
+
+GET /mock/stats reports what the mock saw (requests, streams started, completed and aborted by
+the client, the last request body), so tests can assert what reached the upstream.
+Wire format: shared/reference/wire-formats.md section 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import itertools
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from edge.fastpath import jsonio
+
+__all__ = ["MOCK_MODELS", "MockKnobs", "MockState", "create_mock_app", "start_mock_server"]
+
+PROVIDER = "mock"
+MOCK_MODELS = ("echo", "tool", "json", "error", "embed")
+DEFAULT_WORDS = ("The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog.")
+
+
+@dataclass(frozen=True)
+class MockKnobs:
+    latency_ms: float = 0.0
+    tokens: int | None = None
+    chunk_delay_ms: float = 0.0
+    api_key: str | None = None
+
+
+@dataclass
+class MockState:
+    """What the mock has seen; one per app, read through GET /mock/stats."""
+
+    requests: int = 0
+    chat_requests: int = 0
+    streams_started: int = 0
+    streams_completed: int = 0
+    streams_aborted: int = 0
+    open_streams: int = 0
+    last_request: Any = None
+    last_headers: dict[str, str] = field(default_factory=dict)
+    ids: Any = field(default_factory=itertools.count)
+
+
+_STATE = web.AppKey("mock_state", MockState)
+_KNOBS = web.AppKey("mock_knobs", MockKnobs)
+
+
+def create_mock_app(knobs: MockKnobs | None = None) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app[_STATE] = MockState()
+    app[_KNOBS] = knobs or MockKnobs()
+    app.router.add_post("/v1/chat/completions", _chat)
+    app.router.add_post("/v1/embeddings", _embeddings)
+    app.router.add_get("/v1/models", _models)
+    app.router.add_get("/mock/stats", _stats)
+    app.router.add_post("/mock/reset", _reset)
+    return app
+
+
+async def start_mock_server(host: str = "127.0.0.1", port: int = 0, knobs: MockKnobs | None = None) -> tuple[web.AppRunner, int]:
+    """Start the mock on the running loop; returns the runner (to clean up) and the bound port."""
+    runner = web.AppRunner(create_mock_app(knobs), access_log=None, handler_cancellation=True)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server  # aiohttp exposes no public accessor for the bound port
+    assert server is not None and server.sockets
+    return runner, server.sockets[0].getsockname()[1]
+
+
+def _error(status: int, message: str, *, type: str, code: str | None = None, headers: dict[str, str] | None = None) -> web.Response:
+    body = jsonio.dumps({"error": {"message": message, "type": type, "param": None, "code": code}})
+    return web.Response(status=status, body=body, content_type="application/json", headers=headers)
+
+
+def _check_auth(request: web.Request) -> web.Response | None:
+    key = request.app[_KNOBS].api_key
+    if key and request.headers.get("authorization") != "Bearer " + key:
+        return _error(401, "Incorrect API key provided.", type="invalid_request_error", code="invalid_api_key")
+    return None
+
+
+async def _read_json(request: web.Request) -> tuple[dict[str, Any] | None, web.Response | None]:
+    state = request.app[_STATE]
+    state.requests += 1
+    state.last_headers = {k.lower(): v for k, v in request.headers.items() if k.lower() != "authorization"}
+    denied = _check_auth(request)
+    if denied is not None:
+        return None, denied
+    try:
+        body = jsonio.loads(await request.read())
+    except jsonio.JSONDecodeError:
+        return None, _error(400, "We could not parse the JSON body of your request.", type="invalid_request_error")
+    if not isinstance(body, dict):
+        return None, _error(400, "The request body must be a JSON object.", type="invalid_request_error")
+    state.last_request = body
+    return body, None
+
+
+def _knob(body: dict[str, Any], name: str, default: Any = None) -> Any:
+    knobs = body.get("mock")
+    if isinstance(knobs, dict) and name in knobs:
+        return knobs[name]
+    return default
+
+
+def _last_user_text(messages: Any) -> str:
+    if not isinstance(messages, list):
+        return ""
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):
+                return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def _reply_words(body: dict[str, Any], knobs: MockKnobs) -> list[str]:
+    count = _knob(body, "tokens", knobs.tokens)
+    if isinstance(count, int) and count >= 0:
+        return [DEFAULT_WORDS[i % len(DEFAULT_WORDS)] for i in range(count)]
+    text = _last_user_text(body.get("messages"))
+    return text.split() or list(DEFAULT_WORDS[:8])
+
+
+def _sample(schema: Any, depth: int = 0) -> Any:
+    """A value that satisfies a (simple) JSON Schema: enough for structured-output tests."""
+    if not isinstance(schema, dict) or depth > 6:
+        return "value"
+    if "enum" in schema and schema["enum"]:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or "properties" in schema:
+        props = schema.get("properties") or {}
+        return {name: _sample(sub, depth + 1) for name, sub in props.items()}
+    if kind == "array":
+        return [_sample(schema.get("items"), depth + 1)]
+    return {"integer": 1, "number": 1.5, "boolean": True, "null": None}.get(kind, "Paris") if kind else "Paris"
+
+
+def _tool_calls(body: dict[str, Any], call_id_base: str) -> list[dict[str, Any]]:
+    tools = body.get("tools") or [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+    count = _knob(body, "tool_calls", 1)
+    calls = []
+    for i in range(max(1, int(count) if isinstance(count, int) else 1)):
+        fn = (tools[i % len(tools)] or {}).get("function") or {}
+        args = _sample(fn.get("parameters") or {"type": "object", "properties": {}})
+        calls.append({"id": f"call_{call_id_base}_{i}", "type": "function", "function": {"name": fn.get("name", "tool"), "arguments": jsonio.dumps(args).decode()}})
+    return calls
+
+
+def _json_reply(body: dict[str, Any]) -> str:
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        return jsonio.dumps(_sample(schema or {"type": "object"})).decode()
+    return jsonio.dumps({"answer": " ".join(_last_user_text(body.get("messages")).split()[:8]) or "ok"}).decode()
+
+
+def _usage(prompt: int, completion: int) -> dict[str, Any]:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+    }
+
+
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    # A rough count is enough for a mock: about one token per word plus per-message overhead.
+    messages = body.get("messages") or []
+    return sum(len(_last_user_text([m]).split()) + 4 for m in messages if isinstance(m, dict)) + 3
+
+
+async def _chat(request: web.Request) -> web.StreamResponse:
+    body, failure = await _read_json(request)
+    if failure is not None:
+        return failure
+    assert body is not None
+    state, knobs = request.app[_STATE], request.app[_KNOBS]
+    state.chat_requests += 1
+    latency = _knob(body, "latency_ms", knobs.latency_ms)
+    if latency:
+        await asyncio.sleep(float(latency) / 1000.0)
+    model = str(body.get("model", ""))
+    status = _knob(body, "status", 500 if model == "error" else None)
+    if isinstance(status, int) and status >= 400:
+        headers = {}
+        retry_after = _knob(body, "retry_after")
+        if retry_after is not None:
+            headers["retry-after"] = str(retry_after)
+        kind = "rate_limit_error" if status == 429 else ("invalid_request_error" if status < 500 else "server_error")
+        code = "rate_limit_exceeded" if status == 429 else None
+        return _error(status, f"mock upstream error {status}", type=kind, code=code, headers=headers)
+    if not isinstance(body.get("messages"), list) or not body["messages"]:
+        return _error(400, "'messages' is required.", type="invalid_request_error")
+
+    seq = next(state.ids)
+    completion_id = f"chatcmpl-mock{seq}"
+    created = int(time.time())
+    tool_calls: list[dict[str, Any]] | None = None
+    content: str | None
+    if model == "tool":
+        tool_calls, content, finish = _tool_calls(body, str(seq)), None, "tool_calls"
+        words = [tc["function"]["arguments"] for tc in tool_calls]
+    elif model == "json" or (isinstance(body.get("response_format"), dict) and body["response_format"].get("type") != "text"):
+        content, finish = _json_reply(body), "stop"
+        words = [content]
+    else:
+        words = _reply_words(body, knobs)
+        content, finish = " ".join(words), "stop"
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    if tool_calls is None and isinstance(limit, int) and 0 < limit < len(words):
+        words, finish = words[:limit], "length"
+        content = " ".join(words)
+    usage = None if _knob(body, "no_usage") else _usage(_prompt_tokens(body), max(1, len(words)))
+
+    if body.get("stream"):
+        return await _stream(request, body, completion_id, created, model, words, tool_calls, finish, usage)
+    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    doc: dict[str, Any] = {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+        "system_fingerprint": "fp_mock",
+    }
+    if usage is not None:
+        doc["usage"] = usage
+    return web.Response(body=jsonio.dumps(doc), content_type="application/json")
+
+
+async def _stream(request: web.Request, body: dict[str, Any], completion_id: str, created: int, model: str, words: list[str], tool_calls: list[dict[str, Any]] | None, finish: str, usage: dict[str, Any] | None) -> web.StreamResponse:
+    state, knobs = request.app[_STATE], request.app[_KNOBS]
+    delay = float(_knob(body, "chunk_delay_ms", knobs.chunk_delay_ms) or 0) / 1000.0
+    fail_after = _knob(body, "fail_after")
+    include_usage = isinstance(body.get("stream_options"), dict) and bool(body["stream_options"].get("include_usage"))
+    head = b'{"id":"' + completion_id.encode() + b'","object":"chat.completion.chunk","created":' + str(created).encode() + b',"model":' + jsonio.dumps(model) + b',"choices":'
+
+    def frame(choices: bytes, usage_part: bytes = b"null") -> bytes:
+        return b"data: " + head + choices + b',"usage":' + usage_part + b"}\n\n"
+
+    def delta(d: dict[str, Any], reason: str | None = None) -> bytes:
+        return b'[{"index":0,"delta":' + jsonio.dumps(d) + b',"logprobs":null,"finish_reason":' + jsonio.dumps(reason) + b"}]"
+
+    frames = [frame(delta({"role": "assistant", "content": "" if tool_calls is None else None, "refusal": None}))]
+    if tool_calls is None:
+        frames.extend(frame(delta({"content": (w if i == 0 else " " + w)})) for i, w in enumerate(words))
+    else:
+        for index, call in enumerate(tool_calls):
+            start = {"index": index, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": ""}}
+            frames.append(frame(delta({"tool_calls": [start]})))
+            args = call["function"]["arguments"]
+            for piece in (args[: len(args) // 2], args[len(args) // 2 :]):
+                frames.append(frame(delta({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})))
+    frames.append(frame(delta({}, finish)))
+    if include_usage and usage is not None:
+        frames.append(frame(b"[]", jsonio.dumps(usage)))
+    frames.append(b"data: [DONE]\n\n")
+
+    response = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
+    await response.prepare(request)
+    state.streams_started += 1
+    state.open_streams += 1
+    completed = False
+    try:
+        for sent, data in enumerate(frames):
+            if isinstance(fail_after, int) and sent >= fail_after:
+                # Simulate an upstream that dies mid-stream: drop the TCP connection.
+                assert request.transport is not None
+                request.transport.abort()
+                return response
+            await response.write(data)
+            if delay and sent < len(frames) - 1:
+                await asyncio.sleep(delay)
+        completed = True
+        await response.write_eof()
+        state.streams_completed += 1
+    finally:
+        state.open_streams -= 1
+        if not completed and fail_after is None:
+            state.streams_aborted += 1
+    return response
+
+
+async def _embeddings(request: web.Request) -> web.Response:
+    body, failure = await _read_json(request)
+    if failure is not None:
+        return failure
+    assert body is not None
+    status = _knob(body, "status")
+    if isinstance(status, int) and status >= 400:
+        return _error(status, f"mock upstream error {status}", type="server_error" if status >= 500 else "invalid_request_error")
+    raw = body.get("input")
+    inputs = [raw] if isinstance(raw, str) or (isinstance(raw, list) and raw and isinstance(raw[0], int)) else (raw or [])
+    dims = body.get("dimensions") if isinstance(body.get("dimensions"), int) else 8
+    data, tokens = [], 0
+    for index, item in enumerate(inputs):
+        text = item if isinstance(item, str) else " ".join(map(str, item))
+        tokens += max(1, len(text.split()))
+        data.append({"object": "embedding", "index": index, "embedding": _vector(text, dims)})
+    if body.get("encoding_format") == "base64":
+        for row in data:
+            row["embedding"] = base64.b64encode(struct.pack(f"<{dims}f", *row["embedding"])).decode()
+    doc = {"object": "list", "model": body.get("model", ""), "data": data, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    return web.Response(body=jsonio.dumps(doc), content_type="application/json")
+
+
+def _vector(text: str, dims: int) -> list[float]:
+    """A deterministic unit-ish vector: the same text always embeds the same way."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [round((digest[i % len(digest)] - 127.5) / 127.5, 6) for i in range(dims)]
+
+
+async def _models(request: web.Request) -> web.Response:
+    created = 1700000000
+    data = [{"id": m, "object": "model", "created": created, "owned_by": "mock"} for m in MOCK_MODELS]
+    return web.Response(body=jsonio.dumps({"object": "list", "data": data}), content_type="application/json")
+
+
+async def _stats(request: web.Request) -> web.Response:
+    s = request.app[_STATE]
+    doc = {
+        "requests": s.requests,
+        "chat_requests": s.chat_requests,
+        "streams_started": s.streams_started,
+        "streams_completed": s.streams_completed,
+        "streams_aborted": s.streams_aborted,
+        "open_streams": s.open_streams,
+        "last_request": s.last_request,
+        "last_headers": s.last_headers,
+    }
+    return web.Response(body=jsonio.dumps(doc), content_type="application/json")
+
+
+async def _reset(request: web.Request) -> web.Response:
+    request.app[_STATE].__init__()  # type: ignore[misc]
+    return web.Response(status=204)

@@ -1,0 +1,114 @@
+"""The OpenAI-format adapter: OpenAI and every server that speaks its chat API.
+
+vLLM, TGI's messages API, Ollama's /v1, OpenRouter, DeepSeek, Groq, Mistral, Together and LM
+Studio are rows in the config with another base_url, not code (shared/reference/style.md s.5).
+Requests pass through with only ``model`` and ``stream_options`` changed, so fields we do not
+model reach the upstream unchanged. Wire format: shared/reference/wire-formats.md section 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from edge.fastpath import jsonio
+
+from ._common import parse_retry_after, upstream_error
+from .types import ChatResult, UpstreamErrorInfo, UpstreamRequest, Usage
+
+__all__ = ["PROVIDER", "OpenAIAdapter", "usage_from_openai"]
+
+PROVIDER = "openai"
+
+
+class OpenAIAdapter:
+    kind = PROVIDER
+    passthrough = True
+
+    def __init__(self, base_url: str, api_key: str | None = None, headers: Mapping[str, str] | None = None) -> None:
+        base = base_url.rstrip("/")
+        self._chat_url = base + "/chat/completions"
+        self._embeddings_url = base + "/embeddings"
+        self._headers = {"content-type": "application/json", "accept": "application/json"}
+        if headers:
+            self._headers.update({k.lower(): v for k, v in headers.items()})
+        if api_key:
+            self._headers["authorization"] = "Bearer " + api_key
+        self._stream_headers = dict(self._headers, accept="text/event-stream")
+        self._secrets = (api_key,) if api_key else ()
+
+    def chat_request(self, body: dict[str, Any], upstream_model: str, stream: bool) -> UpstreamRequest:
+        out = dict(body)
+        out["model"] = upstream_model
+        if stream:
+            # Always ask for usage: accounting needs it whether or not the client wants to see
+            # it; the stream rewriter hides the usage chunk from clients that did not ask.
+            options = out.get("stream_options")
+            options = dict(options) if isinstance(options, dict) else {}
+            options["include_usage"] = True
+            out["stream_options"] = options
+            return UpstreamRequest("POST", self._chat_url, self._stream_headers, jsonio.dumps(out))
+        return UpstreamRequest("POST", self._chat_url, self._headers, jsonio.dumps(out))
+
+    def parse_chat(self, body: bytes, public_model: str) -> ChatResult:
+        doc = jsonio.loads(body)
+        if not isinstance(doc, dict):
+            raise ValueError("upstream chat response is not a JSON object")
+        doc["model"] = public_model
+        finish = None
+        choices = doc.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            finish = choices[0].get("finish_reason")
+        return ChatResult(jsonio.dumps(doc), usage_from_openai(doc.get("usage")), finish)
+
+    def embeddings_request(self, body: dict[str, Any], upstream_model: str) -> UpstreamRequest:
+        out = dict(body)
+        out["model"] = upstream_model
+        return UpstreamRequest("POST", self._embeddings_url, self._headers, jsonio.dumps(out))
+
+    def parse_embeddings(self, body: bytes, public_model: str) -> ChatResult:
+        doc = jsonio.loads(body)
+        if not isinstance(doc, dict):
+            raise ValueError("upstream embeddings response is not a JSON object")
+        doc["model"] = public_model
+        return ChatResult(jsonio.dumps(doc), usage_from_openai(doc.get("usage")))
+
+    def parse_error(self, status: int, headers: Mapping[str, str] | None, body: bytes) -> UpstreamErrorInfo:
+        retry_after = parse_retry_after(headers)
+        try:
+            doc = jsonio.loads(body) if body else None
+        except jsonio.JSONDecodeError:
+            doc = None
+        err = doc.get("error") if isinstance(doc, dict) else None
+        if isinstance(err, dict):
+            return upstream_error(
+                status,
+                str(err.get("message") or ""),
+                type=err.get("type"),
+                code=err.get("code"),
+                param=err.get("param"),
+                retry_after=retry_after,
+                secrets=self._secrets,
+            )
+        if isinstance(err, str):  # some servers (vLLM, older TGI) send {"error": "text"}
+            return upstream_error(status, err, retry_after=retry_after, secrets=self._secrets)
+        snippet = body[:200].decode("utf-8", "replace").strip()
+        message = f"upstream returned HTTP {status}" + (f": {snippet}" if snippet else "")
+        return upstream_error(status, message, retry_after=retry_after, secrets=self._secrets)
+
+
+def usage_from_openai(raw: Any) -> Usage | None:
+    """OpenAI ``CompletionUsage`` -> Usage; tolerant of missing or null detail objects."""
+    if not isinstance(raw, dict):
+        return None
+    prompt = _int(raw.get("prompt_tokens"))
+    completion = _int(raw.get("completion_tokens"))
+    details = raw.get("prompt_tokens_details")
+    cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    cdetails = raw.get("completion_tokens_details")
+    reasoning = _int(cdetails.get("reasoning_tokens")) if isinstance(cdetails, dict) else 0
+    return Usage(prompt, completion, cached, reasoning)
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and value > 0 else 0

@@ -1,0 +1,60 @@
+"""One accounting path: every request, on either surface, yields one UsageRecord.
+
+The record goes to metrics at once and to the ledger in batches, off the hot path. Usage comes
+from the upstream; an estimate is used only where the upstream reported nothing (a stream cut by a
+disconnect, a provider that counts nothing), and the record says so (``estimated``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from msgspec import Struct
+
+__all__ = ["Accounting", "RecordSink", "UsageRecord"]
+
+
+class UsageRecord(Struct, omit_defaults=True):
+    request_id: str
+    ts: float
+    public_model: str
+    status: int
+    key_id: str | None = None
+    provider: str | None = None
+    upstream_model: str | None = None
+    error_type: str | None = None
+    endpoint: str = "chat"
+    stream: bool = False
+    attempts: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    estimated: bool = False
+    cost_usd: float | None = None
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    client_disconnected: bool = False
+    tags: dict[str, str] | None = None
+
+
+class RecordSink(Protocol):
+    def add(self, record: UsageRecord) -> None: ...
+
+
+class Accounting:
+    """Fans each record out to its sinks (metrics, ledger, tests' observers); never blocks."""
+
+    def __init__(self, sinks: list[RecordSink]) -> None:
+        self._sinks = sinks
+        self._observers: list[Callable[[UsageRecord], None]] = []
+
+    def record(self, record: UsageRecord) -> None:
+        for sink in self._sinks:
+            sink.add(record)
+        for observer in self._observers:
+            observer(record)
+
+    def observe(self, callback: Callable[[UsageRecord], None]) -> None:
+        self._observers.append(callback)

@@ -1,0 +1,132 @@
+"""The ``edge`` command: serve, mock, config.
+
+``edge serve`` with no config runs the embedded default (mock provider, SQLite ledger, providers
+found in the environment). Config errors print the path and value at fault and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _load(path: str | None):  # type: ignore[no-untyped-def]
+    from .config import load_config
+    from .defaults import embedded_config
+
+    return embedded_config(os.environ) if path is None else load_config(path)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .config import ConfigError
+
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        print(f"edge: config error: {exc}", file=sys.stderr)
+        return 2
+    host = args.host or config.server.host
+    port = config.server.port if args.port is None else args.port
+    workers = args.workers or config.server.workers
+    if workers > 1:
+        from .supervisor import supervise
+
+        return supervise(args.config, host, port, workers, config.server.drain_timeout_s)
+    from .serve import run_worker
+
+    return run_worker(config, host, port)
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from .config import ConfigError
+    from .serve import run_worker
+
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        print(f"edge: config error: {exc}", file=sys.stderr)
+        return 2
+    return run_worker(config, args.host, args.port, reuse_port=True)
+
+
+def _cmd_mock(args: argparse.Namespace) -> int:
+    from .adapters.mock import MockKnobs, start_mock_server
+
+    knobs = MockKnobs(latency_ms=args.latency_ms, tokens=args.tokens, chunk_delay_ms=args.chunk_delay_ms, api_key=args.api_key)
+
+    async def run() -> None:
+        runner, port = await start_mock_server(args.host, args.port, knobs)
+        logging.getLogger("edge").info("edge: mock provider serving on http://%s:%d/v1 (pid %d)", args.host, port, os.getpid())
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        import uvloop
+
+        uvloop.run(run())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from .config import ConfigError, dump_config
+
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        print(f"edge: config error: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(dump_config(config).decode() + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge", description="llm-edge: an OpenAI-compatible LLM gateway.")
+    parser.add_argument("--log-level", default=os.environ.get("EDGE_LOG_LEVEL", "INFO"), help="DEBUG, INFO, WARNING (default INFO)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gateway (the embedded default when no --config)")
+    serve.add_argument("--config", help="YAML config file (default: the embedded default)")
+    serve.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default: server.port, 8080; 0 picks a free one)")
+    serve.add_argument("--workers", type=int, help="worker processes sharing the port (default: server.workers, 1)")
+    serve.set_defaults(func=_cmd_serve)
+
+    worker = sub.add_parser("worker", help=argparse.SUPPRESS)  # started by the supervisor
+    worker.add_argument("--config")
+    worker.add_argument("--host", required=True)
+    worker.add_argument("--port", type=int, required=True)
+    worker.set_defaults(func=_cmd_worker)
+
+    mock = sub.add_parser("mock", help="run the mock OpenAI-format provider alone")
+    mock.add_argument("--host", default="127.0.0.1")
+    mock.add_argument("--port", type=int, default=9090)
+    mock.add_argument("--latency-ms", type=float, default=0.0, help="delay before each response")
+    mock.add_argument("--chunk-delay-ms", type=float, default=0.0, help="delay between stream chunks")
+    mock.add_argument("--tokens", type=int, default=None, help="words per reply (default: echo the prompt)")
+    mock.add_argument("--api-key", default=None, help="require this bearer key")
+    mock.set_defaults(func=_cmd_mock)
+
+    config = sub.add_parser("config", help="validate a config and print it with secrets masked")
+    config.add_argument("--config", help="YAML config file (default: the embedded default)")
+    config.set_defaults(func=_cmd_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,325 @@
+"""The gateway's configuration: one YAML file decoded into frozen, typed structs (msgspec).
+
+``${VAR}`` and ``${VAR:-default}`` in any string value are replaced from the environment; a missing
+variable without a default is an error that names it. Every error names the path and the value at
+fault (``models.smart.route[0].provider: unknown provider 'opneai'``), with secrets masked.
+The file a user writes is examples/edge.yaml; the README documents every key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import yaml
+from msgspec import Struct, field
+
+from edge.fastpath import jsonio
+
+__all__ = ["Config", "ConfigError", "load_config", "parse_config"]
+
+ProviderKind = Literal["openai", "anthropic", "gemini", "ollama", "mock"]
+RetryCondition = int | Literal["timeout", "connection"]
+Check = Literal["invalid_json", "truncated", "refusal", "empty"]
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the path and the value at fault."""
+
+
+class _Frozen(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ServerConfig(_Frozen):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    grpc_port: int | None = None
+    workers: int = 1
+    max_body_mb: float = 16.0
+    drain_timeout_s: float = 30.0
+    access_log: bool = False
+
+
+class StateConfig(_Frozen):
+    ledger: str = "sqlite:///./edge.db"
+    redis: str = ""
+
+
+class ProviderConfig(_Frozen):
+    kind: ProviderKind
+    base_url: str = ""
+    api_key: str | None = None
+    timeout_s: float = 600.0
+    connect_timeout_s: float = 10.0
+    headers: dict[str, str] = field(default_factory=dict)
+    max_connections: int = 256
+    # Upstream models advertised by GET /v1/models as "<provider>/<model>".
+    models: list[str] = field(default_factory=list)
+
+
+class RouteConfig(_Frozen):
+    provider: str
+    model: str
+    weight: float = 1.0
+    max_concurrency: int | None = None
+
+
+class EscalateConfig(_Frozen):
+    from_: str = field(name="from")
+    to: str
+    when: list[Check] = field(default_factory=lambda: ["invalid_json", "truncated", "refusal", "empty"])
+
+
+class ModelConfig(_Frozen):
+    route: list[RouteConfig] = field(default_factory=list)
+    strategy: Literal["weighted", "least_busy", "latency"] = "weighted"
+    fallbacks: list[str] = field(default_factory=list)
+    escalate: EscalateConfig | None = None
+    context_window: int | None = None
+    max_tokens: int | None = None
+
+
+class CooldownConfig(_Frozen):
+    failures: int = 3
+    window_s: float = 30.0
+    for_s: float = 60.0
+
+
+class RoutingConfig(_Frozen):
+    retries: int = 2
+    retry_on: list[RetryCondition] = field(default_factory=lambda: [429, 500, 502, 503, 504, "timeout", "connection"])
+    honor_retry_after: bool = True
+    timeout_s: float = 600.0
+    cooldown: CooldownConfig = field(default_factory=CooldownConfig)
+
+
+class PriceConfig(_Frozen):
+    """USD per 1M tokens."""
+
+    input: float
+    output: float
+    cached_input: float | None = None
+    reasoning: float | None = None
+
+
+class KeysConfig(_Frozen):
+    admin: str | None = None
+
+
+class RateLimit(_Frozen):
+    rpm: int | None = None
+    tpm: int | None = None
+
+
+class LimitsConfig(_Frozen):
+    default: RateLimit = field(default_factory=RateLimit)
+
+
+class BudgetConfig(_Frozen):
+    usd: float
+    period: Literal["day", "month"] = "month"
+    tag: str | None = None
+    key: str | None = None
+
+
+class Config(_Frozen):
+    server: ServerConfig = field(default_factory=ServerConfig)
+    state: StateConfig = field(default_factory=StateConfig)
+    providers: dict[str, ProviderConfig] = field(default_factory=dict)
+    models: dict[str, ModelConfig] = field(default_factory=dict)
+    allow_passthrough: bool = True
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    prices: dict[str, PriceConfig] = field(default_factory=dict)
+    keys: KeysConfig = field(default_factory=KeysConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    budgets: list[BudgetConfig] = field(default_factory=list)
+    # Where the file was read from; relative sqlite paths resolve against its folder.
+    source: str = "<embedded default>"
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SECRET_KEYS = ("api_key", "admin", "password", "secret", "token", "authorization")
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    """Read, substitute and validate a YAML config file. Raises ConfigError."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read config file: {exc.strerror or exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
+    return parse_config(raw if raw is not None else {}, env=env, source=str(file))
+
+
+def parse_config(raw: Any, env: Mapping[str, str] | None = None, source: str = "<config>") -> Config:
+    """Validate an already-parsed document (dicts and lists) into a Config."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections, got {type(raw).__name__}")
+    try:
+        raw = _substitute(raw, os.environ if env is None else env, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    raw["source"] = source
+    # Sections keyed by user-chosen names are checked entry by entry first, so an error can name
+    # the entry (msgspec reports dict values as "[...]").
+    for section, entry_type in (("providers", ProviderConfig), ("models", ModelConfig), ("prices", PriceConfig)):
+        entries = raw.get(section)
+        if isinstance(entries, dict):
+            for name, entry in entries.items():
+                _convert(entry, entry_type, raw, f"{section}.{name}", source)
+    config = _convert(raw, Config, raw, "", source)
+    _check(config, source)
+    return config
+
+
+def _substitute(node: Any, env: Mapping[str, str], path: str) -> Any:
+    if isinstance(node, dict):
+        return {k: _substitute(v, env, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute(v, env, f"{path}[{i}]") for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            value = env.get(name)
+            if value is None or (value == "" and default is not None):
+                if default is None:
+                    raise ConfigError(f"{path}: environment variable {name} is not set (write ${{{name}:-default}} for a fallback)")
+                return default
+            return value
+
+        return _VAR.sub(replace, node)
+    return node
+
+
+def _convert(node: Any, type: Any, raw: Any, prefix: str, source: str) -> Any:
+    try:
+        return msgspec.convert(node, type=type, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc, raw, prefix)}") from None
+
+
+def _describe(exc: msgspec.ValidationError, raw: Any, prefix: str = "") -> str:
+    """Turn msgspec's 'Expected `int`, got `str` - at `$.a.b`' into "a.b: expected int, got 'x'"."""
+    text = str(exc)
+    message, _, where = text.rpartition(" - at `")
+    if not message:
+        message, where = text, "$"
+    path = where.rstrip("`").removeprefix("$").lstrip(".")
+    if prefix:
+        path = prefix + ("." + path if path and not path.startswith("[") else path)
+    if message.startswith("Object contains unknown field"):
+        field_name = message.split("`")[1]
+        return f"{path + '.' if path else ''}{field_name}: unknown key"
+    if message.startswith("Object missing required field"):
+        field_name = message.split("`")[1]
+        return f"{path + '.' if path else ''}{field_name}: required key is missing"
+    value = _lookup(raw, path)
+    message = message.replace("`", "")
+    if value is not _MISSING:
+        head, sep, _ = message.partition(", got ")
+        if sep:
+            message = f"{head}, got {_show(path, value)}"
+        elif "enum value" not in message:
+            message = f"{message} (got {_show(path, value)})"
+    return f"{path or '<top>'}: {message[0].lower() + message[1:]}"
+
+
+_MISSING = object()
+
+
+def _lookup(node: Any, path: str) -> Any:
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        try:
+            node = node[int(part[1:-1])] if part.startswith("[") else node[part]
+        except (KeyError, IndexError, TypeError, ValueError):
+            return _MISSING
+    return node
+
+
+def _show(path: str, value: Any) -> str:
+    if any(word in path.lower() for word in _SECRET_KEYS):
+        return "<redacted>"
+    shown = repr(value)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
+def _check(config: Config, source: str) -> None:
+    """What types cannot say: names that must refer to something, ranges, URLs."""
+    errors: list[str] = []
+    s = config.server
+    if not 0 <= s.port <= 65535:
+        errors.append(f"server.port: must be 0..65535 (got {s.port})")
+    if s.grpc_port is not None and not 0 <= s.grpc_port <= 65535:
+        errors.append(f"server.grpc_port: must be 0..65535 (got {s.grpc_port})")
+    if s.workers < 1:
+        errors.append(f"server.workers: must be at least 1 (got {s.workers})")
+    if s.max_body_mb <= 0:
+        errors.append(f"server.max_body_mb: must be positive (got {s.max_body_mb})")
+    ledger = config.state.ledger
+    if not ledger.startswith(("sqlite://", "postgresql://", "postgres://")):
+        errors.append(f"state.ledger: must be sqlite:///path or postgresql://... (got {redact_url(ledger)!r})")
+    if config.state.redis and not config.state.redis.startswith(("redis://", "rediss://", "unix://")):
+        errors.append(f"state.redis: must be a redis:// URL or empty (got {redact_url(config.state.redis)!r})")
+    for name, provider in config.providers.items():
+        if "/" in name:
+            errors.append(f"providers.{name}: a provider name cannot contain '/'")
+        if provider.kind != "mock" and not provider.base_url.startswith(("http://", "https://")):
+            errors.append(f"providers.{name}.base_url: must be an http(s) URL (got {provider.base_url!r})")
+        if provider.timeout_s <= 0:
+            errors.append(f"providers.{name}.timeout_s: must be positive (got {provider.timeout_s})")
+    for name, model in config.models.items():
+        where = f"models.{name}"
+        if not model.route and model.escalate is None:
+            errors.append(f"{where}: needs a route (or an escalate block)")
+        for i, route in enumerate(model.route):
+            if route.provider not in config.providers:
+                errors.append(f"{where}.route[{i}].provider: unknown provider {route.provider!r}" + _known(config.providers))
+            if route.weight < 0:
+                errors.append(f"{where}.route[{i}].weight: must not be negative (got {route.weight})")
+        for i, other in enumerate(model.fallbacks):
+            if other == name:
+                errors.append(f"{where}.fallbacks[{i}]: a model cannot fall back to itself")
+            elif other not in config.models:
+                errors.append(f"{where}.fallbacks[{i}]: unknown model {other!r}" + _known(config.models))
+        if model.escalate is not None:
+            for key in ("from_", "to"):
+                target = getattr(model.escalate, key)
+                if target == name or target not in config.models:
+                    errors.append(f"{where}.escalate.{key.rstrip('_')}: unknown model {target!r}" + _known(config.models))
+    for name in config.prices:
+        if config.prices[name].input < 0 or config.prices[name].output < 0:
+            errors.append(f"prices.{name}: prices must not be negative")
+    if errors:
+        raise ConfigError(f"{source}: " + "\n  ".join(errors))
+
+
+def _known(names: Mapping[str, Any]) -> str:
+    return f" (known: {', '.join(sorted(names))})" if names else " (none are configured)"
+
+
+def redact_url(url: str) -> str:
+    """postgresql://user:secret@host/db -> postgresql://user:***@host/db."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def dump_config(config: Config) -> bytes:
+    """The effective config as JSON with secrets masked (for `edge config` and debugging)."""
+    doc = jsonio.to_builtins(config)
+    for provider in doc.get("providers", {}).values():
+        if provider.get("api_key"):
+            provider["api_key"] = "<redacted>"
+    if doc.get("keys", {}).get("admin"):
+        doc["keys"]["admin"] = "<redacted>"
+    doc["state"]["ledger"] = redact_url(doc["state"]["ledger"])
+    doc["state"]["redis"] = redact_url(doc["state"]["redis"])
+    return jsonio.dumps(doc)

@@ -1,0 +1,133 @@
+"""One error hierarchy, mapped once to an HTTP status and the OpenAI error envelope.
+
+Envelope: ``{"error": {"message", "type", "param", "code"}}`` (OpenAI OpenAPI ``Error``; all four
+keys present, param and code may be null). Type and code values follow what OpenAI sends
+(shared/reference/wire-formats.md section 1.6). The gRPC surface maps the same classes to status
+codes, so both surfaces agree.
+"""
+
+from __future__ import annotations
+
+import math
+
+from edge.adapters.types import UpstreamErrorInfo
+from edge.fastpath import jsonio
+
+__all__ = [
+    "AuthenticationError",
+    "BadGateway",
+    "EdgeError",
+    "GatewayTimeout",
+    "InvalidRequest",
+    "ModelNotFound",
+    "NotFound",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "ServiceUnavailable",
+    "UnsupportedMediaType",
+    "UpstreamError",
+]
+
+
+class EdgeError(Exception):
+    """Base class: a status, an OpenAI error type and code, a message safe to show a client."""
+
+    status = 500
+    type = "api_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        self.retry_after = retry_after
+
+    def envelope(self) -> bytes:
+        return jsonio.dumps({"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}})
+
+    def headers(self) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        # Retry-After is whole seconds (RFC 9110); retry-after-ms keeps the precision for the
+        # OpenAI SDKs, which read it first.
+        return {"retry-after": str(max(1, math.ceil(self.retry_after))), "retry-after-ms": str(int(self.retry_after * 1000))}
+
+
+class InvalidRequest(EdgeError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class AuthenticationError(EdgeError):
+    status = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class PermissionDenied(EdgeError):
+    status = 403
+    type = "permission_error"
+
+
+class NotFound(EdgeError):
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class MethodNotAllowed(EdgeError):
+    status = 405
+    type = "invalid_request_error"
+    code = "method_not_allowed"
+
+
+class PayloadTooLarge(EdgeError):
+    status = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class UnsupportedMediaType(EdgeError):
+    status = 415
+    type = "invalid_request_error"
+    code = "unsupported_media_type"
+
+
+class BadGateway(EdgeError):
+    status = 502
+    type = "api_error"
+    code = "upstream_unreachable"
+
+
+class ServiceUnavailable(EdgeError):
+    status = 503
+    type = "api_error"
+    code = "service_unavailable"
+
+
+class GatewayTimeout(EdgeError):
+    status = 504
+    type = "timeout"
+    code = "upstream_timeout"
+
+
+class UpstreamError(EdgeError):
+    """An error the upstream answered with, passed on with its status, type and code."""
+
+    def __init__(self, info: UpstreamErrorInfo, provider: str) -> None:
+        super().__init__(info.message, param=info.param, code=info.code, retry_after=info.retry_after)
+        self.status = info.status if 400 <= info.status <= 599 else 502
+        self.type = info.type
+        self.provider = provider
+        self.info = info
+
+
+def error_event(err: EdgeError) -> bytes:
+    """The final SSE event of a stream that failed after it started (the SDKs raise on it)."""
+    return b"data: " + err.envelope() + b"\n\n"

@@ -1,0 +1,45 @@
+"""Everything a request needs, built once per worker from one frozen Config.
+
+Both surfaces (HTTP now, gRPC later) hold one Gateway and go through the same pieces: auth,
+router, providers, prices, accounting (metrics + ledger).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .accounting import Accounting
+from .auth import Authenticator
+from .config import Config
+from .ledger import SQLiteLedger, open_ledger
+from .metrics import Metrics
+from .prices import PriceTable
+from .providers import Providers
+from .router import Router
+
+__all__ = ["Gateway"]
+
+
+class Gateway:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.providers = Providers(config)
+        self.router = Router(config, self.providers)
+        self.auth = Authenticator(config)
+        self.prices = PriceTable(config.prices)
+        self.metrics = Metrics()
+        base = Path(config.source).parent if config.source and not config.source.startswith("<") else Path.cwd()
+        self.ledger: SQLiteLedger = open_ledger(config.state.ledger, base)
+        self.accounting = Accounting([self.metrics, self.ledger])
+        self.max_body_bytes = int(config.server.max_body_mb * 1024 * 1024)
+        self.ready = False
+
+    async def start(self) -> None:
+        await self.providers.start()
+        await self.ledger.start()
+        self.ready = True
+
+    async def close(self) -> None:
+        self.ready = False
+        await self.providers.close()
+        await self.ledger.close()

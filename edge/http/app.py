@@ -1,0 +1,44 @@
+"""The aiohttp application factory: one frozen Config in, an app with every route out.
+
+Importing this module has no side effects; the Gateway (sessions, ledger, mock) starts on the
+app's startup signal and closes on cleanup, after in-flight requests drained.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from edge.config import Config
+from edge.gateway import Gateway
+
+from .chat import chat_completions
+from .embeddings import embeddings
+from .health import healthz, metrics, readyz
+from .keys import GATEWAY
+from .middleware import edge_middleware
+from .models import get_model, list_models
+
+__all__ = ["create_app"]
+
+
+def create_app(config: Config) -> web.Application:
+    gateway = Gateway(config)
+    app = web.Application(middlewares=[edge_middleware], client_max_size=gateway.max_body_bytes)
+    app[GATEWAY] = gateway
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/v1/models/{model:.+}", get_model)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+
+    async def start(app: web.Application) -> None:
+        await gateway.start()
+
+    async def close(app: web.Application) -> None:
+        await gateway.close()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(close)
+    return app

@@ -1,0 +1,56 @@
+"""Reading a JSON request body: content type, size limit, malformed JSON and schema errors.
+
+Each failure becomes a 4xx whose message says what was wrong and where, before anything is sent
+upstream. msgspec reports the failing path (``$.messages[0].content``); it becomes the envelope's
+``param`` (``messages[0].content``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from edge.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from edge.fastpath import jsonio
+
+__all__ = ["read_json"]
+
+T = TypeVar("T")
+
+
+async def read_json(request: web.Request, type: type[T], max_bytes: int) -> tuple[T, dict[str, Any]]:
+    """The typed view (for validation and routing) and the raw dict (passed through upstream)."""
+    content_type = request.headers.get("content-type")
+    if content_type is not None:
+        mime = content_type.partition(";")[0].strip().lower()
+        if mime != "application/json" and not mime.endswith("+json"):
+            raise UnsupportedMediaType(f"Content-Type must be application/json, got '{mime[:100]}'.")
+    length = request.content_length
+    if length is not None and length > max_bytes:
+        raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {max_bytes} bytes (server.max_body_mb).")
+    raw = await request.read()
+    if not raw:
+        raise InvalidRequest("The request body is empty; expected a JSON object.")
+    try:
+        typed = jsonio.decode(raw, type)
+    except jsonio.ValidationError as exc:
+        message, param = _describe(str(exc))
+        raise InvalidRequest(f"Invalid request: {message}", param=param) from None
+    except jsonio.DecodeError as exc:
+        raise InvalidRequest(f"We could not parse the JSON body of your request: {exc}.", code="invalid_json") from None
+    body = jsonio.loads(raw)
+    return typed, body
+
+
+def _describe(text: str) -> tuple[str, str | None]:
+    message, sep, where = text.rpartition(" - at `")
+    if not sep:
+        message, where = text, "$"
+    param = where.rstrip("`").removeprefix("$").lstrip(".") or None
+    if message.startswith("Object missing required field"):
+        field = message.split("`")[1]
+        param = f"{param}.{field}" if param else field
+        return f"'{param}' is a required property.", param
+    message = message.replace("`", "'")
+    return (f"{message} at '{param}'." if param else f"{message}."), param

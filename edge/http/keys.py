@@ -1,0 +1,13 @@
+"""Typed keys for values stored on the aiohttp app and request (aiohttp AppKey / RequestKey)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from edge.gateway import Gateway
+
+__all__ = ["GATEWAY", "REQUEST_ID"]
+
+GATEWAY = web.AppKey("edge_gateway", Gateway)
+# aiohttp has no typed request keys; a plain string namespaced to us.
+REQUEST_ID = "edge_request_id"

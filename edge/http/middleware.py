@@ -1,0 +1,70 @@
+"""Request ids and errors: every response carries ``x-request-id``; every error is an envelope.
+
+The middleware is the single place where exceptions become responses: EdgeError subclasses map
+to their status and OpenAI envelope, aiohttp's own HTTP errors (unknown path, wrong method, body
+too large) are translated, and anything unexpected becomes a 500 that names the request id while
+the traceback goes to the log, never to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+
+from aiohttp import web
+
+from edge.errors import EdgeError, MethodNotAllowed, NotFound, PayloadTooLarge
+
+from .keys import REQUEST_ID
+
+__all__ = ["edge_middleware", "error_response", "new_request_id"]
+
+log = logging.getLogger("edge.http")
+
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def new_request_id() -> str:
+    return "req_" + os.urandom(12).hex()
+
+
+def error_response(err: EdgeError, request_id: str) -> web.Response:
+    headers = err.headers()
+    headers["x-request-id"] = request_id
+    return web.Response(status=err.status, body=err.envelope(), content_type="application/json", headers=headers)
+
+
+def _translate(exc: web.HTTPException, request: web.Request) -> EdgeError:
+    if exc.status == 404:
+        return NotFound(f"Unknown endpoint: {request.method} {request.path}.")
+    if exc.status == 405:
+        return MethodNotAllowed(f"Method {request.method} is not allowed on {request.path}.")
+    if exc.status == 413:
+        limit = request.app._client_max_size  # aiohttp keeps the configured limit only here
+        return PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes (server.max_body_mb).")
+    error = EdgeError(exc.reason or "HTTP error")
+    error.status, error.type = exc.status, "invalid_request_error" if exc.status < 500 else "api_error"
+    return error
+
+
+@web.middleware
+async def edge_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    incoming = request.headers.get("x-request-id")
+    request_id = incoming if incoming and _CLIENT_ID.match(incoming) else new_request_id()
+    request[REQUEST_ID] = request_id
+    try:
+        response = await handler(request)
+    except EdgeError as err:
+        return error_response(err, request_id)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(_translate(exc, request), request_id)
+    except Exception:
+        log.exception("unhandled error in %s %s (request %s)", request.method, request.path, request_id)
+        err = EdgeError(f"Internal gateway error; quote request id {request_id} when reporting it.")
+        return error_response(err, request_id)
+    if not response.prepared:
+        response.headers["x-request-id"] = request_id
+    return response

@@ -1,0 +1,80 @@
+"""Prometheus metrics (``edge_*``), one registry per app: no module-level mutable state.
+
+With several workers, each process serves its own numbers unless PROMETHEUS_MULTIPROC_DIR is set
+(the supervisor sets it), in which case /metrics aggregates every worker through
+prometheus_client's multiprocess mode. Labels are bounded: public model names come from config or
+from "<provider>/<model>" names that routed, never from raw client input that failed to route.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import multiprocess
+
+from .accounting import UsageRecord
+
+__all__ = ["Metrics", "CONTENT_TYPE"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg = self.registry
+        self.requests = Counter("edge_requests", "Requests by public model and HTTP status.", ["model", "status"], registry=reg)
+        self.tokens = Counter("edge_tokens", "Tokens by public model and kind (prompt, completion, cached, reasoning).", ["model", "kind"], registry=reg)
+        self.cost = Counter("edge_cost_usd", "Spend in USD by public model.", ["model"], registry=reg)
+        self.latency = Histogram("edge_request_duration_seconds", "Time from request to last byte.", ["model"], buckets=_LATENCY_BUCKETS, registry=reg)
+        self.ttft = Histogram("edge_time_to_first_token_seconds", "Streams: time to the first content byte.", ["model"], buckets=_LATENCY_BUCKETS, registry=reg)
+        self.upstream_errors = Counter("edge_upstream_errors", "Failed upstream attempts by provider and status.", ["provider", "status"], registry=reg)
+        self.in_flight = Gauge("edge_requests_in_flight", "Requests being served.", registry=reg, multiprocess_mode="livesum")
+        self._children: dict[tuple[str, int], tuple[object, ...]] = {}
+        # Read once: prometheus_client itself picks its value store from this at import.
+        self._multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+
+    def add(self, record: UsageRecord) -> None:
+        key = (record.public_model, record.status)
+        children = self._children.get(key)
+        if children is None:
+            model = record.public_model
+            children = (
+                self.requests.labels(model, str(record.status)),
+                self.tokens.labels(model, "prompt"),
+                self.tokens.labels(model, "completion"),
+                self.tokens.labels(model, "cached"),
+                self.tokens.labels(model, "reasoning"),
+                self.latency.labels(model),
+                self.ttft.labels(model),
+                self.cost.labels(model),
+            )
+            if len(self._children) < 10_000:
+                self._children[key] = children
+        req, prompt, completion, cached, reasoning, latency, ttft, cost = children
+        req.inc()  # type: ignore[attr-defined]
+        if record.prompt_tokens:
+            prompt.inc(record.prompt_tokens)  # type: ignore[attr-defined]
+        if record.completion_tokens:
+            completion.inc(record.completion_tokens)  # type: ignore[attr-defined]
+        if record.cached_tokens:
+            cached.inc(record.cached_tokens)  # type: ignore[attr-defined]
+        if record.reasoning_tokens:
+            reasoning.inc(record.reasoning_tokens)  # type: ignore[attr-defined]
+        latency.observe(record.latency_ms / 1000.0)  # type: ignore[attr-defined]
+        if record.ttft_ms is not None:
+            ttft.observe(record.ttft_ms / 1000.0)  # type: ignore[attr-defined]
+        if record.cost_usd:
+            cost.inc(record.cost_usd)  # type: ignore[attr-defined]
+
+    def upstream_error(self, provider: str, status: int | str) -> None:
+        self.upstream_errors.labels(provider, str(status)).inc()
+
+    def render(self) -> bytes:
+        if self._multiprocess_dir:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)

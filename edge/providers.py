@@ -1,0 +1,78 @@
+"""Upstream providers at run time: an adapter, a pooled HTTP session and timeouts per provider.
+
+Sessions keep connections alive to each upstream (aiohttp TCPConnector pools); a provider of
+kind ``mock`` starts the built-in mock server on a loopback port inside this worker's loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import aiohttp
+from aiohttp import web
+
+from edge.adapters import build_adapter
+from edge.adapters.mock import start_mock_server
+from edge.adapters.types import Adapter
+
+from .config import Config, ProviderConfig
+
+__all__ = ["Provider", "Providers"]
+
+log = logging.getLogger("edge.providers")
+
+
+class Provider:
+    """One configured upstream. ``adapter`` is None for a kind this build cannot speak yet."""
+
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        self.name = name
+        self.config = config
+        self.adapter: Adapter | None = None
+        self.session: aiohttp.ClientSession | None = None
+        # Whole-request bound for plain calls; streams bound the connect and each idle gap
+        # instead, since a long answer may legitimately stream for minutes.
+        self.timeout = aiohttp.ClientTimeout(total=config.timeout_s, sock_connect=config.connect_timeout_s)
+        self.stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=config.connect_timeout_s, sock_read=config.timeout_s)
+
+    @property
+    def kind(self) -> str:
+        return self.config.kind
+
+
+class Providers(Mapping[str, Provider]):
+    def __init__(self, config: Config) -> None:
+        self._providers = {name: Provider(name, cfg) for name, cfg in config.providers.items()}
+        self._mock_runners: list[web.AppRunner] = []
+
+    def __getitem__(self, name: str) -> Provider:
+        return self._providers[name]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._providers)
+
+    def __len__(self) -> int:
+        return len(self._providers)
+
+    async def start(self) -> None:
+        for provider in self._providers.values():
+            cfg = provider.config
+            base_url = cfg.base_url
+            if cfg.kind == "mock":
+                runner, port = await start_mock_server("127.0.0.1", 0)
+                self._mock_runners.append(runner)
+                base_url = f"http://127.0.0.1:{port}/v1"
+            provider.adapter = build_adapter(cfg.kind, base_url, cfg.api_key, cfg.headers)
+            connector = aiohttp.TCPConnector(limit=cfg.max_connections, limit_per_host=cfg.max_connections, ttl_dns_cache=300, keepalive_timeout=60)
+            # auto_decompress stays on: upstream bodies are parsed or re-framed, never relayed raw.
+            provider.session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",), trust_env=False)
+            if provider.adapter is None:
+                log.warning("provider %r: kind %r has no adapter in this version; requests to it get a clear error", provider.name, cfg.kind)
+
+    async def close(self) -> None:
+        for provider in self._providers.values():
+            if provider.session is not None:
+                await provider.session.close()
+        for runner in self._mock_runners:
+            await runner.cleanup()

@@ -1,0 +1,66 @@
+"""Running one worker: the app on a uvloop event loop, SO_REUSEPORT, graceful drain on SIGTERM.
+
+On SIGTERM (or SIGINT) the worker turns /readyz to 503, stops accepting connections, lets
+in-flight requests and streams finish for up to ``server.drain_timeout_s`` (aiohttp's
+shutdown_timeout), flushes the ledger and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from aiohttp import web
+
+from .config import Config
+from .http import create_app
+from .http.keys import GATEWAY
+
+__all__ = ["run_worker"]
+
+log = logging.getLogger("edge")
+
+
+async def _serve(config: Config, host: str, port: int, reuse_port: bool) -> None:
+    app = create_app(config)
+    runner = web.AppRunner(
+        app,
+        handler_cancellation=True,  # a client that goes away cancels its handler: upstream closes
+        access_log=log.getChild("access") if config.server.access_log else None,
+        shutdown_timeout=config.server.drain_timeout_s,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port, backlog=2048)
+    await site.start()
+    server = site._server  # aiohttp has no public accessor for the bound sockets
+    bound = server.sockets[0].getsockname()[1] if server is not None and server.sockets else port
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    # Tests and supervisors read this line to learn the port; keep its shape.
+    log.info("edge: serving on http://%s:%d (pid %d, config %s)", host, bound, os.getpid(), config.source)
+    await stop.wait()
+    log.info("edge: draining (pid %d, up to %g s)", os.getpid(), config.server.drain_timeout_s)
+    app[GATEWAY].ready = False
+    await runner.cleanup()
+    log.info("edge: stopped (pid %d)", os.getpid())
+
+
+def run_worker(config: Config, host: str, port: int, reuse_port: bool = False) -> int:
+    try:
+        import uvloop
+    except ImportError:  # not on this platform: the stdlib loop works, only slower
+        loop_factory = None
+    else:
+        loop_factory = uvloop.new_event_loop
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(_serve(config, host, port, reuse_port))
+    except OSError as exc:
+        print(f"edge: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0

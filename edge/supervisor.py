@@ -1,0 +1,81 @@
+"""``--workers N``: N worker processes share the port (SO_REUSEPORT); a dead one is restarted.
+
+The supervisor does no request work. It starts each worker as ``python -m edge.cli worker``,
+restarts one that dies (with a short backoff so a crash loop cannot spin), and on SIGTERM or
+SIGINT passes the signal on, waits for every worker to drain, and exits 0. Metrics from every
+worker are aggregated through prometheus_client's multiprocess directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+__all__ = ["supervise"]
+
+log = logging.getLogger("edge.supervisor")
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def supervise(config_path: str | None, host: str, port: int, workers: int, drain_timeout_s: float) -> int:
+    if port == 0:
+        port = _free_port(host)  # every worker must bind the same port
+    metrics_dir = tempfile.mkdtemp(prefix="edge-metrics-")
+    env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=metrics_dir)
+    command = [sys.executable, "-m", "edge.cli", "worker", "--host", host, "--port", str(port)]
+    if config_path:
+        command += ["--config", config_path]
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    children: list[subprocess.Popen[bytes] | None] = [None] * workers
+    restarts = [0.0] * workers  # when each slot may next be (re)started
+    started = [0.0] * workers
+    failures = [0] * workers  # consecutive early deaths, for the backoff
+    log.info("edge: supervisor pid %d starting %d workers on %s:%d", os.getpid(), workers, host, port)
+    try:
+        while not stopping:
+            now = time.monotonic()
+            for i, child in enumerate(children):
+                if child is not None and child.poll() is not None:
+                    log.warning("edge: worker %d (pid %d) exited with %s; restarting", i, child.pid, child.returncode)
+                    failures[i] = failures[i] + 1 if now - started[i] < 10.0 else 1
+                    restarts[i] = now + min(5.0, 0.05 * 2 ** min(failures[i] - 1, 7))
+                    children[i] = None
+                if children[i] is None and now >= restarts[i]:
+                    children[i] = subprocess.Popen(command, env=env)
+                    started[i] = now
+            time.sleep(0.05)
+    finally:
+        for child in children:
+            if child is not None and child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + drain_timeout_s + 5.0
+        for child in children:
+            if child is None:
+                continue
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    log.info("edge: supervisor stopped")
+    return 0

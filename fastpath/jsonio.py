@@ -1,0 +1,69 @@
+"""The one JSON door: every module encodes and decodes JSON through here.
+
+orjson for untyped documents (request bodies passed through, upstream responses), msgspec for
+typed structs (config, the inbound OpenAI schema, normalized records). Keeping both behind one
+module lets us swap an engine or add an option once, as envoy ai-gateway does with its
+internal/json package. Encoders and decoders are stateless and built once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+import orjson
+
+__all__ = [
+    "DecodeError",
+    "JSONDecodeError",
+    "ValidationError",
+    "decode",
+    "decode_typed",
+    "dumps",
+    "encode_struct",
+    "loads",
+    "to_builtins",
+    "convert",
+]
+
+T = TypeVar("T")
+
+JSONDecodeError = orjson.JSONDecodeError
+ValidationError = msgspec.ValidationError
+DecodeError = msgspec.DecodeError
+
+_struct_encoder = msgspec.json.Encoder()
+
+
+def loads(data: bytes | str) -> Any:
+    """Decode a JSON document into Python objects (orjson)."""
+    return orjson.loads(data)
+
+
+def dumps(obj: Any) -> bytes:
+    """Encode Python objects as compact JSON bytes (orjson)."""
+    return orjson.dumps(obj)
+
+
+def decode(data: bytes, type: type[T]) -> T:
+    """Decode and validate JSON bytes into a typed msgspec struct; raises ValidationError."""
+    return msgspec.json.decode(data, type=type)
+
+
+# Kept as a separate name so call sites read as what they do.
+decode_typed = decode
+
+
+def encode_struct(obj: Any) -> bytes:
+    """Encode a msgspec struct (or builtins) as JSON bytes."""
+    return _struct_encoder.encode(obj)
+
+
+def convert(obj: Any, type: type[T], *, strict: bool = True) -> T:
+    """Validate already-decoded builtins into a typed struct; raises ValidationError."""
+    return msgspec.convert(obj, type=type, strict=strict)
+
+
+def to_builtins(obj: Any) -> Any:
+    """Turn structs into dicts and lists, e.g. before a YAML or JSON dump."""
+    return msgspec.to_builtins(obj)
