@@ -1,4 +1,6 @@
-"""Helpers shared by two or more adapters: error vocabulary, Retry-After, secret scrubbing.
+"""Helpers shared by two or more adapters: error vocabulary, Retry-After, secret scrubbing, and
+the OpenAI-side pieces every translating adapter needs (extra fields, tool arguments, the
+chat.completion body).
 
 Status-to-type mapping follows the translation cheat-sheet in shared/reference/wire-formats.md
 section 6; Retry-After parsing follows RFC 9110 section 10.2.3 plus OpenAI's ``retry-after-ms``.
@@ -7,13 +9,33 @@ section 6; Retry-After parsing follows RFC 9110 section 10.2.3 plus OpenAI's ``r
 from __future__ import annotations
 
 import email.utils
+import secrets
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from .types import UpstreamErrorInfo
+from edge.fastpath import jsonio
 
-__all__ = ["error_type_for_status", "parse_retry_after", "scrub", "upstream_error"]
+from .types import ChatResult, ToolCallDelta, UpstreamErrorInfo, Usage
+
+__all__ = [
+    "OPENAI_CHAT_FIELDS",
+    "body_snippet",
+    "chat_completion",
+    "client_finish",
+    "error_type_for_status",
+    "extra_fields",
+    "json_error_body",
+    "message_text",
+    "new_call_id",
+    "parse_arguments",
+    "parse_retry_after",
+    "scrub",
+    "split_data_url",
+    "stop_list",
+    "upstream_error",
+    "usage_dict",
+]
 
 _TYPE_BY_STATUS = {
     400: "invalid_request_error",
@@ -94,3 +116,131 @@ def upstream_error(
         param=None if param is None else str(param),
         retry_after=retry_after,
     )
+
+
+# -- shared by the translating adapters (anthropic, gemini, ollama) ---------------------------
+
+# Every field of OpenAI's CreateChatCompletionRequest (openai-openapi v2.3.0). A translating
+# adapter reads these; any other top-level field a client sends (OpenAI SDK ``extra_body``) is a
+# provider-native field and goes into the native body unchanged (``top_k``, ``thinking``,
+# ``safetySettings``, ``options``, the mock's ``mock`` knobs), so vendor features stay reachable.
+OPENAI_CHAT_FIELDS = frozenset(
+    (
+        "model", "messages", "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls",
+        "response_format", "max_tokens", "max_completion_tokens", "n", "stop", "temperature", "top_p",
+        "presence_penalty", "frequency_penalty", "seed", "logprobs", "top_logprobs", "user", "metadata",
+        "reasoning_effort", "logit_bias", "store", "service_tier", "modalities", "audio", "prediction",
+        "web_search_options", "verbosity", "prompt_cache_key", "prompt_cache_retention", "safety_identifier",
+        "functions", "function_call",
+    )
+)
+
+
+def extra_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The client's non-OpenAI top-level fields, passed to a native upstream as they are."""
+    return {k: v for k, v in body.items() if k not in OPENAI_CHAT_FIELDS}
+
+
+def message_text(content: Any) -> str:
+    """The text of an OpenAI message ``content`` (string, or text/refusal parts joined)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join((p.text or p.refusal or "") for p in content if p.type in ("text", "refusal"))
+
+
+def split_data_url(url: str) -> tuple[str, str] | None:
+    """``data:<mime>;base64,<data>`` -> (mime, data); None for any other URL."""
+    if not url.startswith("data:"):
+        return None
+    head, sep, data = url[5:].partition(",")
+    if not sep or not head.endswith(";base64"):
+        return None
+    return head[: -len(";base64")] or "application/octet-stream", data
+
+
+def stop_list(stop: Any) -> list[str] | None:
+    if stop is None:
+        return None
+    return [stop] if isinstance(stop, str) else [s for s in stop if s]
+
+
+def parse_arguments(arguments: str) -> dict[str, Any]:
+    """OpenAI tool-call arguments (a JSON string) -> the object native dialects want.
+
+    An empty string is ``{}``; text that is not a JSON object is kept under ``"arguments"``
+    rather than dropped, so the model still sees what it sent.
+    """
+    if not arguments or not arguments.strip():
+        return {}
+    try:
+        value = jsonio.loads(arguments)
+    except jsonio.JSONDecodeError:
+        return {"arguments": arguments}
+    return value if isinstance(value, dict) else {"arguments": value}
+
+
+def usage_dict(usage: Usage) -> dict[str, Any]:
+    """Usage -> OpenAI ``CompletionUsage`` JSON (what clients and the ledger read)."""
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+def client_finish(reason: str | None) -> str | None:
+    """A normalized finish reason as OpenAI clients know it ("unknown" is ours alone: stop)."""
+    return "stop" if reason == "unknown" else reason
+
+
+def chat_completion(
+    *,
+    id: str,
+    public_model: str,
+    content: str | None,
+    reasoning: str | None = None,
+    refusal: str | None = None,
+    tool_calls: list[ToolCallDelta] | None = None,
+    finish_reason: str | None,
+    usage: Usage | None,
+    created: int | None = None,
+) -> ChatResult:
+    """A whole translated answer as an OpenAI ``chat.completion`` body (choice 0)."""
+    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": refusal}
+    if reasoning:
+        message["reasoning_content"] = reasoning
+    if tool_calls:
+        message["tool_calls"] = [
+            {"id": tc.id, "type": "function", "function": {"name": tc.name or "", "arguments": tc.arguments or "{}"}} for tc in tool_calls
+        ]
+    doc: dict[str, Any] = {
+        "id": id if id.startswith("chatcmpl-") else "chatcmpl-" + id,
+        "object": "chat.completion",
+        "created": int(time.time()) if created is None else created,
+        "model": public_model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": client_finish(finish_reason)}],
+    }
+    if usage is not None:
+        doc["usage"] = usage_dict(usage)
+    return ChatResult(jsonio.dumps(doc), usage, finish_reason)
+
+
+def new_call_id() -> str:
+    """A tool-call id for upstreams that give none (Gemini, Ollama); OpenAI's ``call_`` shape."""
+    return "call_" + secrets.token_hex(12)
+
+
+def json_error_body(body: bytes) -> Any:
+    try:
+        return jsonio.loads(body) if body else None
+    except jsonio.JSONDecodeError:
+        return None
+
+
+def body_snippet(status: int, body: bytes) -> str:
+    snippet = body[:200].decode("utf-8", "replace").strip()
+    return f"upstream returned HTTP {status}" + (f": {snippet}" if snippet else "")

@@ -129,7 +129,9 @@ class ChatRequest(Struct, omit_defaults=True):
     reasoning_effort: str | None = None
 
 
-EmbeddingInput = Union[str, list[str], list[int], list[list[int]]]
+# OpenAI allows a string, or an array of strings, of token ids, or of token-id arrays.
+# msgspec unions take one array type, so the array's items are checked by ``input_error``.
+EmbeddingInput = Union[str, Annotated[list[Union[str, int, list[int]]], Meta(min_length=1, max_length=2048)]]
 
 
 class EmbeddingsRequest(Struct, omit_defaults=True):
@@ -140,6 +142,15 @@ class EmbeddingsRequest(Struct, omit_defaults=True):
     encoding_format: Literal["float", "base64"] | None = None
     dimensions: PosInt | None = None
     user: str | None = None
+
+    def input_error(self) -> str | None:
+        """Why ``input`` is not one of OpenAI's four shapes, or None when it is."""
+        if isinstance(self.input, str):
+            return None
+        kinds = {type(item) for item in self.input}
+        if len(kinds) > 1:
+            return "'input' must be a string or an array of strings, of token ids or of token-id arrays, not a mix."
+        return None
 
 
 # Re-exported so callers can catch validation failures without importing msgspec.

@@ -62,7 +62,7 @@ def _cmd_mock(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         runner, port = await start_mock_server(args.host, args.port, knobs)
-        logging.getLogger("edge").info("edge: mock provider serving on http://%s:%d/v1 (pid %d)", args.host, port, os.getpid())
+        logging.getLogger("edge").info("mock provider serving on http://%s:%d/v1 (pid %d)", args.host, port, os.getpid())
         try:
             await asyncio.Event().wait()
         finally:

@@ -42,12 +42,12 @@ async def _serve(config: Config, host: str, port: int, reuse_port: bool) -> None
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     # Tests and supervisors read this line to learn the port; keep its shape.
-    log.info("edge: serving on http://%s:%d (pid %d, config %s)", host, bound, os.getpid(), config.source)
+    log.info("serving on http://%s:%d (pid %d, config %s)", host, bound, os.getpid(), config.source)
     await stop.wait()
-    log.info("edge: draining (pid %d, up to %g s)", os.getpid(), config.server.drain_timeout_s)
+    log.info("draining (pid %d, up to %g s)", os.getpid(), config.server.drain_timeout_s)
     app[GATEWAY].ready = False
     await runner.cleanup()
-    log.info("edge: stopped (pid %d)", os.getpid())
+    log.info("stopped (pid %d)", os.getpid())
 
 
 def run_worker(config: Config, host: str, port: int, reuse_port: bool = False) -> int:

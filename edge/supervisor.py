@@ -49,13 +49,13 @@ def supervise(config_path: str | None, host: str, port: int, workers: int, drain
     restarts = [0.0] * workers  # when each slot may next be (re)started
     started = [0.0] * workers
     failures = [0] * workers  # consecutive early deaths, for the backoff
-    log.info("edge: supervisor pid %d starting %d workers on %s:%d", os.getpid(), workers, host, port)
+    log.info("supervisor pid %d starting %d workers on %s:%d", os.getpid(), workers, host, port)
     try:
         while not stopping:
             now = time.monotonic()
             for i, child in enumerate(children):
                 if child is not None and child.poll() is not None:
-                    log.warning("edge: worker %d (pid %d) exited with %s; restarting", i, child.pid, child.returncode)
+                    log.warning("worker %d (pid %d) exited with %s; restarting", i, child.pid, child.returncode)
                     failures[i] = failures[i] + 1 if now - started[i] < 10.0 else 1
                     restarts[i] = now + min(5.0, 0.05 * 2 ** min(failures[i] - 1, 7))
                     children[i] = None
@@ -77,5 +77,5 @@ def supervise(config_path: str | None, host: str, port: int, workers: int, drain
                 child.kill()
                 child.wait()
         shutil.rmtree(metrics_dir, ignore_errors=True)
-    log.info("edge: supervisor stopped")
+    log.info("supervisor stopped")
     return 0

@@ -75,6 +75,8 @@ class Proc:
                 self.popen.kill()
                 self.popen.wait()
         self._reader.join(5)
+        if self.popen.stdout is not None:
+            self.popen.stdout.close()
         return self.popen.returncode
 
 

@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 
 from edge.adapters.schema import EmbeddingsRequest
-from edge.errors import EdgeError
+from edge.errors import EdgeError, InvalidRequest
 
 from ..proxy import RequestContext, call_upstream, settle
 from .body import read_json
@@ -20,6 +20,9 @@ async def embeddings(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     principal = gw.auth.authenticate(request.headers.get("authorization"))
     typed, body = await read_json(request, EmbeddingsRequest, gw.max_body_bytes)
+    problem = typed.input_error()
+    if problem is not None:
+        raise InvalidRequest(problem, param="input")
     resolution = gw.router.resolve(typed.model)
     ctx = RequestContext(request[REQUEST_ID], principal, resolution.public_model, "embeddings", False)
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from support import Mock, Server, gateway_config, write_config
+from support import Mock, Server, gateway_config, request, write_config
 
 ADMIN = "edge-admin-key-for-tests-0001"
 
@@ -25,7 +25,9 @@ def keyed(mock: Mock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serv
 
 def test_missing_and_wrong_keys_are_401(keyed: Server, mock: Mock) -> None:
     before = mock.stats()["requests"]
-    for key in ("wrong-key", ""):
+    status, headers, body = request("POST", keyed.url + "/v1/chat/completions", b'{"model": "chat", "messages": [{"role": "user", "content": "x"}]}', {"content-type": "application/json"})
+    assert status == 401 and b"Missing gateway key" in body and headers["x-request-id"]
+    for key in ("wrong-key", "Bearer-less"):
         client = openai.OpenAI(base_url=keyed.url + "/v1", api_key=key, max_retries=0)
         with pytest.raises(openai.AuthenticationError) as info:
             client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])

@@ -74,7 +74,9 @@ def test_sigterm_drains_inflight_stream_then_exits_zero(tmp_path: Path, mock: Mo
         status = None
     assert status in (None, 503)
     reader.join(10)
-    assert server.popen.wait(10) == 0
+    code = server.popen.wait(10)
+    server.stop()
+    assert code == 0
     assert len(str(result.get("text", "")).split()) == 20, result
 
 

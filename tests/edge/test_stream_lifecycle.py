@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import sqlite3
 import time
 from pathlib import Path
@@ -25,16 +26,16 @@ def test_client_disconnect_closes_upstream_and_records_usage(gateway: Server, mo
     body = json.dumps(
         {"model": "chat", "stream": True, "messages": [{"role": "user", "content": "disconnect-me"}], "mock": {"tokens": 200, "chunk_delay_ms": 50}}
     )
-    conn = http.client.HTTPConnection(gateway.host, gateway.port, timeout=10)
-    conn.request("POST", "/v1/chat/completions", body=body, headers={"content-type": "application/json", "x-request-id": "disconnect-test-1"})
-    response = conn.getresponse()
-    assert response.status == 200
-    first = response.fp.readline()
-    assert first.startswith(b"data: ")
-    response.fp.readline()
-    time.sleep(0.2)  # a few more chunks reach the client
-    conn.sock.close()  # the client goes away mid-stream
-    conn.close()
+    sock = socket.create_connection((gateway.host, gateway.port), timeout=10)
+    head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\nx-request-id: disconnect-test-1\r\ncontent-length: {len(body)}\r\n\r\n"
+    sock.sendall(head.encode() + body.encode())
+    received = b""
+    while received.count(b"data: ") < 3:
+        data = sock.recv(65536)
+        assert data, received
+        received += data
+    assert received.startswith(b"HTTP/1.1 200")
+    sock.close()  # the client goes away mid-stream
     closed_at = time.monotonic()
     assert _wait(lambda: mock.stats()["streams_aborted"] > aborted_before, 3.0), "upstream stream was not closed"
     # The upstream noticed within a chunk interval or two, not after the 10 s the stream would take.
@@ -59,6 +60,7 @@ def test_stream_usage_recorded_in_ledger(gateway: Server, gateway_home: Path) ->
     conn = http.client.HTTPConnection(gateway.host, gateway.port, timeout=10)
     conn.request("POST", "/v1/chat/completions", body=body, headers={"content-type": "application/json", "x-request-id": "ledger-stream-1"})
     data = conn.getresponse().read()
+    conn.close()
     assert data.endswith(b"data: [DONE]\n\n")
 
     def row():  # type: ignore[no-untyped-def]
