@@ -14,6 +14,7 @@ like any unknown field:
     fail_after       streams: drop the connection after this many chunks
     tool_calls       tool replies: how many parallel calls (default 1)
     no_usage         never report usage (a provider that counts nothing)
+    reject_stream_options  answer 400 to a request that carries stream_options
 
 GET /mock/stats reports what the mock saw (requests, streams started, completed and aborted by
 the client, the last request body), so tests can assert what reached the upstream.
@@ -221,6 +222,9 @@ async def _chat(request: web.Request) -> web.StreamResponse:
         kind = "rate_limit_error" if status == 429 else ("invalid_request_error" if status < 500 else "server_error")
         code = "rate_limit_exceeded" if status == 429 else None
         return _error(status, f"mock upstream error {status}", type=kind, code=code, headers=headers)
+    if _knob(body, "reject_stream_options") and "stream_options" in body:
+        # Like a strict OpenAI-format server that does not know the field.
+        return _error(400, "Unrecognized request argument supplied: stream_options", type="invalid_request_error")
     if not isinstance(body.get("messages"), list) or not body["messages"]:
         return _error(400, "'messages' is required.", type="invalid_request_error")
 

@@ -37,16 +37,20 @@ class OpenAIAdapter:
         self._stream_headers = dict(self._headers, accept="text/event-stream")
         self._secrets = (api_key,) if api_key else ()
 
-    def chat_request(self, body: dict[str, Any], upstream_model: str, stream: bool) -> UpstreamRequest:
+    def chat_request(self, body: dict[str, Any], upstream_model: str, stream: bool, *, ask_usage: bool = True) -> UpstreamRequest:
         out = dict(body)
         out["model"] = upstream_model
         if stream:
             # Always ask for usage: accounting needs it whether or not the client wants to see
             # it; the stream rewriter hides the usage chunk from clients that did not ask.
-            options = out.get("stream_options")
-            options = dict(options) if isinstance(options, dict) else {}
-            options["include_usage"] = True
-            out["stream_options"] = options
+            # ask_usage=False is for servers that reject stream_options outright.
+            if ask_usage:
+                options = out.get("stream_options")
+                options = dict(options) if isinstance(options, dict) else {}
+                options["include_usage"] = True
+                out["stream_options"] = options
+            else:
+                out.pop("stream_options", None)
             return UpstreamRequest("POST", self._chat_url, self._stream_headers, jsonio.dumps(out))
         return UpstreamRequest("POST", self._chat_url, self._headers, jsonio.dumps(out))
 

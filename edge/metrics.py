@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess
 
 from .accounting import UsageRecord
@@ -31,7 +31,6 @@ class Metrics:
         self.latency = Histogram("edge_request_duration_seconds", "Time from request to last byte.", ["model"], buckets=_LATENCY_BUCKETS, registry=reg)
         self.ttft = Histogram("edge_time_to_first_token_seconds", "Streams: time to the first content byte.", ["model"], buckets=_LATENCY_BUCKETS, registry=reg)
         self.upstream_errors = Counter("edge_upstream_errors", "Failed upstream attempts by provider and status.", ["provider", "status"], registry=reg)
-        self.in_flight = Gauge("edge_requests_in_flight", "Requests being served.", registry=reg, multiprocess_mode="livesum")
         self._children: dict[tuple[str, int], tuple[object, ...]] = {}
         # Read once: prometheus_client itself picks its value store from this at import.
         self._multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import aiohttp
 
+from edge.adapters.openai_compat import OpenAIAdapter
 from edge.adapters.types import Adapter, ChatResult, Unsupported, UpstreamRequest, Usage
 from edge.fastpath import jsonio
 
 from .accounting import UsageRecord
 from .errors import BadGateway, EdgeError, GatewayTimeout, InvalidRequest, UpstreamError
 from .gateway import Gateway
+from .providers import Provider
 from .router import Target
 
 __all__ = ["RequestContext", "call_upstream", "decode_usage", "open_stream", "settle"]
@@ -106,6 +108,16 @@ async def call_upstream(gw: Gateway, targets: tuple[Target, ...], ctx: RequestCo
     raise error
 
 
+class _Attempt(NamedTuple):
+    """How one try to open a stream went: an open response, or why not."""
+
+    response: aiohttp.ClientResponse | None
+    error: EdgeError | None  # a transport failure (no HTTP answer)
+    condition: int | str  # HTTP status, "timeout" or "connection": matched against retry_on
+    body: bytes = b""
+    headers: Mapping[str, str] | None = None
+
+
 async def open_stream(gw: Gateway, targets: tuple[Target, ...], ctx: RequestContext, body: dict[str, Any]) -> tuple[aiohttp.ClientResponse, Target, Adapter]:
     """Start an upstream stream; returns once one target answered 200 (nothing sent to the client yet)."""
     error: EdgeError | None = None
@@ -119,28 +131,39 @@ async def open_stream(gw: Gateway, targets: tuple[Target, ...], ctx: RequestCont
             raise InvalidRequest(f"Provider '{provider.name}': {exc}", code="unsupported_operation") from None
         record.attempts += 1
         record.provider, record.upstream_model = provider.name, target.upstream_model
-        assert provider.session is not None
-        try:
-            response = await provider.session.request(request.method, request.url, headers=request.headers, data=request.body, timeout=provider.stream_timeout)
-        except TimeoutError:
-            error, condition = GatewayTimeout(f"Provider '{provider.name}' did not start answering within {provider.config.timeout_s:g} s."), "timeout"
-        except aiohttp.ClientError as exc:
-            error, condition = BadGateway(f"Could not reach provider '{provider.name}' ({type(exc).__name__})."), "connection"
-        else:
-            if response.status < 400:
-                return response, target, adapter
-            try:
-                data = await asyncio.wait_for(response.read(), provider.config.connect_timeout_s)
-            except (TimeoutError, aiohttp.ClientError):
-                data = b""
-            finally:
-                response.release()
-            error, condition = UpstreamError(adapter.parse_error(response.status, response.headers, data), provider.name), response.status
-        gw.metrics.upstream_error(provider.name, condition)
-        if not _retryable(gw, condition):
+        attempt = await _start_stream(provider, request)
+        if attempt.condition in (400, 422) and b"stream_options" in attempt.body and isinstance(adapter, OpenAIAdapter):
+            # Some OpenAI-format servers reject stream_options (strict schemas, older builds).
+            # Ask once more without it; usage is then estimated if the server sends none.
+            record.attempts += 1
+            attempt = await _start_stream(provider, adapter.chat_request(body, target.upstream_model, True, ask_usage=False))
+        if attempt.response is not None:
+            return attempt.response, target, adapter
+        error = attempt.error or UpstreamError(adapter.parse_error(int(attempt.condition), attempt.headers, attempt.body), provider.name)
+        gw.metrics.upstream_error(provider.name, attempt.condition)
+        if not _retryable(gw, attempt.condition):
             break
     assert error is not None
     raise error
+
+
+async def _start_stream(provider: Provider, request: UpstreamRequest) -> _Attempt:
+    assert provider.session is not None
+    try:
+        response = await provider.session.request(request.method, request.url, headers=request.headers, data=request.body, timeout=provider.stream_timeout)
+    except TimeoutError:
+        return _Attempt(None, GatewayTimeout(f"Provider '{provider.name}' did not start answering within {provider.config.timeout_s:g} s."), "timeout")
+    except aiohttp.ClientError as exc:
+        return _Attempt(None, BadGateway(f"Could not reach provider '{provider.name}' ({type(exc).__name__})."), "connection")
+    if response.status < 400:
+        return _Attempt(response, None, response.status)
+    try:
+        data = await asyncio.wait_for(response.read(), provider.config.connect_timeout_s)
+    except (TimeoutError, aiohttp.ClientError):
+        data = b""
+    finally:
+        response.release()
+    return _Attempt(None, None, response.status, data, response.headers)
 
 
 def settle(gw: Gateway, ctx: RequestContext, usage: Usage | None) -> float | None:

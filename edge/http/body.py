@@ -39,7 +39,14 @@ async def read_json(request: web.Request, type: type[T], max_bytes: int) -> tupl
         raise InvalidRequest(f"Invalid request: {message}", param=param) from None
     except jsonio.DecodeError as exc:
         raise InvalidRequest(f"We could not parse the JSON body of your request: {exc}.", code="invalid_json") from None
-    body = jsonio.loads(raw)
+    except UnicodeDecodeError:
+        raise InvalidRequest("We could not parse the JSON body of your request: it is not valid UTF-8.", code="invalid_json") from None
+    except RecursionError:
+        raise InvalidRequest("The JSON body of your request is nested too deeply.", code="invalid_json") from None
+    try:
+        body = jsonio.loads(raw)
+    except jsonio.JSONDecodeError as exc:  # e.g. nesting deeper than orjson's limit
+        raise InvalidRequest(f"We could not parse the JSON body of your request: {exc}.", code="invalid_json") from None
     return typed, body
 
 

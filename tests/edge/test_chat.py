@@ -156,3 +156,14 @@ def test_failover_to_next_route_when_first_is_unreachable(client: openai.OpenAI)
     raw = client.chat.completions.with_raw_response.create(model="failover", messages=[{"role": "user", "content": "still here"}])
     assert raw.parse().choices[0].message.content == "still here"
     assert raw.headers["x-edge-route"] == "up/echo"
+
+
+def test_stream_from_server_that_rejects_stream_options(client: openai.OpenAI, mock: Mock) -> None:
+    chunks = _collect(
+        client.chat.completions.create(
+            model="chat", stream=True, stream_options={"include_usage": True}, messages=[{"role": "user", "content": "strict server"}],
+            extra_body={"mock": {"reject_stream_options": True}},
+        )
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "strict server"
+    assert "stream_options" not in mock.stats()["last_request"]

@@ -77,6 +77,8 @@ def test_bad_requests_never_reach_upstream(gateway: Server, mock: Mock) -> None:
         (b'{"model": "chat", "messages": []}', json_headers, 400, "messages"),
         (b'[1, 2]', json_headers, 400, "object"),
         (b"", json_headers, 400, "empty"),
+        (b'{"model": "chat", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "f", "parameters": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5000 + b"}}]}", json_headers, 400, "nested too deeply"),
+        (b'{"model": "chat", "messages": [{"role": "user", "content": "\xff\xfe"}]}', json_headers, 400, "parse"),
         (b'{"model": "nope", "messages": [{"role": "user", "content": "x"}]}', json_headers, 404, "does not exist"),
         (b'{"model": "ghost/gpt", "messages": [{"role": "user", "content": "x"}]}', json_headers, 404, "no provider named 'ghost'"),
         (b'{"model": "chat", "messages": [{"role": "user", "content": "x"}]}', {"content-type": "text/plain"}, 415, "application/json"),
