@@ -34,13 +34,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or config.server.host
     port = config.server.port if args.port is None else args.port
     workers = args.workers or config.server.workers
+    grpc_port = config.server.grpc_port if args.grpc_port is None else args.grpc_port
+    if grpc_port is not None and grpc_port < 0:
+        grpc_port = None  # --grpc-port -1 turns a configured gRPC listener off
     if workers > 1:
         from .supervisor import supervise
 
-        return supervise(args.config, host, port, workers, config.server.drain_timeout_s)
+        return supervise(args.config, host, port, workers, config.server.drain_timeout_s, grpc_port)
     from .serve import run_worker
 
-    return run_worker(config, host, port)
+    return run_worker(config, host, port, grpc_port=grpc_port)
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
@@ -52,7 +55,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"edge: config error: {exc}", file=sys.stderr)
         return 2
-    return run_worker(config, args.host, args.port, reuse_port=True)
+    return run_worker(config, args.host, args.port, reuse_port=True, grpc_port=args.grpc_port)
 
 
 def _cmd_mock(args: argparse.Namespace) -> int:
@@ -99,12 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: server.port, 8080; 0 picks a free one)")
     serve.add_argument("--workers", type=int, help="worker processes sharing the port (default: server.workers, 1)")
+    serve.add_argument("--grpc-port", type=int, help="gRPC listener port (default: server.grpc_port; 0 picks a free one, -1 turns it off)")
     serve.set_defaults(func=_cmd_serve)
 
     worker = sub.add_parser("worker", help=argparse.SUPPRESS)  # started by the supervisor
     worker.add_argument("--config")
     worker.add_argument("--host", required=True)
     worker.add_argument("--port", type=int, required=True)
+    worker.add_argument("--grpc-port", type=int)
     worker.set_defaults(func=_cmd_worker)
 
     mock = sub.add_parser("mock", help="run the mock OpenAI-format provider alone")

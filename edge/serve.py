@@ -24,7 +24,7 @@ __all__ = ["run_worker"]
 log = logging.getLogger("edge")
 
 
-async def _serve(config: Config, host: str, port: int, reuse_port: bool) -> None:
+async def _serve(config: Config, host: str, port: int, reuse_port: bool, grpc_port: int | None) -> None:
     app = create_app(config)
     runner = web.AppRunner(
         app,
@@ -37,6 +37,13 @@ async def _serve(config: Config, host: str, port: int, reuse_port: bool) -> None
     await site.start()
     server = site._server  # aiohttp has no public accessor for the bound sockets
     bound = server.sockets[0].getsockname()[1] if server is not None and server.sockets else port
+    grpc_server = None
+    if grpc_port is not None:
+        # The gRPC surface shares this worker's loop and Gateway (one pipeline for both).
+        from .grpc.server import start_grpc_server
+
+        grpc_server = await start_grpc_server(app[GATEWAY], host, grpc_port)
+        log.info("grpc serving on %s:%d (pid %d)", host, grpc_server.port, os.getpid())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -46,11 +53,13 @@ async def _serve(config: Config, host: str, port: int, reuse_port: bool) -> None
     await stop.wait()
     log.info("draining (pid %d, up to %g s)", os.getpid(), config.server.drain_timeout_s)
     app[GATEWAY].ready = False
+    if grpc_server is not None:
+        await grpc_server.stop(config.server.drain_timeout_s)
     await runner.cleanup()
     log.info("stopped (pid %d)", os.getpid())
 
 
-def run_worker(config: Config, host: str, port: int, reuse_port: bool = False) -> int:
+def run_worker(config: Config, host: str, port: int, reuse_port: bool = False, grpc_port: int | None = None) -> int:
     try:
         import uvloop
     except ImportError:  # not on this platform: the stdlib loop works, only slower
@@ -59,7 +68,7 @@ def run_worker(config: Config, host: str, port: int, reuse_port: bool = False) -
         loop_factory = uvloop.new_event_loop
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(_serve(config, host, port, reuse_port))
+            runner.run(_serve(config, host, port, reuse_port, grpc_port))
     except OSError as exc:
         print(f"edge: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 1

@@ -29,14 +29,18 @@ def _free_port(host: str) -> int:
         return sock.getsockname()[1]
 
 
-def supervise(config_path: str | None, host: str, port: int, workers: int, drain_timeout_s: float) -> int:
+def supervise(config_path: str | None, host: str, port: int, workers: int, drain_timeout_s: float, grpc_port: int | None = None) -> int:
     if port == 0:
         port = _free_port(host)  # every worker must bind the same port
+    if grpc_port == 0:
+        grpc_port = _free_port(host)
     metrics_dir = tempfile.mkdtemp(prefix="edge-metrics-")
     env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=metrics_dir)
     command = [sys.executable, "-m", "edge.cli", "worker", "--host", host, "--port", str(port)]
     if config_path:
         command += ["--config", config_path]
+    if grpc_port is not None:
+        command += ["--grpc-port", str(grpc_port)]
     stopping = False
 
     def on_signal(signum: int, frame: object) -> None:

@@ -31,7 +31,9 @@ def gateway(mock: Mock, gateway_home: Path) -> Iterator[Server]:
     path = write_config(gateway_home / "edge.yaml", gateway_config(mock.base_url, gateway_home))
     proc = Server(["serve", "--config", str(path)], cwd=str(gateway_home))
     yield proc
-    proc.stop()
+    assert proc.stop() == 0
+    # The provider key in the config must never reach the log, whatever the tests did.
+    assert "sk-upstream-secret" not in proc.output
 
 
 @pytest.fixture()
