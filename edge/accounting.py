@@ -25,6 +25,7 @@ class UsageRecord(Struct, omit_defaults=True):
     upstream_model: str | None = None
     error_type: str | None = None
     endpoint: str = "chat"
+    surface: str = "http"  # "http" or "grpc": the same request over either gives the same row otherwise
     stream: bool = False
     attempts: int = 0
     prompt_tokens: int = 0

@@ -23,7 +23,7 @@ __all__ = ["SQLiteLedger", "open_ledger", "sqlite_path"]
 log = logging.getLogger("edge.ledger")
 
 _COLUMNS = (
-    "request_id", "ts", "key_id", "public_model", "provider", "upstream_model", "endpoint", "stream",
+    "request_id", "ts", "key_id", "public_model", "provider", "upstream_model", "endpoint", "surface", "stream",
     "attempts", "status", "error_type", "prompt_tokens", "completion_tokens", "cached_tokens",
     "reasoning_tokens", "estimated", "cost_usd", "latency_ms", "ttft_ms", "client_disconnected", "tags",
 )
@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS requests (
     provider TEXT,
     upstream_model TEXT,
     endpoint TEXT NOT NULL,
+    surface TEXT NOT NULL,
     stream INTEGER NOT NULL,
     attempts INTEGER NOT NULL,
     status INTEGER NOT NULL,
@@ -64,7 +65,7 @@ def sqlite_path(url: str, base: Path) -> Path:
 
 def _row(r: UsageRecord) -> tuple[object, ...]:
     return (
-        r.request_id, r.ts, r.key_id, r.public_model, r.provider, r.upstream_model, r.endpoint, int(r.stream),
+        r.request_id, r.ts, r.key_id, r.public_model, r.provider, r.upstream_model, r.endpoint, r.surface, int(r.stream),
         r.attempts, r.status, r.error_type, r.prompt_tokens, r.completion_tokens, r.cached_tokens,
         r.reasoning_tokens, int(r.estimated), r.cost_usd, r.latency_ms, r.ttft_ms, int(r.client_disconnected),
         jsonio.dumps(r.tags).decode() if r.tags else None,

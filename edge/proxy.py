@@ -36,7 +36,7 @@ class RequestContext:
 
     __slots__ = ("request_id", "principal", "started", "record")
 
-    def __init__(self, request_id: str, principal: Any, public_model: str, endpoint: str, stream: bool) -> None:
+    def __init__(self, request_id: str, principal: Any, public_model: str, endpoint: str, stream: bool, surface: str = "http") -> None:
         self.request_id = request_id
         self.principal = principal
         self.started = time.perf_counter()
@@ -47,6 +47,7 @@ class RequestContext:
             status=0,
             key_id=principal.key_id,
             endpoint=endpoint,
+            surface=surface,
             stream=stream,
         )
 
