@@ -1,0 +1,69 @@
+"""Every fastpath test runs on both builds: the compiled ``*_c`` and the pure ``*_py`` twin.
+
+The compiled variant skips only when it could not have been built (no C compiler, or
+EDGE_NO_EXTENSIONS set); with a compiler at hand a missing extension is a failure.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SHARED_FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+OWN_STREAMS = Path(__file__).resolve().parents[1] / "fixtures" / "streams" / "openai"
+
+
+def compiler_available() -> bool:
+    return bool(shutil.which("cc") or shutil.which("gcc"))
+
+
+def extensions_disabled() -> bool:
+    return os.environ.get("EDGE_NO_EXTENSIONS", "") not in ("", "0")
+
+
+def load_build(kernel: str, build: str) -> ModuleType:
+    if build == "py":
+        return importlib.import_module(f"edge.fastpath.{kernel}_py")
+    try:
+        return importlib.import_module(f"edge.fastpath.{kernel}_c")
+    except ImportError as exc:
+        if compiler_available() and not extensions_disabled():
+            pytest.fail(f"edge.fastpath.{kernel}_c is not built although a C compiler is "
+                        f"available (run `pip install -e .`): {exc}")
+        pytest.skip(f"edge.fastpath.{kernel}_c not built (no C compiler or extensions off)")
+
+
+@pytest.fixture(params=["py", "c"])
+def sse_mod(request: pytest.FixtureRequest) -> ModuleType:
+    return load_build("sse", request.param)
+
+
+@pytest.fixture(params=["py", "c"])
+def reencode_mod(request: pytest.FixtureRequest) -> ModuleType:
+    return load_build("reencode", request.param)
+
+
+@pytest.fixture(params=["py", "c"])
+def tokens_mod(request: pytest.FixtureRequest) -> ModuleType:
+    return load_build("tokens", request.param)
+
+
+@pytest.fixture
+def own_streams() -> Path:
+    """Small streams we wrote from the documented shapes, so a plain clone tests too."""
+    return OWN_STREAMS
+
+
+@pytest.fixture
+def shared_fixtures() -> Path:
+    """The recorded provider traffic beside the repo; never silently skipped on CI."""
+    if not SHARED_FIXTURES.is_dir():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but the shared fixtures are missing at {SHARED_FIXTURES}")
+        pytest.skip(f"shared fixtures not found at {SHARED_FIXTURES} (a plain clone)")
+    return SHARED_FIXTURES
