@@ -16,7 +16,7 @@ from edge.fastpath import jsonio
 from ._common import parse_retry_after, upstream_error
 from .types import ChatResult, UpstreamErrorInfo, UpstreamRequest, Usage
 
-__all__ = ["PROVIDER", "OpenAIAdapter", "usage_from_openai"]
+__all__ = ["PROVIDER", "OpenAIAdapter", "usage_from_openai", "usage_to_openai"]
 
 PROVIDER = "openai"
 
@@ -112,6 +112,17 @@ def usage_from_openai(raw: Any) -> Usage | None:
     cdetails = raw.get("completion_tokens_details")
     reasoning = _int(cdetails.get("reasoning_tokens")) if isinstance(cdetails, dict) else 0
     return Usage(prompt, completion, cached, reasoning)
+
+
+def usage_to_openai(usage: Usage) -> dict[str, Any]:
+    """Usage -> OpenAI ``CompletionUsage`` (the shape clients read)."""
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
 
 
 def _int(value: Any) -> int:

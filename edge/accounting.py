@@ -12,7 +12,16 @@ from typing import Protocol
 
 from msgspec import Struct
 
-__all__ = ["Accounting", "RecordSink", "UsageRecord"]
+__all__ = ["Accounting", "AttemptInfo", "RecordSink", "UsageRecord"]
+
+
+class AttemptInfo(Struct, omit_defaults=True):
+    """One upstream attempt: which route, how it ended (HTTP status or timeout/connection/...)."""
+
+    route: str
+    status: str
+    latency_ms: float
+    error: str | None = None
 
 
 class UsageRecord(Struct, omit_defaults=True):
@@ -37,6 +46,8 @@ class UsageRecord(Struct, omit_defaults=True):
     latency_ms: float = 0.0
     ttft_ms: float | None = None
     client_disconnected: bool = False
+    fallback_reason: str | None = None
+    attempt_log: list[AttemptInfo] | None = None
     tags: dict[str, str] | None = None
 
 

@@ -80,6 +80,25 @@ def _cmd_mock(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    # bench/ lives in the source checkout and is not installed with the package: load it from
+    # there under a private name, so no top-level module called "bench" enters anyone's imports.
+    import importlib
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "bench"
+    spec = importlib.util.spec_from_file_location("_edge_bench", root / "__init__.py", submodule_search_locations=[str(root)])
+    if spec is None or spec.loader is None or not (root / "runner.py").is_file():
+        print(f"edge bench: needs a source checkout of llm-edge (no bench/ at {root}); see bench/README.md", file=sys.stderr)
+        return 2
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["_edge_bench"] = package
+    spec.loader.exec_module(package)
+    runner = importlib.import_module("_edge_bench.runner")
+    return int(runner.main(args.bench_args, runner.build_parser(argparse.ArgumentParser(prog="edge bench", description="Load-test llm-edge against a mock upstream, peers side by side (bench/README.md)."))))
+
+
 def _cmd_config(args: argparse.Namespace) -> int:
     from .config import ConfigError, dump_config
 
@@ -90,6 +109,12 @@ def _cmd_config(args: argparse.Namespace) -> int:
         return 2
     sys.stdout.write(dump_config(config).decode() + "\n")
     return 0
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from .probe import run
+
+    return run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,9 +146,19 @@ def build_parser() -> argparse.ArgumentParser:
     mock.add_argument("--api-key", default=None, help="require this bearer key")
     mock.set_defaults(func=_cmd_mock)
 
+    # Options are parsed by bench/runner.py (loaded only when run): pass everything through.
+    bench = sub.add_parser("bench", help="load-test the gateway against a mock, peers side by side (edge bench --help)", add_help=False, prefix_chars="+")
+    bench.add_argument("bench_args", nargs="*")
+    bench.set_defaults(func=_cmd_bench)
+
     config = sub.add_parser("config", help="validate a config and print it with secrets masked")
     config.add_argument("--config", help="YAML config file (default: the embedded default)")
     config.set_defaults(func=_cmd_config)
+
+    from .probe import build_parser as probe_arguments  # argparse only; the SDK loads on run
+
+    probe = sub.add_parser("probe", help="run the compatibility checklist against an OpenAI-compatible endpoint")
+    probe_arguments(probe).set_defaults(func=_cmd_probe)
     return parser
 
 

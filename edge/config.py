@@ -95,6 +95,8 @@ class RoutingConfig(_Frozen):
     retry_on: list[RetryCondition] = field(default_factory=lambda: [429, 500, 502, 503, 504, "timeout", "connection"])
     honor_retry_after: bool = True
     timeout_s: float = 600.0
+    # Streams: how long an upstream may take to start answering (its response headers).
+    first_byte_timeout_s: float = 60.0
     cooldown: CooldownConfig = field(default_factory=CooldownConfig)
 
 
@@ -296,11 +298,38 @@ def _check(config: Config, source: str) -> None:
                 target = getattr(model.escalate, key)
                 if target == name or target not in config.models:
                     errors.append(f"{where}.escalate.{key.rstrip('_')}: unknown model {target!r}" + _known(config.models))
+    errors.extend(_cycles(config))
     for name in config.prices:
         if config.prices[name].input < 0 or config.prices[name].output < 0:
             errors.append(f"prices.{name}: prices must not be negative")
     if errors:
         raise ConfigError(f"{source}: " + "\n  ".join(errors))
+
+
+def _cycles(config: Config) -> list[str]:
+    """Fallback and escalation chains must end: A -> B -> A is a config error."""
+    edges = {
+        name: [*model.fallbacks, *((model.escalate.from_, model.escalate.to) if model.escalate else ())]
+        for name, model in config.models.items()
+    }
+    found: list[str] = []
+    done: set[str] = set()
+
+    def walk(name: str, path: list[str]) -> None:
+        if name in path:
+            cycle = path[path.index(name):] + [name]
+            found.append(f"models.{cycle[0]}: fallbacks/escalation form a cycle: {' -> '.join(cycle)}")
+            return
+        if name in done or name not in edges:
+            return
+        for other in edges[name]:
+            if other != name:  # self-references are reported on their own
+                walk(other, [*path, name])
+        done.add(name)
+
+    for name in edges:
+        walk(name, [])
+    return sorted(set(found))
 
 
 def _known(names: Mapping[str, Any]) -> str:

@@ -16,6 +16,8 @@ from .metrics import Metrics
 from .prices import PriceTable
 from .providers import Providers
 from .router import Router
+from .routing.retry import RetryBudget
+from .routing.state import RouteStates
 
 __all__ = ["Gateway"]
 
@@ -26,6 +28,9 @@ class Gateway:
         self.providers = Providers(config)
         self.router = Router(config, self.providers)
         self.auth = Authenticator(config)
+        self.routes = RouteStates(config.routing.cooldown)
+        self.retry_budget = RetryBudget()
+        self.retry_on: frozenset[int | str] = frozenset(config.routing.retry_on)
         self.prices = PriceTable(config.prices)
         self.metrics = Metrics()
         base = Path(config.source).parent if config.source and not config.source.startswith("<") else Path.cwd()

@@ -25,7 +25,7 @@ log = logging.getLogger("edge.ledger")
 _COLUMNS = (
     "request_id", "ts", "key_id", "public_model", "provider", "upstream_model", "endpoint", "surface", "stream",
     "attempts", "status", "error_type", "prompt_tokens", "completion_tokens", "cached_tokens",
-    "reasoning_tokens", "estimated", "cost_usd", "latency_ms", "ttft_ms", "client_disconnected", "tags",
+    "reasoning_tokens", "estimated", "cost_usd", "latency_ms", "ttft_ms", "client_disconnected", "fallback_reason", "attempt_log", "tags",
 )
 
 _SCHEMA = """
@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS requests (
     latency_ms REAL NOT NULL,
     ttft_ms REAL,
     client_disconnected INTEGER NOT NULL,
+    fallback_reason TEXT,
+    attempt_log TEXT,
     tags TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
@@ -68,6 +70,7 @@ def _row(r: UsageRecord) -> tuple[object, ...]:
         r.request_id, r.ts, r.key_id, r.public_model, r.provider, r.upstream_model, r.endpoint, r.surface, int(r.stream),
         r.attempts, r.status, r.error_type, r.prompt_tokens, r.completion_tokens, r.cached_tokens,
         r.reasoning_tokens, int(r.estimated), r.cost_usd, r.latency_ms, r.ttft_ms, int(r.client_disconnected),
+        r.fallback_reason, jsonio.encode_struct(r.attempt_log).decode() if r.attempt_log else None,
         jsonio.dumps(r.tags).decode() if r.tags else None,
     )
 

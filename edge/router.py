@@ -1,8 +1,10 @@
-"""Public model name -> the ordered upstream targets that may answer it.
+"""Public model name -> a plan: the stages of routes that may answer it, in the order to try.
 
-Configured models map to their routes (weighted order; more strategies, retries and cooldowns
-come with the routing work); any ``<provider>/<upstream model>`` name routes straight to that
-provider when ``allow_passthrough`` is on. An explicit table, never substring matching.
+Stage 0 is the model's own routes; then each of its ``fallbacks`` (and theirs, depth first) is a
+further stage. A model with ``escalate`` carries the plans of its ``from`` and ``to`` models. Any
+``<provider>/<upstream model>`` name routes straight to that provider when ``allow_passthrough``
+is on. An explicit table, never substring matching; the order inside a stage is decided per
+request by the stage's strategy (edge.routing.strategy).
 """
 
 from __future__ import annotations
@@ -10,56 +12,92 @@ from __future__ import annotations
 import random
 from typing import NamedTuple
 
-from .config import Config
+from .config import Config, ModelConfig
 from .errors import ModelNotFound
 from .providers import Provider, Providers
+from .routing.windows import known_window
 
-__all__ = ["Resolution", "Router", "Target"]
+__all__ = ["Escalation", "Resolution", "Router", "Stage", "Target"]
 
 
 class Target(NamedTuple):
     provider: Provider
     upstream_model: str
     weight: float = 1.0
+    max_concurrency: int | None = None
 
     @property
     def route(self) -> str:
         return f"{self.provider.name}/{self.upstream_model}"
 
 
+class Stage(NamedTuple):
+    model: str
+    targets: tuple[Target, ...]
+    strategy: str = "weighted"
+    context_window: int | None = None
+
+
+class Escalation(NamedTuple):
+    source: "Resolution"
+    target: "Resolution"
+    when: tuple[str, ...]
+
+
 class Resolution(NamedTuple):
     public_model: str
-    targets: tuple[Target, ...]
+    stages: tuple[Stage, ...]
+    escalation: Escalation | None = None
 
-    def ordered(self, rng: random.Random) -> tuple[Target, ...]:
-        """Targets in the order to try: the first drawn by weight, then the rest by weight."""
-        targets = self.targets
-        if len(targets) < 2:
-            return targets
-        pool = list(targets)
-        order = []
-        while pool:
-            weights = [t.weight for t in pool]
-            pick = rng.choices(range(len(pool)), weights=weights)[0] if sum(weights) > 0 else 0
-            order.append(pool.pop(pick))
-        return tuple(order)
+    @property
+    def targets(self) -> tuple[Target, ...]:
+        return self.stages[0].targets if self.stages else ()
+
+    def ordered(self, rng: random.Random) -> "Resolution":
+        """The plan to execute (kept for callers that predate stages; ordering is per attempt)."""
+        return self
 
 
 class Router:
     def __init__(self, config: Config, providers: Providers) -> None:
         self._allow_passthrough = config.allow_passthrough
         self._providers = providers
-        self._models: dict[str, Resolution] = {}
-        for name, model in config.models.items():
-            source = model
-            if not model.route and model.escalate is not None:
-                # Escalation checks come with the routing work; until then such a model answers
-                # with its `from` model.
-                source = config.models[model.escalate.from_]
-            targets = tuple(Target(providers[r.provider], r.model, r.weight) for r in source.route)
-            self._models[name] = Resolution(name, targets)
+        self._config = config
+        self._models: dict[str, Resolution] = {name: self._plan(name) for name in config.models}
         self._passthrough: dict[str, Resolution] = {}
         self.rng = random.Random()
+
+    def _stage(self, name: str, model: ModelConfig) -> Stage:
+        targets = tuple(Target(self._providers[r.provider], r.model, r.weight, r.max_concurrency) for r in model.route)
+        window = model.context_window
+        if window is None and targets:
+            windows = [known_window(t.upstream_model) for t in targets]
+            window = min(windows) if all(w is not None for w in windows) else None  # type: ignore[type-var]
+        return Stage(name, targets, model.strategy, window)
+
+    def _plan(self, name: str) -> Resolution:
+        models = self._config.models
+        model = models[name]
+        if model.escalate is not None:
+            source, target = self._plan(model.escalate.from_), self._plan(model.escalate.to)
+            return Resolution(name, source.stages, Escalation(source, target, tuple(model.escalate.when)))
+        stages: list[Stage] = []
+        seen: set[str] = set()
+
+        def visit(current: str) -> None:
+            if current in seen:
+                return
+            seen.add(current)
+            config = models[current]
+            if config.escalate is not None:  # an escalating fallback contributes its answering routes
+                visit(config.escalate.from_)
+                return
+            stages.append(self._stage(current, config))
+            for other in config.fallbacks:
+                visit(other)
+
+        visit(name)
+        return Resolution(name, tuple(stages))
 
     @property
     def public_models(self) -> tuple[str, ...]:
@@ -71,7 +109,8 @@ class Router:
             return found
         provider_name, sep, upstream = name.partition("/")
         if sep and upstream and self._allow_passthrough and provider_name in self._providers:
-            found = Resolution(name, (Target(self._providers[provider_name], upstream),))
+            target = Target(self._providers[provider_name], upstream)
+            found = Resolution(name, (Stage(name, (target,), "weighted", known_window(upstream)),))
             if len(self._passthrough) < 4096:  # bounded: names come from clients
                 self._passthrough[name] = found
             return found

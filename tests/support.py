@@ -128,8 +128,15 @@ def write_config(path: Path, text: str) -> Path:
     return path
 
 
-def gateway_config(mock_base_url: str, home: Path, extra: str = "") -> str:
-    """A config with the mock as an OpenAI-format provider (kind openai, as a vendor would be)."""
+ONE_ATTEMPT = "routing:\n  retries: 0\n  cooldown: {failures: 1000000, window_s: 1, for_s: 1}\n"
+
+
+def gateway_config(mock_base_url: str, home: Path, extra: str = "", routing: str = ONE_ATTEMPT) -> str:
+    """A config with the mock as an OpenAI-format provider (kind openai, as a vendor would be).
+
+    By default each route is tried once and never cools down, so tests of plain behaviour see
+    upstream errors as they are; routing tests pass their own ``routing`` section.
+    """
     return f"""
 server:
   host: 127.0.0.1
@@ -161,5 +168,6 @@ models:
       - {{provider: up, model: embed}}
 prices:
   echo: {{input: 1.0, output: 2.0}}
+{routing}
 {extra}
 """

@@ -11,6 +11,7 @@ from edge.errors import EdgeError, InvalidRequest
 
 from ..proxy import RequestContext, call_upstream, settle
 from .body import read_json
+from .headers import client_timeout, response_headers
 from .keys import GATEWAY, REQUEST_ID
 
 __all__ = ["embeddings"]
@@ -24,11 +25,11 @@ async def embeddings(request: web.Request) -> web.Response:
     if problem is not None:
         raise InvalidRequest(problem, param="input")
     resolution = gw.router.resolve(typed.model)
-    ctx = RequestContext(request[REQUEST_ID], principal, resolution.public_model, "embeddings", False)
+    ctx = RequestContext(request[REQUEST_ID], principal, resolution.public_model, "embeddings", False, timeout_s=client_timeout(request))
     try:
         result = await call_upstream(
             gw,
-            resolution.ordered(gw.router.rng),
+            resolution,
             ctx,
             lambda adapter, target: adapter.embeddings_request(body, target.upstream_model),
             lambda adapter, data: adapter.parse_embeddings(data, resolution.public_model),
@@ -43,7 +44,4 @@ async def embeddings(request: web.Request) -> web.Response:
         raise
     ctx.record.status = 200
     cost = settle(gw, ctx, result.usage)
-    headers = {"x-edge-route": f"{ctx.record.provider}/{ctx.record.upstream_model}"}
-    if cost is not None:
-        headers["x-edge-cost-usd"] = f"{cost:.8f}"
-    return web.Response(body=result.body, content_type="application/json", headers=headers)
+    return web.Response(body=result.body, content_type="application/json", headers=response_headers(ctx, cost))

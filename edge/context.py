@@ -1,0 +1,101 @@
+"""Per-request state shared by every step, and settling the books when the request ends.
+
+A RequestContext collects what happened (attempts, usage, cost, the deadline) and becomes one
+UsageRecord: metrics at once, the ledger in batches. Both surfaces (HTTP, gRPC) use it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from edge.adapters.types import Usage
+
+from .accounting import AttemptInfo, UsageRecord
+from .gateway import Gateway
+
+__all__ = ["RequestContext", "settle"]
+
+
+class RequestContext:
+    __slots__ = ("request_id", "principal", "started", "record", "timeout_s", "deadline", "fallback_reason", "usage", "cost")
+
+    def __init__(
+        self,
+        request_id: str,
+        principal: Any,
+        public_model: str,
+        endpoint: str,
+        stream: bool,
+        surface: str = "http",
+        timeout_s: float | None = None,
+    ) -> None:
+        self.request_id = request_id
+        self.principal = principal
+        self.started = time.monotonic()
+        # The client may only shorten routing.timeout_s; the executor fixes the deadline.
+        self.timeout_s = timeout_s
+        self.deadline: float | None = None
+        self.fallback_reason: str | None = None
+        self.usage: Usage | None = None
+        self.cost: float | None = 0.0
+        self.record = UsageRecord(
+            request_id=request_id,
+            ts=time.time(),
+            public_model=public_model,
+            status=0,
+            key_id=principal.key_id,
+            endpoint=endpoint,
+            surface=surface,
+            stream=stream,
+        )
+
+    def elapsed_ms(self) -> float:
+        return (time.monotonic() - self.started) * 1000.0
+
+    def remaining(self) -> float:
+        return float("inf") if self.deadline is None else self.deadline - time.monotonic()
+
+    def attempt(self, route: str, status: int | str, latency_ms: float, error: str | None = None) -> None:
+        log = self.record.attempt_log
+        if log is None:
+            log = self.record.attempt_log = []
+        log.append(AttemptInfo(route=route, status=str(status), latency_ms=round(latency_ms, 3), error=error))
+
+    def add_usage(self, gw: Gateway, upstream_model: str, usage: Usage | None) -> None:
+        """Count one answer's usage and cost (escalation adds two; their sum is what was spent)."""
+        if usage is None:
+            return
+        cost = gw.prices.cost(upstream_model, usage)
+        self.cost = None if cost is None or self.cost is None else self.cost + cost
+        total = self.usage
+        if total is None:
+            self.usage = usage
+        else:
+            self.usage = Usage(
+                total.prompt_tokens + usage.prompt_tokens,
+                total.completion_tokens + usage.completion_tokens,
+                total.cached_tokens + usage.cached_tokens,
+                total.reasoning_tokens + usage.reasoning_tokens,
+                total.estimated or usage.estimated,
+            )
+
+
+def settle(gw: Gateway, ctx: RequestContext, usage: Usage | None = None) -> float | None:
+    """Close the books: add the final answer's usage, then one record to metrics and ledger.
+
+    Returns the request's cost in USD (None when a model involved has no known price).
+    """
+    record = ctx.record
+    ctx.add_usage(gw, record.upstream_model or "", usage)
+    record.latency_ms = ctx.elapsed_ms()
+    total = ctx.usage
+    if total is not None:
+        record.prompt_tokens, record.completion_tokens = total.prompt_tokens, total.completion_tokens
+        record.cached_tokens, record.reasoning_tokens = total.cached_tokens, total.reasoning_tokens
+        record.estimated = total.estimated
+        record.cost_usd = ctx.cost
+    if ctx.fallback_reason:
+        record.fallback_reason = ctx.fallback_reason
+    gw.accounting.record(record)
+    return record.cost_usd if total is not None else None

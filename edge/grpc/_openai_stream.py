@@ -1,0 +1,114 @@
+"""OpenAI ``chat.completion.chunk`` SSE -> normalized Chunks, for the gRPC stream.
+
+A stand-in until ``OpenAIAdapter.stream_decoder()`` lands in adapters/openai_compat.py; the
+servicer prefers the adapter's own decoder whenever it has one. Wire format: OpenAI streaming
+chat (shared/reference/wire-formats.md section 1.5): one JSON object per ``data:`` event,
+choice 0 read, a last ``choices: []`` chunk with usage when asked, ``data: [DONE]`` at the end,
+and ``data: {"error": {...}}`` for a failure after the stream began.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge.adapters._common import upstream_error
+from edge.adapters.openai_compat import usage_from_openai
+from edge.adapters.types import Chunk, FinishReason, ToolCallDelta
+from edge.fastpath import jsonio
+from edge.fastpath.sse import SSEDecoder
+
+__all__ = ["OpenAIStreamDecoder"]
+
+_FINISH: frozenset[str] = frozenset(("stop", "length", "tool_calls", "content_filter", "function_call"))
+_STATUS_BY_TYPE = {"rate_limit_error": 429, "invalid_request_error": 400, "timeout": 504}
+
+
+class OpenAIStreamDecoder:
+    """feed(bytes) -> list[Chunk], flush() -> list[Chunk]; ``done`` once ``[DONE]`` arrived."""
+
+    def __init__(self) -> None:
+        self._sse = SSEDecoder(data_only=True)
+        self.done = False
+
+    def feed(self, data: bytes) -> list[Chunk]:
+        return self._decode(self._sse.feed(data))
+
+    def flush(self) -> list[Chunk]:
+        return self._decode(self._sse.flush())
+
+    def _decode(self, events: list[bytes]) -> list[Chunk]:
+        out: list[Chunk] = []
+        for data in events:
+            if self.done:
+                break
+            if data == b"[DONE]" or data.strip() == b"[DONE]":
+                self.done = True
+                continue
+            try:
+                doc = jsonio.loads(data)
+            except jsonio.JSONDecodeError:
+                out.append(Chunk(error=upstream_error(502, "The provider sent a stream event that is not JSON.", code="upstream_invalid_event")))
+                self.done = True
+                break
+            if isinstance(doc, dict):
+                chunk = _chunk(doc)
+                if chunk is not None:
+                    out.append(chunk)
+                    if chunk.error is not None:
+                        self.done = True
+                        break
+        return out
+
+
+def _chunk(doc: dict[str, Any]) -> Chunk | None:
+    err = doc.get("error")
+    if err is not None:
+        if not isinstance(err, dict):
+            err = {"message": str(err)}
+        etype = err.get("type") if isinstance(err.get("type"), str) else None
+        status = _STATUS_BY_TYPE.get(etype or "", 502)
+        return Chunk(error=upstream_error(status, str(err.get("message") or ""), type=etype, code=err.get("code"), param=err.get("param")))
+    usage = usage_from_openai(doc.get("usage"))
+    choices = doc.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+    if choice is None:
+        return Chunk(usage=usage) if usage is not None else None
+    delta = choice.get("delta")
+    delta = delta if isinstance(delta, dict) else {}
+    reason = choice.get("finish_reason")
+    finish: FinishReason | None = None
+    if isinstance(reason, str):
+        finish = reason if reason in _FINISH else "unknown"  # type: ignore[assignment]
+    reasoning = delta.get("reasoning_content", delta.get("reasoning"))
+    return Chunk(
+        content=_text(delta.get("content")),
+        reasoning=_text(reasoning),
+        refusal=_text(delta.get("refusal")),
+        tool_calls=_tool_calls(delta.get("tool_calls")),
+        finish_reason=finish,
+        usage=usage,
+    )
+
+
+def _tool_calls(raw: Any) -> list[ToolCallDelta] | None:
+    if not isinstance(raw, list) or not raw:
+        return None
+    out = []
+    for position, call in enumerate(raw):
+        if not isinstance(call, dict):
+            continue
+        fn = call.get("function") if isinstance(call.get("function"), dict) else {}
+        index = call.get("index", position)
+        out.append(
+            ToolCallDelta(
+                index=index if isinstance(index, int) and index >= 0 else position,
+                id=_text(call.get("id")),
+                name=_text(fn.get("name")),
+                arguments=_text(fn.get("arguments")) or "",
+            )
+        )
+    return out or None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

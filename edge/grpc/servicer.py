@@ -1,0 +1,173 @@
+"""edge.v1.Gateway handlers: ChatComplete, ChatStream, Embed, ListModels.
+
+Each call goes through the same pipeline as HTTP (edge/proxy.py): auth from the
+``authorization`` metadata, the OpenAI-shaped body and its msgspec schema check, the router,
+``call_upstream`` / ``open_stream``, and ``settle`` for the one usage record (surface "grpc").
+The caller's deadline bounds the upstream request; a cancelled call cancels the handler, which
+closes the upstream at once. Errors end the call through errors.abort; anything unexpected is
+logged with its request id and becomes INTERNAL, never a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from edge.adapters.schema import ChatRequest, EmbeddingsRequest
+from edge.errors import BadGateway, EdgeError, InvalidRequest
+from edge.fastpath import jsonio
+from edge.gateway import Gateway
+from edge.proxy import RequestContext, call_upstream, settle
+from edge.v1 import chat_pb2, embeddings_pb2, models_pb2
+
+from . import convert
+from ._call import call_metadata, deadline, deadline_error, deadline_passed, route, validate
+from .errors import abort
+from .stream import chat_stream
+
+__all__ = ["SERVICE", "GatewayServicer"]
+
+log = logging.getLogger("edge.grpc")
+
+SERVICE = "edge.v1.Gateway"
+# A fixed creation time, as on GET /v1/models: these are routes, not trained artifacts.
+_CREATED = 1735689600
+
+R = TypeVar("R")
+Handler = Callable[[Any, grpc.aio.ServicerContext, str, "str | None"], Awaitable[R]]
+
+
+class GatewayServicer:
+    """One per worker, around that worker's Gateway (shared with the HTTP app)."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+
+    # Each public method is what grpc.aio calls; ``request`` is None when the bytes were not a
+    # valid message of the method's type (server.py installs lenient deserializers).
+
+    async def ChatComplete(self, request: chat_pb2.ChatRequest | None, context: grpc.aio.ServicerContext) -> chat_pb2.ChatResponse:
+        return await self._run(self._complete, request, context)
+
+    async def ChatStream(self, request: chat_pb2.ChatRequest | None, context: grpc.aio.ServicerContext) -> None:
+        async def run(req: chat_pb2.ChatRequest, ctx: grpc.aio.ServicerContext, rid: str, authorization: str | None) -> None:
+            await chat_stream(self.gw, req, ctx, rid, authorization)
+
+        await self._run(run, request, context)
+
+    async def Embed(self, request: embeddings_pb2.EmbedRequest | None, context: grpc.aio.ServicerContext) -> embeddings_pb2.EmbedResponse:
+        return await self._run(self._embed, request, context)
+
+    async def ListModels(self, request: models_pb2.ListModelsRequest | None, context: grpc.aio.ServicerContext) -> models_pb2.ListModelsResponse:
+        return await self._run(self._models, request, context)
+
+    async def _run(self, handler: Handler[R], request: Any, context: grpc.aio.ServicerContext) -> R:
+        request_id, authorization = call_metadata(context)
+        try:
+            if request is None:
+                raise InvalidRequest("The request is not a valid protobuf message for this method.", code="invalid_message")
+            return await handler(request, context, request_id, authorization)
+        except EdgeError as err:
+            await abort(context, err, request_id)
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception:
+            log.exception("unhandled error in gRPC call (request %s)", request_id)
+            await abort(context, EdgeError(f"Internal gateway error; quote request id {request_id} when reporting it."), request_id)
+        raise AssertionError("unreachable: abort raises")
+
+    # -- unary calls ----------------------------------------------------------------------
+
+    async def _complete(self, request: chat_pb2.ChatRequest, context: grpc.aio.ServicerContext, request_id: str, authorization: str | None) -> chat_pb2.ChatResponse:
+        gw = self.gw
+        principal = gw.auth.authenticate(authorization)
+        body = convert.chat_body(request)
+        chat = validate(body, ChatRequest)
+        resolution = gw.router.resolve(chat.model)
+        ctx = RequestContext(request_id, principal, resolution.public_model, "chat", False, surface="grpc")
+        if request.tags:
+            ctx.record.tags = dict(request.tags)
+        result = await self._exchange(
+            context,
+            ctx,
+            resolution.ordered(gw.router.rng),
+            lambda adapter, target: adapter.chat_request(body, target.upstream_model, False),
+            lambda adapter, data: adapter.parse_chat(data, resolution.public_model),
+        )
+        cost = settle(gw, ctx, result.usage)
+        try:
+            response = convert.chat_response(jsonio.loads(result.body), result.usage, route(ctx), cost, request_id)
+        except (ValueError, TypeError) as exc:
+            raise BadGateway(f"Provider '{ctx.record.provider}' returned a chat completion that does not fit edge.v1 ({type(exc).__name__}).", code="upstream_invalid_response") from None
+        await context.send_initial_metadata((("x-request-id", request_id),))
+        return response
+
+    async def _embed(self, request: embeddings_pb2.EmbedRequest, context: grpc.aio.ServicerContext, request_id: str, authorization: str | None) -> embeddings_pb2.EmbedResponse:
+        gw = self.gw
+        principal = gw.auth.authenticate(authorization)
+        body = convert.embed_body(request)
+        typed = validate(body, EmbeddingsRequest)
+        problem = typed.input_error()
+        if problem is not None:
+            raise InvalidRequest(problem, param="input")
+        resolution = gw.router.resolve(typed.model)
+        ctx = RequestContext(request_id, principal, resolution.public_model, "embeddings", False, surface="grpc")
+        if request.tags:
+            ctx.record.tags = dict(request.tags)
+        result = await self._exchange(
+            context,
+            ctx,
+            resolution.ordered(gw.router.rng),
+            lambda adapter, target: adapter.embeddings_request(body, target.upstream_model),
+            lambda adapter, data: adapter.parse_embeddings(data, resolution.public_model),
+        )
+        cost = settle(gw, ctx, result.usage)
+        try:
+            response = convert.embed_response(jsonio.loads(result.body), result.usage, route(ctx), cost, request_id)
+        except (ValueError, TypeError) as exc:
+            raise BadGateway(f"Provider '{ctx.record.provider}' returned embeddings that do not fit edge.v1 ({type(exc).__name__}).", code="upstream_invalid_response") from None
+        await context.send_initial_metadata((("x-request-id", request_id),))
+        return response
+
+    async def _exchange(self, context: grpc.aio.ServicerContext, ctx: RequestContext, targets: Any, build: Any, parse: Any) -> Any:
+        """call_upstream within the caller's deadline; every outcome but success is settled here."""
+        record = ctx.record
+        try:
+            async with deadline(context):
+                result = await call_upstream(self.gw, targets, ctx, build, parse)
+        except TimeoutError:
+            err = deadline_error()
+            record.status, record.error_type = err.status, err.type
+            settle(self.gw, ctx, None)
+            raise err from None
+        except EdgeError as err:
+            record.status, record.error_type = err.status, err.type
+            settle(self.gw, ctx, None)
+            raise
+        except asyncio.CancelledError:
+            # Cancelled by grpc: the caller went away, or its deadline passed first.
+            if deadline_passed(context):
+                record.status, record.error_type = 504, "timeout"
+            else:
+                record.status, record.client_disconnected = 499, True
+            settle(self.gw, ctx, None)
+            raise
+        record.status = 200
+        return result
+
+    async def _models(self, request: models_pb2.ListModelsRequest, context: grpc.aio.ServicerContext, request_id: str, authorization: str | None) -> models_pb2.ListModelsResponse:
+        gw = self.gw
+        gw.auth.authenticate(authorization)
+        # The same catalogue as GET /v1/models (edge/http/models.py).
+        out = models_pb2.ListModelsResponse()
+        for name in gw.router.public_models:
+            out.models.add(id=name, owned_by="llm-edge", created=_CREATED)
+        if gw.config.allow_passthrough:
+            for provider_name, provider in gw.providers.items():
+                for upstream in provider.config.models:
+                    out.models.add(id=f"{provider_name}/{upstream}", owned_by=provider_name, created=_CREATED)
+        return out

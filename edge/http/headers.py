@@ -1,0 +1,42 @@
+"""The gateway's own request and response headers (``x-edge-*``)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from edge.errors import InvalidRequest
+
+from ..context import RequestContext
+
+__all__ = ["TIMEOUT_HEADER", "client_timeout", "response_headers"]
+
+TIMEOUT_HEADER = "x-edge-timeout-ms"
+
+
+def client_timeout(request: web.Request) -> float | None:
+    """The client's deadline in seconds (it can only shorten routing.timeout_s)."""
+    raw = request.headers.get(TIMEOUT_HEADER)
+    if raw is None:
+        return None
+    try:
+        millis = float(raw)
+    except ValueError:
+        raise InvalidRequest(f"Header {TIMEOUT_HEADER} must be a number of milliseconds, got '{raw[:40]}'.", param=TIMEOUT_HEADER) from None
+    if not millis > 0 or millis != millis:
+        raise InvalidRequest(f"Header {TIMEOUT_HEADER} must be positive, got '{raw[:40]}'.", param=TIMEOUT_HEADER)
+    return millis / 1000.0
+
+
+def response_headers(ctx: RequestContext, cost: float | None = None) -> dict[str, str]:
+    """What happened: the route that answered, how many attempts, why a fallback, the cost."""
+    record = ctx.record
+    headers = {
+        "x-request-id": ctx.request_id,
+        "x-edge-route": f"{record.provider}/{record.upstream_model}",
+        "x-edge-attempts": str(record.attempts),
+    }
+    if ctx.fallback_reason:
+        headers["x-edge-fallback-reason"] = ctx.fallback_reason
+    if cost is not None:
+        headers["x-edge-cost-usd"] = f"{cost:.8f}"
+    return headers

@@ -1,0 +1,1 @@
+"""Routing and resilience: strategies, retries with a budget, cooldowns, deadlines, fallbacks, escalation."""

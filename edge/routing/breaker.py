@@ -1,0 +1,63 @@
+"""Cooldown (circuit breaking) per route, per ``routing.cooldown``.
+
+Closed: requests flow; each retryable failure is remembered for ``window_s``. ``failures``
+failures inside the window open the breaker: the route is skipped for ``for_s``. Then it is
+half-open: exactly one request probes it; success closes it, failure opens it again. In-process
+per worker; sharing through Redis comes with state.redis.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+__all__ = ["Breaker"]
+
+
+class Breaker:
+    __slots__ = ("failures", "window_s", "for_s", "_recent", "_open_until", "_probing")
+
+    def __init__(self, failures: int, window_s: float, for_s: float) -> None:
+        self.failures = failures
+        self.window_s = window_s
+        self.for_s = for_s
+        self._recent: deque[float] = deque()
+        self._open_until = 0.0
+        self._probing = False
+
+    @property
+    def state(self) -> str:
+        if self._open_until == 0.0:
+            return "closed"
+        return "half_open" if self._probing else "open"
+
+    def allow(self, now: float) -> bool:
+        """May a request use this route now? In half-open, only the one probe may."""
+        if self._open_until == 0.0:
+            return True
+        if now < self._open_until or self._probing:
+            return False
+        self._probing = True
+        return True
+
+    def retry_in(self, now: float) -> float:
+        """Seconds until the route may be tried again (0 when it may now)."""
+        return max(0.0, self._open_until - now) if self._open_until else 0.0
+
+    def success(self) -> None:
+        self._open_until = 0.0
+        self._probing = False
+        self._recent.clear()
+
+    def failure(self, now: float) -> None:
+        if self._probing or self._open_until:
+            # The probe failed (or a request that started before the breaker opened): stay open.
+            self._open_until = now + self.for_s
+            self._probing = False
+            return
+        recent = self._recent
+        recent.append(now)
+        while recent and recent[0] <= now - self.window_s:
+            recent.popleft()
+        if self.failures > 0 and len(recent) >= self.failures:
+            self._open_until = now + self.for_s
+            recent.clear()
