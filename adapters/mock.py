@@ -15,6 +15,13 @@ like any unknown field:
     tool_calls       tool replies: how many parallel calls (default 1)
     no_usage         never report usage (a provider that counts nothing)
     reject_stream_options  answer 400 to a request that carries stream_options
+    fail_first       fail the first N calls (per ``scenario`` name and model) with fail_status
+    fail_rate        fail this fraction of calls at random with fail_status (default 503)
+    stall_after      streams: go quiet after this many chunks, for stall_ms
+    context_limit    answer 400 context_length_exceeded when the prompt is longer (tokens)
+    reply            answer with exactly this text
+    refusal          answer with this refusal (content null)
+    by_model         {"<upstream model>": {knobs}}: knobs for one upstream model only
 
 GET /mock/stats reports what the mock saw (requests, streams started, completed and aborted by
 the client, the last request body), so tests can assert what reached the upstream.
@@ -27,6 +34,7 @@ import asyncio
 import base64
 import hashlib
 import itertools
+import random
 import struct
 import time
 from dataclasses import dataclass, field
@@ -64,6 +72,8 @@ class MockState:
     last_request: Any = None
     last_headers: dict[str, str] = field(default_factory=dict)
     ids: Any = field(default_factory=itertools.count)
+    counters: dict[str, int] = field(default_factory=dict)  # fail_first, per scenario and model
+    rng: random.Random = field(default_factory=random.Random)
 
 
 _STATE = web.AppKey("mock_state", MockState)
@@ -71,11 +81,17 @@ _KNOBS = web.AppKey("mock_knobs", MockKnobs)
 
 
 def create_mock_app(knobs: MockKnobs | None = None) -> web.Application:
+    from . import mock_anthropic, mock_gemini, mock_ollama  # they import this module's helpers
+
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[_STATE] = MockState()
     app[_KNOBS] = knobs or MockKnobs()
     app.router.add_post("/v1/chat/completions", _chat)
     app.router.add_post("/v1/embeddings", _embeddings)
+    # The native dialects (adapters/mock_anthropic.py, mock_gemini.py, mock_ollama.py).
+    app.router.add_post("/v1/messages", mock_anthropic.messages)
+    app.router.add_post("/v1beta/models/{tail}", mock_gemini.models)
+    app.router.add_post("/api/chat", mock_ollama.chat)
     app.router.add_get("/v1/models", _models)
     app.router.add_get("/mock/stats", _stats)
     app.router.add_post("/mock/reset", _reset)
@@ -124,9 +140,35 @@ async def _read_json(request: web.Request) -> tuple[dict[str, Any] | None, web.R
 
 def _knob(body: dict[str, Any], name: str, default: Any = None) -> Any:
     knobs = body.get("mock")
-    if isinstance(knobs, dict) and name in knobs:
-        return knobs[name]
-    return default
+    if not isinstance(knobs, dict):
+        return default
+    # by_model: knobs for one upstream model only, so a primary can fail while its fallback
+    # (the same mock under another model name) answers.
+    per_model = knobs.get("by_model")
+    if isinstance(per_model, dict):
+        mine = per_model.get(body.get("model"))
+        if isinstance(mine, dict) and name in mine:
+            return mine[name]
+    return knobs.get(name, default)
+
+
+def _scripted_failure(body: dict[str, Any], state: "MockState") -> int | None:
+    """An HTTP status to fail this call with, from the failure knobs, or None."""
+    status = _knob(body, "status")
+    if isinstance(status, int) and status >= 400:
+        return status
+    fail_status = _knob(body, "fail_status", 503)
+    fail_first = _knob(body, "fail_first")
+    if isinstance(fail_first, int) and fail_first > 0:
+        key = f"{_knob(body, 'scenario', '')}/{body.get('model')}"
+        seen = state.counters.get(key, 0)
+        state.counters[key] = seen + 1
+        if seen < fail_first:
+            return int(fail_status)
+    fail_rate = _knob(body, "fail_rate")
+    if isinstance(fail_rate, (int, float)) and fail_rate > 0 and state.rng.random() < fail_rate:
+        return int(fail_status)
+    return None
 
 
 def _last_user_text(messages: Any) -> str:
@@ -213,8 +255,8 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     if latency:
         await asyncio.sleep(float(latency) / 1000.0)
     model = str(body.get("model", ""))
-    status = _knob(body, "status", 500 if model == "error" else None)
-    if isinstance(status, int) and status >= 400:
+    status = 500 if model == "error" else _scripted_failure(body, state)
+    if status is not None:
         headers = {}
         retry_after = _knob(body, "retry_after")
         if retry_after is not None:
@@ -222,6 +264,10 @@ async def _chat(request: web.Request) -> web.StreamResponse:
         kind = "rate_limit_error" if status == 429 else ("invalid_request_error" if status < 500 else "server_error")
         code = "rate_limit_exceeded" if status == 429 else None
         return _error(status, f"mock upstream error {status}", type=kind, code=code, headers=headers)
+    limit = _knob(body, "context_limit")
+    if isinstance(limit, int) and _prompt_tokens(body) > limit:
+        message = f"This model's maximum context length is {limit} tokens. However, your messages resulted in {_prompt_tokens(body)} tokens."
+        return _error(400, message, type="invalid_request_error", code="context_length_exceeded")
     if _knob(body, "reject_stream_options") and "stream_options" in body:
         # Like a strict OpenAI-format server that does not know the field.
         return _error(400, "Unrecognized request argument supplied: stream_options", type="invalid_request_error")
@@ -233,7 +279,12 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     created = int(time.time())
     tool_calls: list[dict[str, Any]] | None = None
     content: str | None
-    if model == "tool":
+    reply = _knob(body, "reply")
+    refusal = _knob(body, "refusal")
+    if isinstance(reply, str):
+        words = reply.split(" ") if reply else []
+        content, finish = reply, "stop"
+    elif model == "tool":
         tool_calls, content, finish = _tool_calls(body, str(seq)), None, "tool_calls"
         words = [tc["function"]["arguments"] for tc in tool_calls]
     elif model == "json" or (isinstance(body.get("response_format"), dict) and body["response_format"].get("type") != "text"):
@@ -246,11 +297,13 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     if tool_calls is None and isinstance(limit, int) and 0 < limit < len(words):
         words, finish = words[:limit], "length"
         content = " ".join(words)
+    if isinstance(refusal, str):
+        content, words = None, refusal.split()
     usage = None if _knob(body, "no_usage") else _usage(_prompt_tokens(body), max(1, len(words)))
 
     if body.get("stream"):
         return await _stream(request, body, completion_id, created, model, words, tool_calls, finish, usage)
-    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": refusal if isinstance(refusal, str) else None}
     if tool_calls:
         message["tool_calls"] = tool_calls
     doc: dict[str, Any] = {
@@ -270,6 +323,8 @@ async def _stream(request: web.Request, body: dict[str, Any], completion_id: str
     state, knobs = request.app[_STATE], request.app[_KNOBS]
     delay = float(_knob(body, "chunk_delay_ms", knobs.chunk_delay_ms) or 0) / 1000.0
     fail_after = _knob(body, "fail_after")
+    stall_after = _knob(body, "stall_after")
+    stall_ms = float(_knob(body, "stall_ms", 0) or 0)
     include_usage = isinstance(body.get("stream_options"), dict) and bool(body["stream_options"].get("include_usage"))
     head = b'{"id":"' + completion_id.encode() + b'","object":"chat.completion.chunk","created":' + str(created).encode() + b',"model":' + jsonio.dumps(model) + b',"choices":'
 
@@ -281,7 +336,8 @@ async def _stream(request: web.Request, body: dict[str, Any], completion_id: str
 
     frames = [frame(delta({"role": "assistant", "content": "" if tool_calls is None else None, "refusal": None}))]
     if tool_calls is None:
-        frames.extend(frame(delta({"content": (w if i == 0 else " " + w)})) for i, w in enumerate(words))
+        key = "refusal" if isinstance(_knob(body, "refusal"), str) else "content"
+        frames.extend(frame(delta({key: (w if i == 0 else " " + w)})) for i, w in enumerate(words))
     else:
         for index, call in enumerate(tool_calls):
             start = {"index": index, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": ""}}
@@ -307,6 +363,8 @@ async def _stream(request: web.Request, body: dict[str, Any], completion_id: str
                 request.transport.abort()
                 return response
             await response.write(data)
+            if sent + 1 == stall_after:
+                await asyncio.sleep(stall_ms / 1000.0)  # an upstream that goes quiet mid-stream
             if delay and sent < len(frames) - 1:
                 await asyncio.sleep(delay)
         completed = True

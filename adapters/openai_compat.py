@@ -52,6 +52,9 @@ class OpenAIAdapter:
             else:
                 out.pop("stream_options", None)
             return UpstreamRequest("POST", self._chat_url, self._stream_headers, jsonio.dumps(out))
+        if out.get("stream"):  # a streamed request answered whole (buffered escalation)
+            out["stream"] = False
+            out.pop("stream_options", None)
         return UpstreamRequest("POST", self._chat_url, self._headers, jsonio.dumps(out))
 
     def parse_chat(self, body: bytes, public_model: str) -> ChatResult:

@@ -97,6 +97,10 @@ class RoutingConfig(_Frozen):
     timeout_s: float = 600.0
     # Streams: how long an upstream may take to start answering (its response headers).
     first_byte_timeout_s: float = 60.0
+    # Retries add at most this fraction to the requests of the last 10 s, with a floor of
+    # retry_budget_min retries per 10 s so a quiet gateway can still retry.
+    retry_budget: float = 0.2
+    retry_budget_min: int = 10
     cooldown: CooldownConfig = field(default_factory=CooldownConfig)
 
 

@@ -29,7 +29,7 @@ class Gateway:
         self.router = Router(config, self.providers)
         self.auth = Authenticator(config)
         self.routes = RouteStates(config.routing.cooldown)
-        self.retry_budget = RetryBudget()
+        self.retry_budget = RetryBudget(config.routing.retry_budget, 10, config.routing.retry_budget_min)
         self.retry_on: frozenset[int | str] = frozenset(config.routing.retry_on)
         self.prices = PriceTable(config.prices)
         self.metrics = Metrics()
