@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from .anthropic import AnthropicAdapter
+from .gemini import GeminiAdapter
+from .ollama import OllamaAdapter
 from .openai_compat import OpenAIAdapter
 from .types import Adapter
 
@@ -19,6 +22,9 @@ AdapterFactory = Callable[[str, "str | None", "Mapping[str, str] | None"], Adapt
 ADAPTERS: Mapping[str, AdapterFactory] = {
     "openai": OpenAIAdapter,
     "mock": OpenAIAdapter,
+    "anthropic": AnthropicAdapter,
+    "gemini": GeminiAdapter,
+    "ollama": OllamaAdapter,
 }
 
 

@@ -118,6 +118,10 @@ class AnthropicAdapter:
             system.append({"type": "text", "text": "Respond with one JSON object and nothing else."})
         if system:
             out["system"] = system
+        for turn in turns:  # a lone text block is sent as a plain string, as the SDKs send it
+            blocks = turn["content"]
+            if len(blocks) == 1 and blocks[0]["type"] == "text" and len(blocks[0]) == 2:
+                turn["content"] = blocks[0]["text"]
         out["messages"] = turns
         stops = stop_list(chat.stop)
         if stops:

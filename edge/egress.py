@@ -55,7 +55,7 @@ class TranslatedStream:
             return b""
         out: list[bytes] = []
         self._chunks(self.decoder.feed(data), out)
-        if getattr(self.decoder, "done", False):
+        if getattr(self.decoder, "done", False) and self.error is None:
             self.done = True
             self._end(out)
         return b"".join(out)
@@ -66,7 +66,7 @@ class TranslatedStream:
             return b""
         out: list[bytes] = []
         self._chunks(self.decoder.flush(), out)
-        if getattr(self.decoder, "done", False) or self.finish_reason is not None:
+        if self.error is None and (getattr(self.decoder, "done", False) or self.finish_reason is not None):
             self.done = True
             self._end(out)
         return b"".join(out)

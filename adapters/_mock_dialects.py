@@ -1,0 +1,152 @@
+"""What the Anthropic, Gemini and Ollama mocks share: reading a request, planning the answer, and
+writing a stream with the same knobs as the OpenAI mock (adapters/mock.py).
+
+Each dialect's handler turns its native request into an OpenAI-shaped dict (messages with role and
+text, tools as OpenAI functions, response_format, max_tokens, stop, the ``mock`` knobs), so the
+answer is planned exactly as the OpenAI mock plans it (model names echo / tool / json / error, the
+same reply words, tool calls and JSON samples), then rendered in the dialect's own shapes.
+
+Knobs beyond the OpenAI mock's: ``cached_tokens`` (report this many prompt tokens as cache reads)
+and ``error_mid_stream`` (streams: after the text, send the dialect's in-stream error instead of a
+proper end). A model name ending in ``-missing`` answers 404 in the dialect's own error body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from edge.fastpath import jsonio
+
+from .mock import _KNOBS, _STATE, _json_reply, _knob, _prompt_tokens, _reply_words, _tool_calls
+
+__all__ = ["Plan", "error_status", "plan", "read_body", "send_stream"]
+
+
+@dataclass
+class Plan:
+    text: str | None
+    words: list[str]
+    tool_calls: list[dict[str, Any]] | None
+    finish: str  # OpenAI vocabulary: stop, length, tool_calls
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    reasoning: str | None
+    usage: bool  # False with the no_usage knob
+
+
+async def read_body(request: web.Request, key_header: str, denied: Callable[[], web.Response], prefix: str = "") -> tuple[dict[str, Any] | None, web.Response | None]:
+    """Count the request, check the dialect's key header, decode the JSON object."""
+    state = request.app[_STATE]
+    state.requests += 1
+    state.chat_requests += 1
+    state.last_headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in ("authorization", "x-api-key", "x-goog-api-key")}
+    state.last_headers["path_qs"] = request.path_qs
+    key = request.app[_KNOBS].api_key
+    if key and request.headers.get(key_header) != prefix + key:
+        return None, denied()
+    try:
+        body = jsonio.loads(await request.read())
+    except jsonio.JSONDecodeError:
+        body = None
+    state.last_request = body
+    if not isinstance(body, dict):
+        return None, web.Response(status=400, text="request body must be a JSON object")
+    latency = _knob(body, "latency_ms", request.app[_KNOBS].latency_ms)
+    if latency:
+        await asyncio.sleep(float(latency) / 1000.0)
+    return body, None
+
+
+def error_status(body: dict[str, Any], model: str) -> int | None:
+    """The error status this request should get from the knobs or the model name, if any."""
+    if model.endswith("-missing"):
+        return 404
+    status = _knob(body, "status", 500 if model == "error" else None)
+    return status if isinstance(status, int) and status >= 400 else None
+
+
+def plan(request: web.Request, openai_body: dict[str, Any], model: str, thinking: bool = False) -> Plan:
+    """The answer the OpenAI mock would give to this (OpenAI-shaped) request."""
+    state, knobs = request.app[_STATE], request.app[_KNOBS]
+    seq = next(state.ids)
+    tool_calls = None
+    fmt = openai_body.get("response_format")
+    if model == "tool":
+        tool_calls, text, finish = _tool_calls(openai_body, str(seq)), None, "tool_calls"
+        words = [tc["function"]["arguments"] for tc in tool_calls]
+    elif model == "json" or (isinstance(fmt, dict) and fmt.get("type") != "text"):
+        text, finish = _json_reply(openai_body), "stop"
+        words = [text]
+    else:
+        words = _reply_words(openai_body, knobs)
+        text, finish = " ".join(words), "stop"
+        stops = openai_body.get("stop") or []
+        cut = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+        if cut:
+            text = text[: min(cut)].rstrip()
+            words = text.split()
+    limit = openai_body.get("max_tokens")
+    if tool_calls is None and isinstance(limit, int) and 0 < limit < len(words):
+        words, finish = words[:limit], "length"
+        text = " ".join(words)
+    reasoning = "Thinking about the question." if thinking else None
+    cached = _knob(openai_body, "cached_tokens", 0)
+    prompt = _prompt_tokens(openai_body) + (cached if isinstance(cached, int) else 0)
+    return Plan(text, words, tool_calls, finish, prompt, max(1, len(words)) + (4 if reasoning else 0), cached if isinstance(cached, int) else 0, reasoning, not _knob(openai_body, "no_usage"))
+
+
+async def send_stream(request: web.Request, body: dict[str, Any], frames: list[bytes], content_type: str) -> web.StreamResponse:
+    """Write frames with the chunk_delay_ms and fail_after knobs, counting as the OpenAI mock does."""
+    state, knobs = request.app[_STATE], request.app[_KNOBS]
+    delay = float(_knob(body, "chunk_delay_ms", knobs.chunk_delay_ms) or 0) / 1000.0
+    fail_after = _knob(body, "fail_after")
+    response = web.StreamResponse(headers={"content-type": content_type, "cache-control": "no-cache"})
+    await response.prepare(request)
+    state.streams_started += 1
+    state.open_streams += 1
+    completed = False
+    try:
+        for sent, data in enumerate(frames):
+            if isinstance(fail_after, int) and sent >= fail_after:
+                assert request.transport is not None
+                request.transport.abort()
+                return response
+            await response.write(data)
+            if delay and sent < len(frames) - 1:
+                await asyncio.sleep(delay)
+        completed = True
+        await response.write_eof()
+        state.streams_completed += 1
+    finally:
+        state.open_streams -= 1
+        if not completed and fail_after is None:
+            state.streams_aborted += 1
+    return response
+
+
+def knob(body: dict[str, Any], name: str, default: Any = None) -> Any:
+    return _knob(body, name, default)
+
+
+def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=jsonio.dumps(doc), content_type="application/json", headers=headers)
+
+
+def retry_headers(body: dict[str, Any]) -> dict[str, str]:
+    retry_after = _knob(body, "retry_after")
+    return {"retry-after": str(retry_after)} if retry_after is not None else {}
+
+
+def pieces(words: list[str]) -> list[str]:
+    """Reply words as stream deltas: a leading space on all but the first."""
+    return [w if i == 0 else " " + w for i, w in enumerate(words)]
+
+
+def halves(text: str) -> list[str]:
+    return [text[: len(text) // 2], text[len(text) // 2 :]]

@@ -1,0 +1,307 @@
+"""The Gemini API adapter (Generative Language API ``generateContent`` / ``streamGenerateContent``).
+
+Wire format: shared/reference/wire-formats.md section 3 and the cheat-sheet in section 6.
+
+- The key goes in the ``x-goog-api-key`` header, never in the URL (URLs end up in logs).
+- ``system``/``developer`` messages -> ``systemInstruction``; user/assistant -> ``user``/``model``
+  contents; consecutive turns of one role are merged (tool results of parallel calls must share
+  one ``user`` turn).
+- Images: data URLs -> ``inlineData``, other URLs -> ``fileData`` (mime type from the extension).
+- Tool calls: Gemini usually gives no call id, so the gateway makes one; the id also carries the
+  part's ``thoughtSignature`` (``<id>__thought__<signature>``), which Gemini 3 needs back on the
+  next turn. A ``tool`` message is sent as ``functionResponse`` with the function name looked up
+  from the assistant turn that made the call; a JSON-object result is sent as the response
+  object, anything else as ``{"result": <text>}``.
+- ``tools`` -> ``functionDeclarations`` with ``parametersJsonSchema`` (full JSON Schema);
+  ``tool_choice`` -> ``toolConfig.functionCallingConfig`` (auto AUTO, required ANY, none NONE,
+  named ANY + allowedFunctionNames).
+- ``response_format`` json_schema -> ``responseMimeType: application/json`` + ``responseJsonSchema``;
+  json_object -> ``responseMimeType`` only.
+- ``reasoning_effort`` -> ``thinkingConfig`` (a budget, and ``includeThoughts`` so thought
+  summaries come back as ``reasoning_content``).
+- Usage: prompt = promptTokenCount (+ toolUsePromptTokenCount), completion = candidates +
+  thoughts, reasoning = thoughts, cached = cachedContentTokenCount.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from edge.fastpath import jsonio
+
+from ._common import (
+    body_snippet,
+    chat_completion,
+    extra_fields,
+    json_error_body,
+    message_text,
+    parse_arguments,
+    parse_retry_after,
+    split_data_url,
+    stop_list,
+    upstream_error,
+)
+from ._gemini_stream import SIGNATURE_SEP, GeminiStreamDecoder, error_info, finish_reason_for, tool_call_id, usage_from_gemini
+from .schema import ChatRequest, ContentPart, EmbeddingsRequest, Message
+from .types import ChatResult, ToolCallDelta, Unsupported, UpstreamErrorInfo, UpstreamRequest, Usage
+
+__all__ = ["PROVIDER", "GeminiAdapter", "GeminiStreamDecoder"]
+
+PROVIDER = "gemini"
+DEFAULT_THINKING_BUDGETS: Mapping[str, int] = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
+
+
+class GeminiAdapter:
+    kind = PROVIDER
+    passthrough = False
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        thinking_budgets: Mapping[str, int] | None = None,
+    ) -> None:
+        base = (base_url or "https://generativelanguage.googleapis.com").rstrip("/")
+        self._base = base if base.endswith(("/v1beta", "/v1")) else base + "/v1beta"
+        self._headers = {"content-type": "application/json", "accept": "application/json"}
+        if headers:
+            self._headers.update({k.lower(): v for k, v in headers.items()})
+        if api_key:
+            self._headers["x-goog-api-key"] = api_key
+        self._stream_headers = dict(self._headers, accept="text/event-stream")
+        self._secrets = (api_key,) if api_key else ()
+        self.thinking_budgets = dict(DEFAULT_THINKING_BUDGETS if thinking_budgets is None else thinking_budgets)
+
+    def _url(self, model: str, method: str) -> str:
+        name = model if model.startswith(("models/", "tunedModels/")) else "models/" + model
+        return f"{self._base}/{quote(name, safe='/')}:{method}"
+
+    # -- request ------------------------------------------------------------------------
+
+    def chat_request(self, body: dict[str, Any], upstream_model: str, stream: bool) -> UpstreamRequest:
+        chat = jsonio.convert(body, ChatRequest, strict=False)
+        out = self.translate(chat)
+        out.update(extra_fields(body))
+        if stream:
+            return UpstreamRequest("POST", self._url(upstream_model, "streamGenerateContent") + "?alt=sse", self._stream_headers, jsonio.dumps(out))
+        return UpstreamRequest("POST", self._url(upstream_model, "generateContent"), self._headers, jsonio.dumps(out))
+
+    def translate(self, chat: ChatRequest) -> dict[str, Any]:
+        if chat.n is not None and chat.n > 1:
+            raise Unsupported("this gateway returns one Gemini candidate per request; 'n' must be 1.")
+        system: list[dict[str, Any]] = []
+        contents: list[dict[str, Any]] = []
+        names: dict[str, str] = {}
+        for message in chat.messages:
+            if message.role in ("system", "developer"):
+                text = message_text(message.content)
+                if text:
+                    system.append({"text": text})
+                continue
+            role, parts = _parts(message, names)
+            if not parts:
+                continue
+            if contents and contents[-1]["role"] == role:
+                contents[-1]["parts"].extend(parts)
+            else:
+                contents.append({"role": role, "parts": parts})
+        out: dict[str, Any] = {"contents": contents}
+        if system:
+            out["systemInstruction"] = {"parts": system}
+        tools = [_declaration(t) for t in chat.tools or () if t.function is not None]
+        if tools:
+            out["tools"] = [{"functionDeclarations": tools}]
+            config = _tool_config(chat.tool_choice)
+            if config is not None:
+                out["toolConfig"] = {"functionCallingConfig": config}
+        generation: dict[str, Any] = {}
+        for key, value in (
+            ("temperature", chat.temperature),
+            ("topP", chat.top_p),
+            ("maxOutputTokens", chat.max_completion_tokens or chat.max_tokens),
+            ("stopSequences", stop_list(chat.stop) or None),
+            ("seed", chat.seed),
+            ("presencePenalty", chat.presence_penalty),
+            ("frequencyPenalty", chat.frequency_penalty),
+        ):
+            if value is not None:
+                generation[key] = value
+        fmt = chat.response_format
+        if fmt is not None and fmt.type in ("json_object", "json_schema"):
+            generation["responseMimeType"] = "application/json"
+            if fmt.type == "json_schema" and fmt.json_schema is not None and fmt.json_schema.schema:
+                generation["responseJsonSchema"] = fmt.json_schema.schema
+        if chat.reasoning_effort:
+            budget = self.thinking_budgets.get(chat.reasoning_effort)
+            if budget is None:
+                raise Unsupported(f"reasoning_effort {chat.reasoning_effort!r} has no thinking budget; use one of {sorted(self.thinking_budgets)}.")
+            generation["thinkingConfig"] = {"thinkingBudget": budget, "includeThoughts": budget > 0}
+        if generation:
+            out["generationConfig"] = generation
+        return out
+
+    # -- responses ------------------------------------------------------------------------
+
+    def parse_chat(self, body: bytes, public_model: str) -> ChatResult:
+        doc = jsonio.loads(body)
+        if not isinstance(doc, dict):
+            raise ValueError("upstream response is not a Gemini GenerateContentResponse")
+        text: list[str] = []
+        thoughts: list[str] = []
+        calls: list[ToolCallDelta] = []
+        finish_raw: Any = None
+        candidates = doc.get("candidates")
+        if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
+            candidate = candidates[0]
+            finish_raw = candidate.get("finishReason")
+            content = candidate.get("content")
+            for part in (content.get("parts") or ()) if isinstance(content, dict) else ():
+                if not isinstance(part, dict):
+                    continue
+                call = part.get("functionCall")
+                if isinstance(call, dict):
+                    args = call.get("args")
+                    calls.append(ToolCallDelta(len(calls), tool_call_id(call.get("id"), part.get("thoughtSignature")), str(call.get("name") or ""), jsonio.dumps(args if isinstance(args, dict) else {}).decode()))
+                elif isinstance(part.get("text"), str):
+                    (thoughts if part.get("thought") else text).append(part["text"])
+        feedback = doc.get("promptFeedback")
+        blocked = isinstance(feedback, dict) and bool(feedback.get("blockReason"))
+        finish = "content_filter" if blocked and finish_raw is None else finish_reason_for(finish_raw, bool(calls)) or "stop"
+        return chat_completion(
+            id=str(doc.get("responseId") or "gemini"),
+            public_model=public_model,
+            content="".join(text) if text or not calls else None,
+            reasoning="".join(thoughts) or None,
+            tool_calls=calls,
+            finish_reason=finish,
+            usage=usage_from_gemini(doc.get("usageMetadata")),
+        )
+
+    def stream_decoder(self) -> GeminiStreamDecoder:
+        return GeminiStreamDecoder(self._secrets)
+
+    def embeddings_request(self, body: dict[str, Any], upstream_model: str) -> UpstreamRequest:
+        req = jsonio.convert(body, EmbeddingsRequest, strict=False)
+        inputs = [req.input] if isinstance(req.input, str) else list(req.input)
+        if not all(isinstance(item, str) for item in inputs):
+            raise Unsupported("Gemini embeds text only; token-id inputs are not supported.")
+        name = upstream_model if upstream_model.startswith("models/") else "models/" + upstream_model
+        requests = []
+        for text in inputs:
+            one: dict[str, Any] = {"model": name, "content": {"parts": [{"text": text}]}}
+            if req.dimensions:
+                one["outputDimensionality"] = req.dimensions
+            requests.append(one)
+        return UpstreamRequest("POST", self._url(upstream_model, "batchEmbedContents"), self._headers, jsonio.dumps({"requests": requests}))
+
+    def parse_embeddings(self, body: bytes, public_model: str) -> ChatResult:
+        doc = jsonio.loads(body)
+        rows = doc.get("embeddings") if isinstance(doc, dict) else None
+        if not isinstance(rows, list):
+            raise ValueError("upstream response is not a Gemini batchEmbedContents response")
+        data = [{"object": "embedding", "index": i, "embedding": (row or {}).get("values") or []} for i, row in enumerate(rows)]
+        # Gemini reports no token counts for embeddings; the ledger estimates them.
+        out = {"object": "list", "model": public_model, "data": data, "usage": {"prompt_tokens": 0, "total_tokens": 0}}
+        return ChatResult(jsonio.dumps(out), Usage(estimated=True))
+
+    def parse_error(self, status: int, headers: Mapping[str, str] | None, body: bytes) -> UpstreamErrorInfo:
+        retry_after = parse_retry_after(headers)
+        doc = json_error_body(body)
+        if isinstance(doc, list) and doc and isinstance(doc[0], dict):
+            doc = doc[0]  # the ?alt=json transport wraps errors in an array
+        err = doc.get("error") if isinstance(doc, dict) else None
+        if isinstance(err, dict):
+            return error_info(status, err, retry_after, self._secrets)
+        return upstream_error(status, body_snippet(status, body), retry_after=retry_after, secrets=self._secrets)
+
+
+def _split_id(call_id: str) -> tuple[str, str | None]:
+    base, sep, signature = call_id.partition(SIGNATURE_SEP)
+    return base, (signature or None) if sep else None
+
+
+def _parts(message: Message, names: dict[str, str]) -> tuple[str, list[dict[str, Any]]]:
+    if message.role == "tool":
+        call_id = message.tool_call_id or ""
+        name = names.get(call_id)
+        if name is None:
+            raise Unsupported(f"tool message {call_id!r} answers no tool call of an earlier assistant message.")
+        text = message_text(message.content)
+        try:
+            value = jsonio.loads(text) if text.strip().startswith("{") else None
+        except jsonio.JSONDecodeError:
+            value = None
+        response: dict[str, Any] = {"name": name, "response": value if isinstance(value, dict) else {"result": text}}
+        base, _ = _split_id(call_id)
+        if base and not base.startswith("call_"):
+            response["id"] = base  # Gemini's own id: send it back
+        return "user", [{"functionResponse": response}]
+    if message.role == "assistant":
+        parts: list[dict[str, Any]] = []
+        text = message_text(message.content)
+        if text:
+            parts.append({"text": text})
+        for call in message.tool_calls or ():
+            names[call.id] = call.function.name
+            base, signature = _split_id(call.id)
+            fc: dict[str, Any] = {"name": call.function.name, "args": parse_arguments(call.function.arguments)}
+            if base and not base.startswith("call_"):
+                fc["id"] = base
+            part: dict[str, Any] = {"functionCall": fc}
+            if signature:
+                part["thoughtSignature"] = signature
+            parts.append(part)
+        return "model", parts
+    if message.role == "function":
+        raise Unsupported("the deprecated 'function' role is not supported; use tools.")
+    content = message.content
+    if isinstance(content, str):
+        return "user", [{"text": content}] if content else []
+    return "user", [_part(p) for p in content or ()]
+
+
+def _part(part: ContentPart) -> dict[str, Any]:
+    if part.type == "text":
+        return {"text": part.text or ""}
+    if part.type == "image_url" and part.image_url is not None:
+        url = part.image_url.url
+        inline = split_data_url(url)
+        if inline is not None:
+            return {"inlineData": {"mimeType": inline[0], "data": inline[1]}}
+        mime = mimetypes.guess_type(url.split("?")[0])[0] or "image/jpeg"
+        return {"fileData": {"mimeType": mime, "fileUri": url}}
+    if part.type == "input_audio" and part.input_audio:
+        fmt = str(part.input_audio.get("format") or "wav")
+        return {"inlineData": {"mimeType": "audio/" + fmt, "data": str(part.input_audio.get("data") or "")}}
+    if part.type == "file" and part.file and isinstance(part.file.get("file_data"), str):
+        inline = split_data_url(part.file["file_data"])
+        if inline is not None:
+            return {"inlineData": {"mimeType": inline[0], "data": inline[1]}}
+    raise Unsupported(f"content part of type {part.type!r} is not supported by Gemini.")
+
+
+def _declaration(tool: Any) -> dict[str, Any]:
+    fn = tool.function
+    out: dict[str, Any] = {"name": fn.name}
+    if fn.description:
+        out["description"] = fn.description
+    if fn.parameters:
+        out["parametersJsonSchema"] = fn.parameters
+    return out
+
+
+def _tool_config(choice: Any) -> dict[str, Any] | None:
+    if choice is None or choice == "auto":
+        return None if choice is None else {"mode": "AUTO"}
+    if choice == "required":
+        return {"mode": "ANY"}
+    if choice == "none":
+        return {"mode": "NONE"}
+    if isinstance(choice, dict) and isinstance(choice.get("function"), dict) and choice["function"].get("name"):
+        return {"mode": "ANY", "allowedFunctionNames": [choice["function"]["name"]]}
+    raise Unsupported(f"tool_choice {choice!r} is not supported by Gemini.")

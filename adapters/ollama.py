@@ -1,0 +1,262 @@
+"""The Ollama native chat adapter (``POST /api/chat``, NDJSON streams).
+
+Wire format: shared/reference/wire-formats.md section 4.1 and the cheat-sheet in section 6.
+(Ollama's ``/v1`` OpenAI layer is a config row for the ``openai`` kind; this module is for the
+native API, which reports reasoning and counts that the /v1 layer hides or reshapes.)
+
+- Messages keep their roles (system, user, assistant, tool); ``developer`` is sent as ``system``.
+  Images must be base64 (``images``); Ollama cannot fetch a URL, so http(s) images are refused
+  with a 400 rather than silently dropped. Tool results carry ``tool_name``.
+- Tool calls come back whole, ``arguments`` a JSON object; the gateway makes the ids Ollama
+  does not give. ``done_reason`` "stop" with tool calls is ``tool_calls``.
+- ``response_format`` json_schema -> ``format: <schema>``; json_object -> ``format: "json"``.
+- Sampling options go in ``options`` (temperature, top_p, num_predict, stop, seed, penalties).
+- ``reasoning_effort`` -> ``think`` ("none" -> false, levels passed as strings).
+- ``tool_choice``: Ollama has none. "none" leaves the tools out; a named function sends only
+  that tool; "required" is best effort (the tools are sent, the model may still answer in text).
+- Usage: prompt_eval_count / eval_count, both omitted by Ollama when zero (read as 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from edge.fastpath import jsonio
+
+from ._common import (
+    body_snippet,
+    chat_completion,
+    extra_fields,
+    json_error_body,
+    message_text,
+    new_call_id,
+    parse_arguments,
+    parse_retry_after,
+    split_data_url,
+    stop_list,
+    upstream_error,
+)
+from .schema import ChatRequest, Message
+from .types import ChatResult, Chunk, FinishReason, ToolCallDelta, Unsupported, UpstreamErrorInfo, UpstreamRequest, Usage
+
+__all__ = ["PROVIDER", "OllamaAdapter", "OllamaStreamDecoder"]
+
+PROVIDER = "ollama"
+
+
+def _n(value: Any) -> int:
+    return value if isinstance(value, int) and value > 0 else 0
+
+
+def usage_from_ollama(doc: Mapping[str, Any]) -> Usage:
+    return Usage(prompt_tokens=_n(doc.get("prompt_eval_count")), completion_tokens=_n(doc.get("eval_count")))
+
+
+def finish_reason_for(done_reason: Any, has_tool_calls: bool) -> FinishReason:
+    if done_reason == "length":
+        return "length"
+    if done_reason in ("stop", None, ""):
+        return "tool_calls" if has_tool_calls else "stop"
+    return "unknown"  # "load", "unload", or something newer
+
+
+def _calls(raw: Any, first_index: int) -> list[ToolCallDelta]:
+    out = []
+    for offset, call in enumerate(raw if isinstance(raw, list) else ()):
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict):
+            continue
+        args = fn.get("arguments")
+        text = args if isinstance(args, str) else jsonio.dumps(args if args is not None else {}).decode()
+        out.append(ToolCallDelta(first_index + offset, str(call.get("id") or new_call_id()), str(fn.get("name") or ""), text))
+    return out
+
+
+class OllamaAdapter:
+    kind = PROVIDER
+    passthrough = False
+
+    def __init__(self, base_url: str, api_key: str | None = None, headers: Mapping[str, str] | None = None) -> None:
+        base = (base_url or "http://localhost:11434").rstrip("/")
+        if base.endswith("/api"):
+            base = base[:-4]
+        self._url = base + "/api/chat"
+        self._headers = {"content-type": "application/json", "accept": "application/json"}
+        if headers:
+            self._headers.update({k.lower(): v for k, v in headers.items()})
+        if api_key:  # Ollama's cloud (ollama.com) takes a bearer key; a local server ignores it
+            self._headers["authorization"] = "Bearer " + api_key
+        self._stream_headers = dict(self._headers, accept="application/x-ndjson")
+        self._secrets = (api_key,) if api_key else ()
+
+    def chat_request(self, body: dict[str, Any], upstream_model: str, stream: bool) -> UpstreamRequest:
+        chat = jsonio.convert(body, ChatRequest, strict=False)
+        out = self.translate(chat, upstream_model)
+        out.update(extra_fields(body))
+        out["stream"] = stream  # Ollama streams unless told otherwise
+        return UpstreamRequest("POST", self._url, self._stream_headers if stream else self._headers, jsonio.dumps(out))
+
+    def translate(self, chat: ChatRequest, upstream_model: str) -> dict[str, Any]:
+        if chat.n is not None and chat.n > 1:
+            raise Unsupported("Ollama returns one choice per request; 'n' must be 1.")
+        names: dict[str, str] = {}
+        out: dict[str, Any] = {"model": upstream_model, "messages": [_message(m, names) for m in chat.messages]}
+        tools = [{"type": "function", "function": _function(t.function)} for t in chat.tools or () if t.function is not None]
+        choice = chat.tool_choice
+        if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+            tools = [t for t in tools if t["function"]["name"] == choice["function"].get("name")]
+        if tools and choice != "none":
+            out["tools"] = tools
+        fmt = chat.response_format
+        if fmt is not None and fmt.type == "json_schema" and fmt.json_schema is not None:
+            out["format"] = fmt.json_schema.schema or "json"
+        elif fmt is not None and fmt.type == "json_object":
+            out["format"] = "json"
+        options: dict[str, Any] = {}
+        for key, value in (
+            ("temperature", chat.temperature),
+            ("top_p", chat.top_p),
+            ("num_predict", chat.max_completion_tokens or chat.max_tokens),
+            ("stop", stop_list(chat.stop) or None),
+            ("seed", chat.seed),
+            ("presence_penalty", chat.presence_penalty),
+            ("frequency_penalty", chat.frequency_penalty),
+        ):
+            if value is not None:
+                options[key] = value
+        if options:
+            out["options"] = options
+        if chat.reasoning_effort:
+            out["think"] = False if chat.reasoning_effort in ("none", "minimal") else chat.reasoning_effort
+        return out
+
+    def parse_chat(self, body: bytes, public_model: str) -> ChatResult:
+        doc = jsonio.loads(body)
+        if not isinstance(doc, dict) or not isinstance(doc.get("message"), dict):
+            raise ValueError("upstream response is not an Ollama chat response")
+        message = doc["message"]
+        calls = _calls(message.get("tool_calls"), 0)
+        content = message.get("content")
+        return chat_completion(
+            id=new_call_id().replace("call_", "ollama-"),
+            public_model=public_model,
+            content=str(content) if content or not calls else None,
+            reasoning=str(message.get("thinking") or "") or None,
+            tool_calls=calls,
+            finish_reason=finish_reason_for(doc.get("done_reason"), bool(calls)),
+            usage=usage_from_ollama(doc),
+        )
+
+    def stream_decoder(self) -> OllamaStreamDecoder:
+        return OllamaStreamDecoder(self._secrets)
+
+    def embeddings_request(self, body: dict[str, Any], upstream_model: str) -> UpstreamRequest:
+        raise Unsupported("embeddings through the native Ollama adapter are not supported; configure Ollama's /v1 as an 'openai' provider.")
+
+    def parse_embeddings(self, body: bytes, public_model: str) -> ChatResult:
+        raise Unsupported("embeddings through the native Ollama adapter are not supported.")
+
+    def parse_error(self, status: int, headers: Mapping[str, str] | None, body: bytes) -> UpstreamErrorInfo:
+        retry_after = parse_retry_after(headers)
+        doc = json_error_body(body)
+        err = doc.get("error") if isinstance(doc, dict) else None
+        if isinstance(err, str):
+            return error_info(status, err, retry_after, self._secrets)
+        return upstream_error(status, body_snippet(status, body), retry_after=retry_after, secrets=self._secrets)
+
+
+def error_info(status: int, message: str, retry_after: float | None, secrets: tuple[str, ...]) -> UpstreamErrorInfo:
+    code = "model_not_found" if status == 404 and "not found" in message else None
+    return upstream_error(status, message, code=code, retry_after=retry_after, secrets=secrets)
+
+
+class OllamaStreamDecoder:
+    """NDJSON lines in any split -> normalized chunks; ``done: true`` is the proper end."""
+
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+        self._buf = b""
+        self._secrets = secrets
+        self._tools = 0
+        self.done = False
+
+    def feed(self, data: bytes) -> list[Chunk]:
+        if self.done:
+            return []
+        lines = (self._buf + data).split(b"\n")
+        self._buf = lines.pop()
+        out: list[Chunk] = []
+        for line in lines:
+            self._line(line, out)
+        return out
+
+    def flush(self) -> list[Chunk]:
+        out: list[Chunk] = []
+        if self._buf and not self.done:
+            line, self._buf = self._buf, b""
+            self._line(line, out)
+        return out
+
+    def _line(self, line: bytes, out: list[Chunk]) -> None:
+        if self.done or not line.strip():
+            return
+        try:
+            doc = jsonio.loads(line)
+        except jsonio.JSONDecodeError:
+            out.append(Chunk(error=upstream_error(502, "Ollama sent a line that is not JSON.", code="upstream_invalid_event")))
+            self.done = True
+            return
+        if not isinstance(doc, dict):
+            return
+        if isinstance(doc.get("error"), str):  # a mid-stream error keeps HTTP 200
+            out.append(Chunk(error=error_info(500, doc["error"], None, self._secrets)))
+            self.done = True
+            return
+        message = doc.get("message") if isinstance(doc.get("message"), dict) else {}
+        if message.get("thinking"):
+            out.append(Chunk(reasoning=str(message["thinking"])))
+        if message.get("content"):
+            out.append(Chunk(content=str(message["content"])))
+        calls = _calls(message.get("tool_calls"), self._tools)
+        if calls:
+            self._tools += len(calls)
+            out.append(Chunk(tool_calls=calls))
+        if doc.get("done"):
+            self.done = True
+            out.append(Chunk(finish_reason=finish_reason_for(doc.get("done_reason"), self._tools > 0), usage=usage_from_ollama(doc)))
+
+
+def _function(fn: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": fn.name, "parameters": fn.parameters or {"type": "object", "properties": {}}}
+    if fn.description:
+        out["description"] = fn.description
+    return out
+
+
+def _message(message: Message, names: dict[str, str]) -> dict[str, Any]:
+    role = "system" if message.role == "developer" else message.role
+    if role == "function":
+        raise Unsupported("the deprecated 'function' role is not supported; use tools.")
+    out: dict[str, Any] = {"role": role, "content": message_text(message.content)}
+    if isinstance(message.content, list):
+        images = []
+        for part in message.content:
+            if part.type == "image_url" and part.image_url is not None:
+                inline = split_data_url(part.image_url.url)
+                if inline is None:
+                    raise Unsupported("Ollama takes images as base64 data URLs only, not links.")
+                images.append(inline[1])
+            elif part.type not in ("text", "refusal"):
+                raise Unsupported(f"content part of type {part.type!r} is not supported by Ollama.")
+        if images:
+            out["images"] = images
+    if message.role == "assistant" and message.tool_calls:
+        out["tool_calls"] = []
+        for call in message.tool_calls:
+            names[call.id] = call.function.name
+            out["tool_calls"].append({"function": {"name": call.function.name, "arguments": parse_arguments(call.function.arguments)}})
+    if message.role == "assistant" and message.reasoning_content:
+        out["thinking"] = message.reasoning_content
+    if message.role == "tool" and message.tool_call_id in names:
+        out["tool_name"] = names[message.tool_call_id]
+    return out
