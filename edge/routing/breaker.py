@@ -44,9 +44,13 @@ class Breaker:
         return max(0.0, self._open_until - now) if self._open_until else 0.0
 
     def success(self) -> None:
-        self._open_until = 0.0
-        self._probing = False
-        self._recent.clear()
+        # Only a probe's success closes the breaker. While closed, successes do not erase
+        # failures: N failures inside the window open it, however many calls succeeded between.
+        # A call that started before the breaker opened proves nothing either.
+        if self._probing:
+            self._open_until = 0.0
+            self._probing = False
+            self._recent.clear()
 
     def failure(self, now: float) -> None:
         if self._probing or self._open_until:

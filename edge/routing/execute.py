@@ -35,10 +35,11 @@ _CONTEXT_LENGTH = re.compile(r"context[ _-]?(length|window)|maximum context|too 
 class Failure(Exception):
     """One failed attempt: the error to show if it is the last, and how routing should react."""
 
-    def __init__(self, error: EdgeError, condition: int | str) -> None:
+    def __init__(self, error: EdgeError, condition: int | str, route: str | None = None) -> None:
         super().__init__(error.message)
         self.error = error
         self.condition = condition
+        self.route = route
         info = error.info if isinstance(error, UpstreamError) else None
         self.context_length = info is not None and _is_context_length(info)
 
@@ -76,7 +77,7 @@ async def execute(gw: Gateway, plan: Resolution, ctx: RequestContext, attempt: A
             elif not _falls_back(last, retry_on):
                 break
             if ctx.fallback_reason is None:
-                ctx.fallback_reason = f"{_reason(last)} on {record.provider}/{record.upstream_model}"
+                ctx.fallback_reason = f"{_reason(last)} on {last.route}"
             gw.metrics.fallback(plan.public_model)
         states = gw.routes
         targets = order(
@@ -91,12 +92,12 @@ async def execute(gw: Gateway, plan: Resolution, ctx: RequestContext, attempt: A
             state = states.get(target.route, target.max_concurrency)
             now = time.monotonic()
             if state.full:
-                last = last if last is not None and last.condition != "busy" else Failure(ServiceUnavailable(f"Every route of '{plan.public_model}' is at its concurrency limit.", retry_after=1.0), "busy")
+                last = last if last is not None and last.condition != "busy" else Failure(ServiceUnavailable(f"Every route of '{plan.public_model}' is at its concurrency limit.", retry_after=1.0), "busy", target.route)
                 continue
             if not state.breaker.allow(now):
                 if last is None or last.condition in ("busy", "cooldown"):
                     wait = max(1.0, state.breaker.retry_in(now))
-                    last = Failure(ServiceUnavailable(f"Every route of '{plan.public_model}' is cooling down after repeated failures.", code="cooling_down", retry_after=wait), "cooldown")
+                    last = Failure(ServiceUnavailable(f"Every route of '{plan.public_model}' is cooling down after repeated failures.", code="cooling_down", retry_after=wait), "cooldown", target.route)
                 continue
             retry = 0
             while True:
@@ -114,6 +115,7 @@ async def execute(gw: Gateway, plan: Resolution, ctx: RequestContext, attempt: A
                     state.in_flight -= 1
                     ctx.attempt(target.route, failure.condition, (finished - started) * 1000, failure.error.type)
                     gw.metrics.upstream_error(target.provider.name, failure.condition)
+                    failure.route = target.route
                     last = failure
                     if failure.condition in retry_on:
                         state.breaker.failure(finished)
@@ -122,7 +124,12 @@ async def execute(gw: Gateway, plan: Resolution, ctx: RequestContext, attempt: A
                     if failure.context_length:
                         failed_window = stage.context_window
                         break
-                    if failure.condition in retry_on and retry < routing.retries and gw.retry_budget.try_spend(finished):
+                    if (
+                        failure.condition in retry_on
+                        and retry < routing.retries
+                        and not state.breaker.retry_in(finished)  # opened meanwhile: move on
+                        and gw.retry_budget.try_spend(finished)
+                    ):
                         delay = backoff_delay(retry, gw.router.rng, failure.retry_after, routing.honor_retry_after)
                         if delay < ctx.remaining():
                             retry += 1

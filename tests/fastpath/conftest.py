@@ -14,28 +14,10 @@ from types import ModuleType
 
 import pytest
 
+from fastpath_builds import load_build
+
 SHARED_FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 OWN_STREAMS = Path(__file__).resolve().parents[1] / "fixtures" / "streams" / "openai"
-
-
-def compiler_available() -> bool:
-    return bool(shutil.which("cc") or shutil.which("gcc"))
-
-
-def extensions_disabled() -> bool:
-    return os.environ.get("EDGE_NO_EXTENSIONS", "") not in ("", "0")
-
-
-def load_build(kernel: str, build: str) -> ModuleType:
-    if build == "py":
-        return importlib.import_module(f"edge.fastpath.{kernel}_py")
-    try:
-        return importlib.import_module(f"edge.fastpath.{kernel}_c")
-    except ImportError as exc:
-        if compiler_available() and not extensions_disabled():
-            pytest.fail(f"edge.fastpath.{kernel}_c is not built although a C compiler is "
-                        f"available (run `pip install -e .`): {exc}")
-        pytest.skip(f"edge.fastpath.{kernel}_c not built (no C compiler or extensions off)")
 
 
 @pytest.fixture(params=["py", "c"])
