@@ -7,6 +7,7 @@ provider's name, and OpenAI-compatible vendors are config rows for the ``openai`
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from .anthropic import AnthropicAdapter
 from .gemini import GeminiAdapter
@@ -32,7 +33,13 @@ def supported_kinds() -> tuple[str, ...]:
     return tuple(ADAPTERS)
 
 
-def build_adapter(kind: str, base_url: str, api_key: str | None, headers: Mapping[str, str] | None = None) -> Adapter | None:
-    """The adapter for a provider kind, or None when this build has no adapter for it."""
+def build_adapter(kind: str, base_url: str, api_key: str | None, headers: Mapping[str, str] | None = None, **options: Any) -> Adapter | None:
+    """The adapter for a provider kind, or None when this build has no adapter for it.
+
+    ``options`` are the kind's own settings (e.g. default_max_tokens for anthropic); unset
+    ones (None) are left to the adapter's defaults.
+    """
     factory = ADAPTERS.get(kind)
-    return None if factory is None else factory(base_url, api_key, headers)
+    if factory is None:
+        return None
+    return factory(base_url, api_key, headers, **{k: v for k, v in options.items() if v is not None})  # type: ignore[call-arg]

@@ -293,6 +293,12 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     else:
         words = _reply_words(body, knobs)
         content, finish = " ".join(words), "stop"
+    stops = body.get("stop")
+    stops = [stops] if isinstance(stops, str) else stops if isinstance(stops, list) else []
+    cut = min((content.find(t) for t in stops if isinstance(t, str) and t and content and t in content), default=-1)
+    if cut >= 0 and content is not None:  # like a real server: stop before the sequence, not after
+        content = content[:cut]
+        words = content.split(" ") if content else []
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
     if tool_calls is None and isinstance(limit, int) and 0 < limit < len(words):
         words, finish = words[:limit], "length"

@@ -60,6 +60,10 @@ class ProviderConfig(_Frozen):
     max_connections: int = 256
     # Upstream models advertised by GET /v1/models as "<provider>/<model>".
     models: list[str] = field(default_factory=list)
+    # anthropic: max_tokens to send when the client sets none (the Messages API requires it).
+    default_max_tokens: int | None = None
+    # anthropic, gemini: reasoning_effort (minimal/low/medium/high) -> thinking budget tokens.
+    thinking_budgets: dict[str, int] | None = None
 
 
 class RouteConfig(_Frozen):
@@ -281,6 +285,10 @@ def _check(config: Config, source: str) -> None:
             errors.append(f"providers.{name}: a provider name cannot contain '/'")
         if provider.kind != "mock" and not provider.base_url.startswith(("http://", "https://")):
             errors.append(f"providers.{name}.base_url: must be an http(s) URL (got {provider.base_url!r})")
+        if provider.default_max_tokens is not None and provider.kind != "anthropic":
+            errors.append(f"providers.{name}.default_max_tokens: only for kind anthropic (this one is {provider.kind})")
+        if provider.thinking_budgets is not None and provider.kind not in ("anthropic", "gemini"):
+            errors.append(f"providers.{name}.thinking_budgets: only for kinds anthropic and gemini (this one is {provider.kind})")
         if provider.timeout_s <= 0:
             errors.append(f"providers.{name}.timeout_s: must be positive (got {provider.timeout_s})")
     for name, model in config.models.items():

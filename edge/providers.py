@@ -63,7 +63,7 @@ class Providers(Mapping[str, Provider]):
                 runner, port = await start_mock_server("127.0.0.1", 0)
                 self._mock_runners.append(runner)
                 base_url = f"http://127.0.0.1:{port}/v1"
-            provider.adapter = build_adapter(cfg.kind, base_url, cfg.api_key, cfg.headers)
+            provider.adapter = build_adapter(cfg.kind, base_url, cfg.api_key, cfg.headers, default_max_tokens=cfg.default_max_tokens, thinking_budgets=cfg.thinking_budgets)
             connector = aiohttp.TCPConnector(limit=cfg.max_connections, limit_per_host=cfg.max_connections, ttl_dns_cache=300, keepalive_timeout=60)
             # auto_decompress stays on: upstream bodies are parsed or re-framed, never relayed raw.
             provider.session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",), trust_env=False)

@@ -24,9 +24,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "compatibility.md"
 BEGIN, END = "<!-- conformance:begin -->", "<!-- conformance:end -->"
 
 # Expected result per adapter and feature: "pass", or a reason why the row is not a pass.
-# The OpenAI mock (adapters/mock.py) does not apply stop sequences; the adapter forwards them.
 CAPS: dict[str, dict[str, str]] = {name: dict.fromkeys(FEATURES, "pass") for name in ADAPTERS}
-CAPS["openai"]["stop"] = "forwarded; the upstream applies it (the OpenAI-dialect mock ignores it)"
 
 # Where each dialect puts an image, as the mock saw it (vision row).
 IMAGE_SHAPE = {
@@ -82,9 +80,9 @@ def test_conformance(client: openai.OpenAI, keyed_mock: Mock, adapter: str, feat
         assert IMAGE_SHAPE[adapter](keyed_mock.stats()["last_request"])
     if feature == "provider_error":
         assert result.reason.startswith("HTTP 429 rate_limit_error, retry-after 1"), result.reason
-    if feature == "stop" and adapter != "openai":
+    if feature == "stop":
         seen = keyed_mock.stats()["last_request"]
-        native = {"anthropic": lambda r: r["stop_sequences"], "gemini": lambda r: r["generationConfig"]["stopSequences"], "ollama": lambda r: r["options"]["stop"]}
+        native = {"openai": lambda r: r["stop"], "anthropic": lambda r: r["stop_sequences"], "gemini": lambda r: r["generationConfig"]["stopSequences"], "ollama": lambda r: r["options"]["stop"]}
         assert native[adapter](seen) == ["STOP"]
 
 
