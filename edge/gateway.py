@@ -11,11 +11,12 @@ from pathlib import Path
 from .accounting import Accounting
 from .auth import Authenticator
 from .config import Config
-from .ledger import SQLiteLedger, open_ledger
+from .ledger import Ledger
 from .metrics import Metrics
 from .prices import PriceTable
 from .providers import Providers
 from .router import Router
+from .store import open_store
 from .routing.retry import RetryBudget
 from .routing.state import RouteStates
 
@@ -34,13 +35,15 @@ class Gateway:
         self.prices = PriceTable(config.prices)
         self.metrics = Metrics()
         base = Path(config.source).parent if config.source and not config.source.startswith("<") else Path.cwd()
-        self.ledger: SQLiteLedger = open_ledger(config.state.ledger, base)
+        self.store = open_store(config.state.ledger, base)
+        self.ledger = Ledger(self.store)
         self.accounting = Accounting([self.metrics, self.ledger])
         self.max_body_bytes = int(config.server.max_body_mb * 1024 * 1024)
         self.ready = False
 
     async def start(self) -> None:
         await self.providers.start()
+        await self.store.start()
         await self.ledger.start()
         self.ready = True
 
@@ -48,3 +51,4 @@ class Gateway:
         self.ready = False
         await self.providers.close()
         await self.ledger.close()
+        await self.store.close()

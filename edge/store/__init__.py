@@ -1,0 +1,22 @@
+"""Durable state: the usage ledger and gateway keys, in SQLite (one host) or PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import GROUPINGS, KeyRow, Store, UsageRow, check_grouping
+
+__all__ = ["GROUPINGS", "KeyRow", "Store", "UsageRow", "check_grouping", "open_store"]
+
+
+def open_store(url: str, base: Path) -> Store:
+    """The store for ``state.ledger``: sqlite:///path or postgresql://user@host/db."""
+    if url.startswith("sqlite://"):
+        from .sqlite import SQLiteStore, sqlite_path
+
+        return SQLiteStore(sqlite_path(url, base))
+    if url.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise ValueError(f"unsupported ledger URL scheme in {url.split('://')[0]!r}")

@@ -1,0 +1,77 @@
+"""The storage contract: the usage ledger, gateway keys and the reports read from them.
+
+Two backends implement it: SQLite (the embedded default, one host; edge.store.sqlite) and
+PostgreSQL (several hosts; edge.store.postgres). Both keep the same tables and columns
+(edge.store.schema), so a report or a key means the same on either.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from msgspec import Struct
+
+from ..accounting import UsageRecord
+
+__all__ = ["GROUPINGS", "KeyRow", "Store", "UsageRow", "check_grouping"]
+
+GROUPINGS = ("model", "key", "provider", "day", "tag:<name>")
+
+
+class KeyRow(Struct, kw_only=True):
+    """A gateway key as stored: only its SHA-256 digest, never the key itself."""
+
+    id: str
+    name: str
+    hash: str  # hex SHA-256 of the key
+    prefix: str  # the first characters, to recognize a key in listings
+    created_at: float
+    models: list[str] | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    budget_usd: float | None = None
+    period: str = "month"
+    tags: dict[str, str] | None = None
+    expires_at: float | None = None
+    revoked_at: float | None = None
+
+
+class UsageRow(Struct):
+    group: str
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    cost_usd: float
+    errors: int = 0
+
+
+def check_grouping(group_by: str) -> str:
+    """'model', 'key', 'provider', 'day' or 'tag:<name>'; raises ValueError otherwise."""
+    if group_by in ("model", "key", "provider", "day"):
+        return group_by
+    name = group_by.removeprefix("tag:")
+    if group_by.startswith("tag:") and name and all(c.isalnum() or c in "_-." for c in name):
+        return group_by
+    raise ValueError(f"cannot group by {group_by!r}: use one of {', '.join(GROUPINGS)}")
+
+
+class Store(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def insert_requests(self, records: list[UsageRecord]) -> None: ...
+
+    async def list_keys(self) -> list[KeyRow]: ...
+
+    async def create_key(self, key: KeyRow) -> None: ...
+
+    async def revoke_key(self, key_id: str, when: float) -> bool: ...
+
+    async def spend(self, since: float, *, key_id: str | None = None, tag: tuple[str, str] | None = None) -> float:
+        """USD recorded since ``since`` (unix time) for one key or one tag (name, value)."""
+        ...
+
+    async def usage(self, since: float, group_by: str) -> list[UsageRow]: ...

@@ -1,0 +1,51 @@
+"""Table layout shared by the SQLite and PostgreSQL stores, and records as rows.
+
+``requests`` is the ledger (one row per request); ``keys`` holds gateway keys by digest. Tags
+and the attempt log are JSON text, so both engines can read them (json_extract / ->>).
+"""
+
+from __future__ import annotations
+
+from edge.fastpath import jsonio
+
+from ..accounting import UsageRecord
+from .base import KeyRow
+
+__all__ = ["KEY_COLUMNS", "REQUEST_COLUMNS", "key_from_row", "key_row", "request_row"]
+
+REQUEST_COLUMNS = (
+    "request_id", "ts", "key_id", "public_model", "provider", "upstream_model", "endpoint", "surface", "stream",
+    "attempts", "status", "error_type", "prompt_tokens", "completion_tokens", "cached_tokens",
+    "reasoning_tokens", "estimated", "cost_usd", "latency_ms", "ttft_ms", "client_disconnected",
+    "fallback_reason", "attempt_log", "tags",
+)
+
+KEY_COLUMNS = ("id", "name", "hash", "prefix", "created_at", "models", "rpm", "tpm", "budget_usd", "period", "tags", "expires_at", "revoked_at")
+
+
+def request_row(r: UsageRecord) -> tuple[object, ...]:
+    return (
+        r.request_id, r.ts, r.key_id, r.public_model, r.provider, r.upstream_model, r.endpoint, r.surface, int(r.stream),
+        r.attempts, r.status, r.error_type, r.prompt_tokens, r.completion_tokens, r.cached_tokens,
+        r.reasoning_tokens, int(r.estimated), r.cost_usd, r.latency_ms, r.ttft_ms, int(r.client_disconnected),
+        r.fallback_reason, jsonio.encode_struct(r.attempt_log).decode() if r.attempt_log else None,
+        jsonio.dumps(r.tags).decode() if r.tags else None,
+    )
+
+
+def key_row(k: KeyRow) -> tuple[object, ...]:
+    return (
+        k.id, k.name, k.hash, k.prefix, k.created_at,
+        jsonio.dumps(k.models).decode() if k.models is not None else None,
+        k.rpm, k.tpm, k.budget_usd, k.period,
+        jsonio.dumps(k.tags).decode() if k.tags else None,
+        k.expires_at, k.revoked_at,
+    )
+
+
+def key_from_row(row: tuple[object, ...]) -> KeyRow:
+    values = dict(zip(KEY_COLUMNS, row))
+    for field in ("models", "tags"):
+        raw = values[field]
+        values[field] = jsonio.loads(raw) if isinstance(raw, (str, bytes)) and raw else None
+    return jsonio.convert(values, KeyRow, strict=False)

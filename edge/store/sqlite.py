@@ -1,0 +1,130 @@
+"""The SQLite store: the embedded default for one host (WAL; safe for several workers).
+
+Every call runs in a worker thread on one connection, so the event loop never waits on disk.
+Paths follow SQLAlchemy's convention: ``sqlite:///rel.db`` is relative to the config file's
+folder, ``sqlite:////abs.db`` absolute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..accounting import UsageRecord
+from .base import KeyRow, UsageRow, check_grouping
+from .schema import KEY_COLUMNS, REQUEST_COLUMNS, key_from_row, key_row, request_row
+
+__all__ = ["SQLiteStore", "sqlite_path"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    request_id TEXT NOT NULL, ts REAL NOT NULL, key_id TEXT, public_model TEXT NOT NULL,
+    provider TEXT, upstream_model TEXT, endpoint TEXT NOT NULL, surface TEXT NOT NULL,
+    stream INTEGER NOT NULL, attempts INTEGER NOT NULL, status INTEGER NOT NULL, error_type TEXT,
+    prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL,
+    reasoning_tokens INTEGER NOT NULL, estimated INTEGER NOT NULL, cost_usd REAL, latency_ms REAL NOT NULL,
+    ttft_ms REAL, client_disconnected INTEGER NOT NULL, fallback_reason TEXT, attempt_log TEXT, tags TEXT
+);
+CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
+CREATE INDEX IF NOT EXISTS requests_key_ts ON requests (key_id, ts);
+CREATE TABLE IF NOT EXISTS keys (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL,
+    created_at REAL NOT NULL, models TEXT, rpm INTEGER, tpm INTEGER, budget_usd REAL,
+    period TEXT NOT NULL, tags TEXT, expires_at REAL, revoked_at REAL
+);
+"""
+
+_GROUP_SQL = {
+    "model": "public_model",
+    "key": "COALESCE(key_id, '-')",
+    "provider": "COALESCE(provider, '-')",
+    "day": "strftime('%Y-%m-%d', ts, 'unixepoch')",
+}
+
+
+def sqlite_path(url: str, base: Path) -> Path:
+    path = Path(url.removeprefix("sqlite:///").removeprefix("sqlite://"))
+    return path if path.is_absolute() else base / path
+
+
+class SQLiteStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()  # one connection, used by one thread at a time
+        self._conn: sqlite3.Connection | None = None
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.open_sync)
+
+    def open_sync(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10.0, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+        self._conn = conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await asyncio.to_thread(self._conn.close)
+            self._conn = None
+
+    def _run(self, sql: str, params: Any = (), many: bool = False) -> list[tuple[Any, ...]]:
+        with self._lock:
+            assert self._conn is not None, "store not started"
+            if many:
+                self._conn.execute("BEGIN")
+                try:
+                    self._conn.executemany(sql, params)
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+                return []
+            return self._conn.execute(sql, params).fetchall()
+
+    async def _call(self, sql: str, params: Any = (), many: bool = False) -> list[tuple[Any, ...]]:
+        return await asyncio.to_thread(self._run, sql, params, many)
+
+    async def insert_requests(self, records: list[UsageRecord]) -> None:
+        placeholders = ",".join("?" * len(REQUEST_COLUMNS))
+        await self._call(f"INSERT INTO requests ({','.join(REQUEST_COLUMNS)}) VALUES ({placeholders})", [request_row(r) for r in records], many=True)
+
+    async def list_keys(self) -> list[KeyRow]:
+        return [key_from_row(row) for row in await self._call(f"SELECT {','.join(KEY_COLUMNS)} FROM keys ORDER BY created_at")]
+
+    async def create_key(self, key: KeyRow) -> None:
+        placeholders = ",".join("?" * len(KEY_COLUMNS))
+        await self._call(f"INSERT INTO keys ({','.join(KEY_COLUMNS)}) VALUES ({placeholders})", [key_row(key)], many=True)
+
+    async def revoke_key(self, key_id: str, when: float) -> bool:
+        found = await self._call("UPDATE keys SET revoked_at = ? WHERE (id = ? OR name = ?) AND revoked_at IS NULL RETURNING id", (when, key_id, key_id))
+        return bool(found)
+
+    async def spend(self, since: float, *, key_id: str | None = None, tag: tuple[str, str] | None = None) -> float:
+        if key_id is not None:
+            rows = await self._call("SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE ts >= ? AND key_id = ?", (since, key_id))
+        elif tag is not None:
+            rows = await self._call("SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE ts >= ? AND json_extract(tags, ?) = ?", (since, f'$."{tag[0]}"', tag[1]))
+        else:
+            rows = await self._call("SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE ts >= ?", (since,))
+        return float(rows[0][0])
+
+    async def usage(self, since: float, group_by: str) -> list[UsageRow]:
+        check_grouping(group_by)
+        params: list[Any] = []
+        if group_by.startswith("tag:"):
+            expr = "COALESCE(json_extract(tags, ?), '-')"
+            params.append(f'$."{group_by[4:]}"')
+        else:
+            expr = _GROUP_SQL[group_by]
+        params.append(since)
+        rows = await self._call(
+            f"SELECT {expr} AS g, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), "
+            f"SUM(reasoning_tokens), COALESCE(SUM(cost_usd), 0), SUM(status >= 400) FROM requests WHERE ts >= ? GROUP BY g ORDER BY g",
+            params,
+        )
+        return [UsageRow(str(g), int(n), int(p or 0), int(c or 0), int(ca or 0), int(r or 0), float(cost), int(e or 0)) for g, n, p, c, ca, r, cost, e in rows]
