@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import grpc
 
 from edge.errors import GatewayTimeout
+from edge.adapters.types import ChatResult
 from edge.fastpath import jsonio
+from edge.gateway import Gateway
+from edge.http.chat import _answer
 from edge.http.middleware import new_request_id
 from edge.proxy import RequestContext
+from edge.router import Resolution
 from edge.v1 import types_pb2
 
 from .errors import invalid_from_validation
 
-__all__ = ["DeadlineExceeded", "call_metadata", "deadline", "deadline_error", "deadline_passed", "route", "validate"]
+__all__ = ["DeadlineExceeded", "answer_chat", "buffered", "call_metadata", "call_timeout", "deadline_error", "deadline_passed", "route", "validate"]
 
 T = TypeVar("T")
 
@@ -25,7 +29,7 @@ _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class DeadlineExceeded(GatewayTimeout):
-    """The caller's gRPC deadline passed first; the upstream request was closed."""
+    """The caller's gRPC deadline passed mid-stream; the upstream request was closed."""
 
     code = "deadline_exceeded"
 
@@ -43,13 +47,13 @@ def call_metadata(context: grpc.aio.ServicerContext) -> tuple[str, str | None]:
     return request_id or new_request_id(), authorization
 
 
-def deadline(context: grpc.aio.ServicerContext) -> asyncio.Timeout:
-    """A timeout scope that ends when the caller's deadline does (none when it set none), so
-    the upstream request is cancelled, and its connection closed, the moment the caller gives up."""
+def call_timeout(context: grpc.aio.ServicerContext) -> float | None:
+    """Seconds left before the caller's deadline (None: it set none). It becomes the request's
+    timeout, which the routing executor turns into the deadline every upstream attempt gets."""
     remaining = context.time_remaining()
     if remaining is None or remaining > 1e8:  # grpc reports "no deadline" as a huge number
-        return asyncio.timeout(None)
-    return asyncio.timeout(max(0.0, remaining))
+        return None
+    return max(0.001, remaining)
 
 
 def deadline_passed(context: grpc.aio.ServicerContext) -> bool:
@@ -58,7 +62,7 @@ def deadline_passed(context: grpc.aio.ServicerContext) -> bool:
 
 
 def deadline_error() -> DeadlineExceeded:
-    return DeadlineExceeded("The call's deadline passed before the answer was complete; the upstream request was cancelled.")
+    return DeadlineExceeded("The call's deadline passed while the answer was streaming; the upstream request was closed.")
 
 
 def validate(body: dict[str, Any], type: type[T]) -> T:
@@ -70,5 +74,20 @@ def validate(body: dict[str, Any], type: type[T]) -> T:
 
 
 def route(ctx: RequestContext) -> types_pb2.Route:
+    """What x-edge-route, x-edge-attempts and x-edge-fallback-reason say over HTTP."""
     record = ctx.record
-    return types_pb2.Route(provider=record.provider or "", model=record.upstream_model or "", attempts=record.attempts)
+    return types_pb2.Route(provider=record.provider or "", model=record.upstream_model or "", attempts=record.attempts, fallback_reason=ctx.fallback_reason or "")
+
+
+def buffered(context: grpc.aio.ServicerContext) -> bool:
+    """``x-edge-buffer: true``: check an escalating model's answer before streaming it (HTTP's header)."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-edge-buffer":
+            return isinstance(value, str) and value.lower() in ("1", "true", "yes")
+    return False
+
+
+def answer_chat(gw: Gateway, resolution: Resolution, ctx: RequestContext, body: dict[str, Any]) -> Awaitable[ChatResult]:
+    """One whole chat answer, escalation included: the very function the HTTP surface calls, so
+    both agree. It is private to edge/http/chat.py today; it belongs in edge/proxy.py."""
+    return _answer(gw, resolution, ctx, body)

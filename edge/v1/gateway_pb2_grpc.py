@@ -28,7 +28,8 @@ if _version_not_supported:
 
 
 class GatewayStub:
-    """Missing associated documentation comment in .proto file."""
+    """Chat, embeddings and the model list, for internal services.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -59,7 +60,8 @@ class GatewayStub:
 
 
 class GatewayServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Chat, embeddings and the model list, for internal services.
+    """
 
     def ChatComplete(self, request, context):
         """One chat completion, whole (POST /v1/chat/completions without stream).
@@ -122,7 +124,8 @@ def add_GatewayServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Gateway:
-    """Missing associated documentation comment in .proto file."""
+    """Chat, embeddings and the model list, for internal services.
+    """
 
     @staticmethod
     def ChatComplete(request,

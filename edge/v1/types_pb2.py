@@ -24,17 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x65\x64ge/v1/types.proto\x12\x07\x65\x64ge.v1\"\x93\x01\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\r\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\r\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\r\x12\x15\n\rcached_tokens\x18\x04 \x01(\r\x12\x18\n\x10reasoning_tokens\x18\x05 \x01(\r\x12\x11\n\testimated\x18\x06 \x01(\x08\":\n\x05Route\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\r*\xdb\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1c\n\x18\x46INISH_REASON_TOOL_CALLS\x10\x03\x12 \n\x1c\x46INISH_REASON_CONTENT_FILTER\x10\x04\x12\x1f\n\x1b\x46INISH_REASON_FUNCTION_CALL\x10\x05\x12\x19\n\x15\x46INISH_REASON_UNKNOWN\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x65\x64ge/v1/types.proto\x12\x07\x65\x64ge.v1\"\x93\x01\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\r\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\r\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\r\x12\x15\n\rcached_tokens\x18\x04 \x01(\r\x12\x18\n\x10reasoning_tokens\x18\x05 \x01(\r\x12\x11\n\testimated\x18\x06 \x01(\x08\"S\n\x05Route\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\r\x12\x17\n\x0f\x66\x61llback_reason\x18\x04 \x01(\t*\xdb\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1c\n\x18\x46INISH_REASON_TOOL_CALLS\x10\x03\x12 \n\x1c\x46INISH_REASON_CONTENT_FILTER\x10\x04\x12\x1f\n\x1b\x46INISH_REASON_FUNCTION_CALL\x10\x05\x12\x19\n\x15\x46INISH_REASON_UNKNOWN\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'edge.v1.types_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FINISHREASON']._serialized_start=243
-  _globals['_FINISHREASON']._serialized_end=462
+  _globals['_FINISHREASON']._serialized_start=268
+  _globals['_FINISHREASON']._serialized_end=487
   _globals['_USAGE']._serialized_start=33
   _globals['_USAGE']._serialized_end=180
   _globals['_ROUTE']._serialized_start=182
-  _globals['_ROUTE']._serialized_end=240
+  _globals['_ROUTE']._serialized_end=265
 # @@protoc_insertion_point(module_scope)

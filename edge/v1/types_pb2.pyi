@@ -39,11 +39,13 @@ class Usage(_message.Message):
     def __init__(self, prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cached_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., estimated: _Optional[bool] = ...) -> None: ...
 
 class Route(_message.Message):
-    __slots__ = ("provider", "model", "attempts")
+    __slots__ = ("provider", "model", "attempts", "fallback_reason")
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_REASON_FIELD_NUMBER: _ClassVar[int]
     provider: str
     model: str
     attempts: int
-    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., attempts: _Optional[int] = ...) -> None: ...
+    fallback_reason: str
+    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., attempts: _Optional[int] = ..., fallback_reason: _Optional[str] = ...) -> None: ...
