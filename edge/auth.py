@@ -1,28 +1,46 @@
-"""Gateway keys: who is calling. Keys are compared by SHA-256 digest, never kept or logged raw.
+"""Gateway keys: who is calling, what they may use, and their limits.
 
-When no key is configured (the embedded default), every caller is the anonymous principal.
-Keys made with ``edge keys create`` (stored hashed in the ledger) join this table with the keys
-work; the admin key from config is always accepted.
+Keys are looked up by SHA-256 digest and never kept or logged raw. The admin key comes from
+config (``keys.admin``); the others (``edge keys create`` or POST /v1/keys) live in the store
+and every worker re-reads them every ``refresh_s`` (0.5 s), so a new key works and a revoked one
+stops working on every worker within a second. When no key exists at all (the embedded
+default), every caller is the anonymous principal.
 """
 
 from __future__ import annotations
 
+import asyncio
+import fnmatch
 import hashlib
+import logging
+import time
 
 from msgspec import Struct
 
-from .config import Config
-from .errors import AuthenticationError
+from .config import Config, RateLimit
+from .errors import AuthenticationError, PermissionDenied
+from .store import KeyRow, Store
 
 __all__ = ["ANONYMOUS", "Authenticator", "Principal", "hash_key"]
+
+log = logging.getLogger("edge.auth")
 
 
 class Principal(Struct, frozen=True):
     key_id: str | None
     name: str
     is_admin: bool = False
-    models: frozenset[str] | None = None
+    models: tuple[str, ...] | None = None  # allowed public model names or patterns (fnmatch)
+    rpm: int | None = None
+    tpm: int | None = None
+    budget_usd: float | None = None
+    period: str = "month"
     tags: dict[str, str] | None = None
+    expires_at: float | None = None
+
+    def check_model(self, model: str) -> None:
+        if self.models is not None and not any(fnmatch.fnmatchcase(model, pattern) for pattern in self.models):
+            raise PermissionDenied(f"The key '{self.name}' may not use the model '{model}'.", param="model", code="model_not_allowed")
 
 
 ANONYMOUS = Principal(key_id=None, name="anonymous")
@@ -32,18 +50,78 @@ def hash_key(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
 
 
+def _principal(row: KeyRow, default: RateLimit) -> Principal:
+    return Principal(
+        key_id=row.id,
+        name=row.name,
+        models=tuple(row.models) if row.models is not None else None,
+        rpm=row.rpm if row.rpm is not None else default.rpm,
+        tpm=row.tpm if row.tpm is not None else default.tpm,
+        budget_usd=row.budget_usd,
+        period=row.period,
+        tags=row.tags,
+        expires_at=row.expires_at,
+    )
+
+
 class Authenticator:
-    def __init__(self, config: Config) -> None:
-        self._by_hash: dict[bytes, Principal] = {}
+    def __init__(self, config: Config, store: Store | None = None, refresh_s: float = 0.5) -> None:
+        self._admin: dict[bytes, Principal] = {}
         if config.keys.admin:
-            self._by_hash[hash_key(config.keys.admin)] = Principal(key_id="admin", name="admin", is_admin=True)
+            self._admin[hash_key(config.keys.admin)] = Principal(key_id="admin", name="admin", is_admin=True)
+        self._default = config.limits.default
+        self._store = store
+        self._refresh_s = refresh_s
+        self._by_hash: dict[bytes, Principal] = dict(self._admin)
+        self._revoked: set[bytes] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self._store is None:
+            return
+        await self.reload()
+        self._task = asyncio.create_task(self._refresh(), name="edge-keys")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def reload(self) -> None:
+        assert self._store is not None
+        rows = await self._store.list_keys()
+        table = dict(self._admin)
+        revoked = set()
+        for row in rows:
+            digest = bytes.fromhex(row.hash)
+            if row.revoked_at is not None:
+                revoked.add(digest)
+            else:
+                table[digest] = _principal(row, self._default)
+        self._by_hash, self._revoked = table, revoked
+
+    async def _refresh(self) -> None:
+        failing = False
+        while True:
+            await asyncio.sleep(self._refresh_s)
+            try:
+                await self.reload()
+            except Exception as exc:  # keep serving with the last table; say so once
+                if not failing:
+                    log.warning("keys: cannot reload from the store (%s); using the last known keys", type(exc).__name__)
+                failing = True
+            else:
+                failing = False
 
     @property
     def required(self) -> bool:
-        return bool(self._by_hash)
+        return bool(self._by_hash) or bool(self._revoked)
 
     def authenticate(self, authorization: str | None) -> Principal:
-        if not self._by_hash:
+        if not self._by_hash and not self._revoked:
             return ANONYMOUS
         if not authorization:
             raise AuthenticationError("Missing gateway key: send 'Authorization: Bearer <key>'.")
@@ -53,7 +131,20 @@ class Authenticator:
             raise AuthenticationError("Malformed Authorization header: expected 'Bearer <key>'.")
         # Looked up by SHA-256 digest: timing can only reveal facts about a digest, never the
         # key itself, which is the property a constant-time compare protects.
-        principal = self._by_hash.get(hash_key(key))
+        digest = hash_key(key)
+        principal = self._by_hash.get(digest)
         if principal is None:
+            if digest in self._revoked:
+                raise AuthenticationError("This gateway key has been revoked.", code="key_revoked")
             raise AuthenticationError("Incorrect gateway key provided.")
+        if principal.expires_at is not None and time.time() >= principal.expires_at:
+            raise AuthenticationError("This gateway key has expired.", code="key_expired")
+        return principal
+
+    def require_admin(self, authorization: str | None) -> Principal:
+        if not self._admin:
+            raise PermissionDenied("The admin API is off: set keys.admin in the config to use it.", code="admin_disabled")
+        principal = self.authenticate(authorization)
+        if not principal.is_admin:
+            raise PermissionDenied("This endpoint needs the admin key.", code="admin_required")
         return principal

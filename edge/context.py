@@ -12,13 +12,14 @@ from typing import Any
 from edge.adapters.types import Usage
 
 from .accounting import AttemptInfo, UsageRecord
+from .admission import estimate_tokens
 from .gateway import Gateway
 
-__all__ = ["RequestContext", "settle"]
+__all__ = ["RequestContext", "admit", "settle"]
 
 
 class RequestContext:
-    __slots__ = ("request_id", "principal", "started", "record", "timeout_s", "deadline", "fallback_reason", "usage", "cost")
+    __slots__ = ("request_id", "principal", "started", "record", "timeout_s", "deadline", "fallback_reason", "usage", "cost", "token_estimate", "limit_headers")
 
     def __init__(
         self,
@@ -39,6 +40,8 @@ class RequestContext:
         self.fallback_reason: str | None = None
         self.usage: Usage | None = None
         self.cost: float | None = 0.0
+        self.token_estimate = 0  # what admission charged the token limit before the call
+        self.limit_headers: dict[str, str] | None = None
         self.record = UsageRecord(
             request_id=request_id,
             ts=time.time(),
@@ -81,6 +84,13 @@ class RequestContext:
             )
 
 
+async def admit(gw: Gateway, ctx: RequestContext, tags: dict[str, str] | None, messages: object, body_size: int) -> None:
+    """Rate limits and budgets before any upstream call (429 when one says no)."""
+    ctx.record.tags = tags
+    ctx.token_estimate = estimate_tokens(messages, body_size)
+    ctx.limit_headers = await gw.admission.admit(ctx.principal, ctx.token_estimate, tags) or None
+
+
 def settle(gw: Gateway, ctx: RequestContext, usage: Usage | None = None) -> float | None:
     """Close the books: add the final answer's usage, then one record to metrics and ledger.
 
@@ -97,5 +107,6 @@ def settle(gw: Gateway, ctx: RequestContext, usage: Usage | None = None) -> floa
         record.cost_usd = ctx.cost
     if ctx.fallback_reason:
         record.fallback_reason = ctx.fallback_reason
+    gw.admission.settle(ctx.principal, ctx.token_estimate, total.total_tokens if total is not None else None, record.cost_usd, record.tags)
     gw.accounting.record(record)
     return record.cost_usd if total is not None else None

@@ -18,11 +18,13 @@ __all__ = [
     "BadGateway",
     "EdgeError",
     "GatewayTimeout",
+    "InsufficientQuota",
     "InvalidRequest",
     "ModelNotFound",
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
+    "RateLimited",
     "ServiceUnavailable",
     "UnsupportedMediaType",
     "UpstreamError",
@@ -36,23 +38,26 @@ class EdgeError(Exception):
     type = "api_error"
     code: str | None = None
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None, retry_after: float | None = None, extra_headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
         if code is not None:
             self.code = code
         self.retry_after = retry_after
+        self.extra_headers = extra_headers
 
     def envelope(self) -> bytes:
         return jsonio.dumps({"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}})
 
     def headers(self) -> dict[str, str]:
-        if self.retry_after is None:
-            return {}
-        # Retry-After is whole seconds (RFC 9110); retry-after-ms keeps the precision for the
-        # OpenAI SDKs, which read it first.
-        return {"retry-after": str(max(1, math.ceil(self.retry_after))), "retry-after-ms": str(int(self.retry_after * 1000))}
+        headers = dict(self.extra_headers) if self.extra_headers else {}
+        if self.retry_after is not None:
+            # Retry-After is whole seconds (RFC 9110); retry-after-ms keeps the precision for
+            # the OpenAI SDKs, which read it first.
+            headers["retry-after"] = str(max(1, math.ceil(self.retry_after)))
+            headers["retry-after-ms"] = str(int(self.retry_after * 1000))
+        return headers
 
 
 class InvalidRequest(EdgeError):
@@ -97,6 +102,23 @@ class UnsupportedMediaType(EdgeError):
     status = 415
     type = "invalid_request_error"
     code = "unsupported_media_type"
+
+
+class RateLimited(EdgeError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
+class InsufficientQuota(EdgeError):
+    """A budget is spent; retrying will not help until the period turns (OpenAI's 429 quota)."""
+
+    status = 429
+    type = "insufficient_quota"
+    code = "insufficient_quota"
+
+    def headers(self) -> dict[str, str]:
+        return {**super().headers(), "x-should-retry": "false"}
 
 
 class BadGateway(EdgeError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .accounting import Accounting
+from .admission import Admission
 from .auth import Authenticator
 from .config import Config
 from .ledger import Ledger
@@ -24,11 +25,10 @@ __all__ = ["Gateway"]
 
 
 class Gateway:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, shared_dir: Path | None = None) -> None:
         self.config = config
         self.providers = Providers(config)
         self.router = Router(config, self.providers)
-        self.auth = Authenticator(config)
         self.routes = RouteStates(config.routing.cooldown)
         self.retry_budget = RetryBudget(config.routing.retry_budget, 10, config.routing.retry_budget_min)
         self.retry_on: frozenset[int | str] = frozenset(config.routing.retry_on)
@@ -37,6 +37,10 @@ class Gateway:
         base = Path(config.source).parent if config.source and not config.source.startswith("<") else Path.cwd()
         self.store = open_store(config.state.ledger, base)
         self.ledger = Ledger(self.store)
+        self.auth = Authenticator(config, self.store)
+        # shared_dir: the supervisor's folder that every worker of this host maps (rate limits).
+        self.admission = Admission(config, self.store, shared_dir)
+        self.admission.on_limited = self.metrics.limited
         self.accounting = Accounting([self.metrics, self.ledger])
         self.max_body_bytes = int(config.server.max_body_mb * 1024 * 1024)
         self.ready = False
@@ -44,11 +48,15 @@ class Gateway:
     async def start(self) -> None:
         await self.providers.start()
         await self.store.start()
+        await self.auth.start()
+        await self.admission.start()
         await self.ledger.start()
         self.ready = True
 
     async def close(self) -> None:
         self.ready = False
         await self.providers.close()
+        await self.auth.close()
+        await self.admission.close()
         await self.ledger.close()
         await self.store.close()

@@ -30,6 +30,7 @@ class Metrics:
         self.cost = Counter("edge_cost_usd", "Spend in USD by public model.", ["model"], registry=reg)
         self.latency = Histogram("edge_request_duration_seconds", "Time from request to last byte.", ["model"], buckets=_LATENCY_BUCKETS, registry=reg)
         self.ttft = Histogram("edge_time_to_first_token_seconds", "Streams: time to the first content byte.", ["model"], buckets=_LATENCY_BUCKETS, registry=reg)
+        self.ratelimited = Counter("edge_ratelimited", "Requests refused by a limit, by kind (requests, tokens, budget).", ["kind"], registry=reg)
         self.fallbacks = Counter("edge_fallbacks", "Requests answered by a fallback model, by public model.", ["model"], registry=reg)
         self.upstream_errors = Counter("edge_upstream_errors", "Failed upstream attempts by provider and status.", ["provider", "status"], registry=reg)
         self._children: dict[tuple[str, int], tuple[object, ...]] = {}
@@ -68,6 +69,9 @@ class Metrics:
             ttft.observe(record.ttft_ms / 1000.0)  # type: ignore[attr-defined]
         if record.cost_usd:
             cost.inc(record.cost_usd)  # type: ignore[attr-defined]
+
+    def limited(self, kind: str) -> None:
+        self.ratelimited.labels(kind).inc()
 
     def fallback(self, model: str) -> None:
         self.fallbacks.labels(model).inc()

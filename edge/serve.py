@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 from aiohttp import web
 
@@ -24,8 +25,8 @@ __all__ = ["run_worker"]
 log = logging.getLogger("edge")
 
 
-async def _serve(config: Config, host: str, port: int, reuse_port: bool, grpc_port: int | None) -> None:
-    app = create_app(config)
+async def _serve(config: Config, host: str, port: int, reuse_port: bool, grpc_port: int | None, shared_dir: Path | None) -> None:
+    app = create_app(config, shared_dir)
     runner = web.AppRunner(
         app,
         handler_cancellation=True,  # a client that goes away cancels its handler: upstream closes
@@ -59,7 +60,7 @@ async def _serve(config: Config, host: str, port: int, reuse_port: bool, grpc_po
     log.info("stopped (pid %d)", os.getpid())
 
 
-def run_worker(config: Config, host: str, port: int, reuse_port: bool = False, grpc_port: int | None = None) -> int:
+def run_worker(config: Config, host: str, port: int, reuse_port: bool = False, grpc_port: int | None = None, shared_dir: Path | None = None) -> int:
     try:
         import uvloop
     except ImportError:  # not on this platform: the stdlib loop works, only slower
@@ -68,7 +69,7 @@ def run_worker(config: Config, host: str, port: int, reuse_port: bool = False, g
         loop_factory = uvloop.new_event_loop
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(_serve(config, host, port, reuse_port, grpc_port))
+            runner.run(_serve(config, host, port, reuse_port, grpc_port, shared_dir))
     except OSError as exc:
         print(f"edge: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 1

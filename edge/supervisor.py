@@ -36,7 +36,9 @@ def supervise(config_path: str | None, host: str, port: int, workers: int, drain
         grpc_port = _free_port(host)
     metrics_dir = tempfile.mkdtemp(prefix="edge-metrics-")
     env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=metrics_dir)
-    command = [sys.executable, "-m", "edge.cli", "worker", "--host", host, "--port", str(port)]
+    # One folder every worker maps: prometheus_client's multiprocess files and the host's
+    # rate-limit table (exact across workers without Redis).
+    command = [sys.executable, "-m", "edge.cli", "worker", "--host", host, "--port", str(port), "--shared-dir", metrics_dir]
     if config_path:
         command += ["--config", config_path]
     if grpc_port is not None:

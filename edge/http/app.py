@@ -6,32 +6,40 @@ app's startup signal and closes on cleanup, after in-flight requests drained.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
 from edge.config import Config
 from edge.gateway import Gateway
 
+from .admin import create_key, list_keys, revoke_key
 from .chat import chat_completions
 from .embeddings import embeddings
 from .health import healthz, metrics, readyz
 from .keys import GATEWAY
 from .middleware import edge_middleware
 from .models import get_model, list_models
+from .usage import usage_report
 
 __all__ = ["create_app"]
 
 
-def create_app(config: Config) -> web.Application:
-    gateway = Gateway(config)
+def create_app(config: Config, shared_dir: Path | None = None) -> web.Application:
+    gateway = Gateway(config, shared_dir)
     app = web.Application(middlewares=[edge_middleware], client_max_size=gateway.max_body_bytes)
     app[GATEWAY] = gateway
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/v1/models/{model:.+}", get_model)
+    app.router.add_get("/v1/usage", usage_report)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_post("/v1/keys", create_key)
+    app.router.add_get("/v1/keys", list_keys)
+    app.router.add_delete("/v1/keys/{key_id}", revoke_key)
 
     async def start(app: web.Application) -> None:
         await gateway.start()

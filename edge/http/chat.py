@@ -25,7 +25,7 @@ from edge.routing.checks import failed_check
 
 from ..proxy import RequestContext, call_upstream, settle
 from .body import read_json
-from .headers import client_timeout, response_headers
+from .headers import admit_request, client_timeout, response_headers
 from .keys import GATEWAY, REQUEST_ID
 from .stream import replay_as_stream, stream_chat
 
@@ -37,6 +37,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     chat, body = await read_json(request, ChatRequest, gw.max_body_bytes)
     resolution = gw.router.resolve(chat.model)
     ctx = RequestContext(request[REQUEST_ID], principal, resolution.public_model, "chat", bool(chat.stream), timeout_s=client_timeout(request))
+    await admit_request(request, gw, ctx, body, body.get("messages"))
     buffered = resolution.escalation is not None and request.headers.get("x-edge-buffer", "").lower() in ("1", "true", "yes")
     if chat.stream and not buffered:
         return await stream_chat(request, gw, ctx, chat, body, resolution)

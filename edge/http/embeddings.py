@@ -11,7 +11,7 @@ from edge.errors import EdgeError, InvalidRequest
 
 from ..proxy import RequestContext, call_upstream, settle
 from .body import read_json
-from .headers import client_timeout, response_headers
+from .headers import admit_request, client_timeout, response_headers
 from .keys import GATEWAY, REQUEST_ID
 
 __all__ = ["embeddings"]
@@ -26,6 +26,7 @@ async def embeddings(request: web.Request) -> web.Response:
         raise InvalidRequest(problem, param="input")
     resolution = gw.router.resolve(typed.model)
     ctx = RequestContext(request[REQUEST_ID], principal, resolution.public_model, "embeddings", False, timeout_s=client_timeout(request))
+    await admit_request(request, gw, ctx, body, [{"role": "user", "content": body["input"]}] if isinstance(body.get("input"), str) else None)
     try:
         result = await call_upstream(
             gw,

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
-from edge.errors import InvalidRequest
+from edge.errors import EdgeError, InvalidRequest
 
-from ..context import RequestContext
+from ..context import RequestContext, admit, settle
+from ..gateway import Gateway
+from ..tags import HEADER as TAGS_HEADER
+from ..tags import request_tags
 
-__all__ = ["TIMEOUT_HEADER", "client_timeout", "response_headers"]
+__all__ = ["TIMEOUT_HEADER", "admit_request", "client_timeout", "response_headers"]
 
 TIMEOUT_HEADER = "x-edge-timeout-ms"
 
@@ -39,4 +44,18 @@ def response_headers(ctx: RequestContext, cost: float | None = None) -> dict[str
         headers["x-edge-fallback-reason"] = ctx.fallback_reason
     if cost is not None:
         headers["x-edge-cost-usd"] = f"{cost:.8f}"
+    if ctx.limit_headers:
+        headers.update(ctx.limit_headers)
     return headers
+
+
+async def admit_request(request: web.Request, gw: Gateway, ctx: RequestContext, body: dict[str, Any], messages: Any) -> None:
+    """Model allow-list, tags, rate limits and budgets; a refusal is recorded, then raised."""
+    try:
+        ctx.principal.check_model(ctx.record.public_model)
+        tags = request_tags(request.headers.get(TAGS_HEADER), body.get("metadata"), ctx.principal.tags)
+        await admit(gw, ctx, tags, messages, request.content_length or 0)
+    except EdgeError as err:
+        ctx.record.status, ctx.record.error_type = err.status, err.type
+        settle(gw, ctx)
+        raise

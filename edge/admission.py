@@ -1,0 +1,149 @@
+"""Admission before any upstream call: a key's rate limits and budgets; settling after.
+
+Rate limits (requests and tokens per minute, per key; ``limits.default`` for keys that set
+none) use Redis when ``state.redis`` is set, exact across every instance, and otherwise the
+host's shared table (edge.limits.local), exact across its workers. If Redis stops answering,
+admission falls back to the host's table with one logged warning and goes back to Redis when it
+answers again, instead of failing requests. Prompt tokens are estimated before the call
+(edge.fastpath.tokens) and settled with the real usage after. Over a limit: 429 with
+Retry-After and OpenAI's x-ratelimit-* headers. Budgets: edge.limits.budgets.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from edge.fastpath import tokens as token_math
+
+from .auth import Principal
+from .config import Config
+from .errors import InsufficientQuota, RateLimited
+from .limits.budgets import Budgets
+from .limits.gcra import Verdict
+from .limits.local import LocalLimiter
+from .store import Store
+
+__all__ = ["Admission", "estimate_tokens", "go_duration"]
+
+log = logging.getLogger("edge.admission")
+
+REDIS_RETRY_S = 1.0
+LARGE_BODY = 256 * 1024
+
+
+def go_duration(seconds: float) -> str:
+    """OpenAI's reset format: Go durations such as 12ms, 1.5s, 6m0s."""
+    if seconds < 1:
+        return f"{max(0, math.ceil(seconds * 1000))}ms"
+    minutes, rest = divmod(seconds, 60)
+    if minutes >= 1:
+        return f"{int(minutes)}m{rest:.0f}s"
+    return f"{rest:.3g}s"
+
+
+def estimate_tokens(messages: Any, body_size: int) -> int:
+    """Prompt tokens before the call: the calibrated estimate, or bytes for very large bodies."""
+    if body_size > LARGE_BODY or not isinstance(messages, list):
+        return token_math.estimate_tokens_from_bytes(body_size)
+    return token_math.estimate_prompt_tokens(messages)
+
+
+def _headers(rpm: int | None, tpm: int | None, requests: Verdict | None, tokens: Verdict | None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if rpm and requests is not None:
+        headers["x-ratelimit-limit-requests"] = str(rpm)
+        headers["x-ratelimit-remaining-requests"] = str(requests.remaining)
+        headers["x-ratelimit-reset-requests"] = go_duration(requests.reset_s)
+    if tpm and tokens is not None:
+        headers["x-ratelimit-limit-tokens"] = str(tpm)
+        headers["x-ratelimit-remaining-tokens"] = str(tokens.remaining)
+        headers["x-ratelimit-reset-tokens"] = go_duration(tokens.reset_s)
+    return headers
+
+
+class Admission:
+    def __init__(self, config: Config, store: Store, shared_dir: Path | None = None) -> None:
+        self._local = LocalLimiter(shared_dir / "ratelimits.bin" if shared_dir else None)
+        self._redis_url = config.state.redis
+        self._redis: Any = None
+        self._client: Any = None
+        self._redis_down_until = 0.0
+        self.budgets = Budgets(config.budgets, store)
+        self.on_limited: Any = None  # metrics hook: callable(kind)
+
+    async def start(self) -> None:
+        if self._redis_url:
+            import redis.asyncio as aioredis
+
+            from .limits.redis import RedisLimiter
+
+            self._client = aioredis.from_url(self._redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+            self._redis = RedisLimiter(self._client)
+        await self.budgets.start()
+
+    async def close(self) -> None:
+        await self.budgets.close()
+        if self._client is not None:
+            await self._client.aclose()
+        self._local.close()
+
+    async def _limit(self, key_id: str, rpm: int | None, tpm: int | None, cost: int) -> tuple[Verdict | None, Verdict | None]:
+        now = time.time()
+        if self._redis is not None and now >= self._redis_down_until:
+            try:
+                verdicts = await self._redis.admit(key_id, rpm, tpm, cost)
+            except Exception as exc:  # redis-py raises its own errors and OSErrors
+                if self._redis_down_until == 0.0:
+                    log.warning("rate limits: Redis is not answering (%s); using this host's limits until it does", type(exc).__name__)
+                self._redis_down_until = now + REDIS_RETRY_S
+            else:
+                if self._redis_down_until:
+                    log.warning("rate limits: Redis answers again; limits are shared again")
+                    self._redis_down_until = 0.0
+                return verdicts
+        return self._local.admit(key_id, rpm, tpm, cost, now)
+
+    async def admit(self, principal: Principal, tokens: int, tags: dict[str, str] | None) -> dict[str, str]:
+        """Raise 429 when a limit or budget says no; otherwise the x-ratelimit-* headers to send."""
+        if self.budgets.active or principal.budget_usd is not None:
+            try:
+                await self.budgets.check(time.time(), principal.key_id, principal.budget_usd, principal.period, tags, principal.name)
+            except InsufficientQuota:
+                if self.on_limited:
+                    self.on_limited("budget")
+                raise
+        rpm, tpm = principal.rpm, principal.tpm
+        if principal.key_id is None or principal.is_admin or not (rpm or tpm):
+            return {}
+        if tpm and tokens > tpm:
+            if self.on_limited:
+                self.on_limited("tokens")
+            raise RateLimited(f"This request needs about {tokens} tokens, more than the key's limit of {tpm} tokens per minute.", code="tokens_exceed_limit", extra_headers={"x-should-retry": "false"})
+        requests, token_verdict = await self._limit(principal.key_id, rpm, tpm, tokens)
+        headers = _headers(rpm, tpm, requests, token_verdict)
+        for kind, verdict in (("requests", requests), ("tokens", token_verdict)):
+            if verdict is not None and not verdict.allowed:
+                if self.on_limited:
+                    self.on_limited(kind)
+                limit = rpm if kind == "requests" else tpm
+                raise RateLimited(
+                    f"Rate limit reached for key '{principal.name}': {limit} {kind} per minute. Please try again in {go_duration(verdict.retry_after_s)}.",
+                    retry_after=verdict.retry_after_s,
+                    extra_headers=headers,
+                )
+        return headers
+
+    def settle(self, principal: Principal, estimated: int, actual: int | None, cost: float | None, tags: dict[str, str] | None) -> None:
+        now = time.time()
+        if actual is not None and principal.tpm and principal.key_id is not None and not principal.is_admin:
+            delta = actual - estimated
+            if self._redis is not None and not self._redis_down_until:
+                self._redis.settle(principal.key_id, delta)
+            else:
+                self._local.settle(principal.key_id, principal.tpm, delta, now)
+        if cost:
+            self.budgets.add(now, cost, principal.key_id, principal.budget_usd, principal.period, tags, principal.name)

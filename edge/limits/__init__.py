@@ -1,0 +1,1 @@
+"""Admission: per-key rate limits (requests and tokens per minute) and budgets."""

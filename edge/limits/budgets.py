@@ -1,0 +1,112 @@
+"""Budgets: USD per key and per tag per period (day or month, UTC).
+
+The ledger is the source of truth. Each worker reads what every scope it has seen has spent this
+period from the store every ``refresh_s`` and adds its own spend at once in between, so a budget
+holds across workers and instances (through the shared PostgreSQL ledger) within about a second
+of spend. A spent budget answers 429 ``insufficient_quota`` with no upstream call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Iterable
+
+from ..config import BudgetConfig
+from ..errors import InsufficientQuota
+from ..store import Store
+
+__all__ = ["Budgets", "period_start"]
+
+log = logging.getLogger("edge.budgets")
+
+Scope = tuple[str, str, str]  # ("key", key id, period) or ("tag", "name=value", period)
+
+
+def period_start(period: str, now: float) -> float:
+    day = dt.datetime.fromtimestamp(now, dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "month":
+        day = day.replace(day=1)
+    return day.timestamp()
+
+
+class Budgets:
+    def __init__(self, rules: Iterable[BudgetConfig], store: Store, refresh_s: float = 1.0) -> None:
+        self._tag_rules: dict[str, list[BudgetConfig]] = {}
+        self._key_rules: dict[str, list[BudgetConfig]] = {}
+        for rule in rules:
+            if rule.tag:
+                self._tag_rules.setdefault(rule.tag, []).append(rule)
+            if rule.key:
+                self._key_rules.setdefault(rule.key, []).append(rule)
+        self._store = store
+        self._refresh_s = refresh_s
+        self._spent: dict[tuple[Scope, float], float] = {}  # (scope, period start) -> USD
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self._tag_rules or self._key_rules)
+
+    def _scopes(self, key_id: str | None, key_budget: float | None, key_period: str, tags: dict[str, str] | None, key_name: str | None) -> list[tuple[Scope, float]]:
+        scopes: list[tuple[Scope, float]] = []
+        if key_id is not None and key_budget is not None:
+            scopes.append((("key", key_id, key_period), key_budget))
+        for rule in self._key_rules.get(key_name or "", ()) + self._key_rules.get(key_id or "", ()):
+            scopes.append((("key", key_id or "", rule.period), rule.usd))
+        if tags:
+            for name, value in tags.items():
+                for rule in self._tag_rules.get(f"{name}={value}", ()):
+                    scopes.append((("tag", f"{name}={value}", rule.period), rule.usd))
+        return scopes
+
+    async def check(self, now: float, key_id: str | None, key_budget: float | None, key_period: str, tags: dict[str, str] | None, key_name: str | None = None) -> None:
+        for scope, usd in self._scopes(key_id, key_budget, key_period, tags, key_name):
+            start = period_start(scope[2], now)
+            spent = self._spent.get((scope, start))
+            if spent is None:  # first time this period: read what was spent before we started
+                spent = self._spent[(scope, start)] = await self._read(scope, start)
+            if spent >= usd:
+                what = f"key '{key_name or key_id}'" if scope[0] == "key" else f"tag {scope[1]}"
+                raise InsufficientQuota(f"The {scope[2]}ly budget of {usd:g} USD for {what} is spent ({spent:.4f} USD).")
+
+    def add(self, now: float, cost: float, key_id: str | None, key_budget: float | None, key_period: str, tags: dict[str, str] | None, key_name: str | None = None) -> None:
+        if not cost:
+            return
+        for scope, _ in self._scopes(key_id, key_budget, key_period, tags, key_name):
+            start = period_start(scope[2], now)
+            self._spent[(scope, start)] = self._spent.get((scope, start), 0.0) + cost
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._refresh_loop(), name="edge-budgets")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _read(self, scope: Scope, start: float) -> float:
+        kind, ident, _ = scope
+        if kind == "key":
+            return await self._store.spend(start, key_id=ident)
+        name, _, value = ident.partition("=")
+        return await self._store.spend(start, tag=(name, value))
+
+    async def refresh(self) -> None:
+        for scope, start in list(self._spent):
+            ledger = await self._read(scope, start)
+            # Spend only grows inside a period: the ledger brings other workers' spend, our own
+            # view may hold spend the ledger has not written yet; the larger is the closer.
+            self._spent[(scope, start)] = max(ledger, self._spent.get((scope, start), 0.0))
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_s)
+            try:
+                await self.refresh()
+            except Exception as exc:
+                log.warning("budgets: cannot read spend from the store (%s); using local figures", type(exc).__name__)
