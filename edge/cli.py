@@ -11,7 +11,9 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 __all__ = ["main"]
 
@@ -55,7 +57,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"edge: config error: {exc}", file=sys.stderr)
         return 2
-    return run_worker(config, args.host, args.port, reuse_port=True, grpc_port=args.grpc_port)
+    return run_worker(config, args.host, args.port, reuse_port=True, grpc_port=args.grpc_port, shared_dir=Path(args.shared_dir) if args.shared_dir else None)
 
 
 def _cmd_mock(args: argparse.Namespace) -> int:
@@ -111,10 +113,82 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_usage(args: argparse.Namespace) -> int:
+    from .config import ConfigError, redact_url
+    from .fastpath import jsonio
+    from .store import check_grouping
+    from .usage import parse_since, render_table, report_from_config
+
+    try:
+        since = parse_since(args.since)
+        check_grouping(args.group_by)
+        config = _load(args.config)
+    except (ConfigError, ValueError) as exc:
+        print(f"edge usage: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = asyncio.run(report_from_config(config, since, args.group_by))
+    except Exception as exc:  # an unreachable or unreadable ledger: one line, no traceback
+        reason = redact_url(str(exc)) or type(exc).__name__
+        print(f"edge usage: cannot read the ledger at {redact_url(config.state.ledger)}: {reason}", file=sys.stderr)
+        return 2
+    sys.stdout.write(jsonio.dumps(report).decode() + "\n" if args.json else render_table(report))
+    return 0
+
+
 def _cmd_probe(args: argparse.Namespace) -> int:
     from .probe import run
 
     return run(args)
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from .config import ConfigError
+    from .errors import EdgeError
+    from .keys import KeySpec, describe, make_key, parse_tag_list
+    from .store import open_store
+
+    try:
+        config = _load(args.config)
+        base = Path(config.source).parent if not config.source.startswith("<") else Path.cwd()
+        store = open_store(config.state.ledger, base)
+    except (ConfigError, ValueError) as exc:
+        print(f"edge: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        await store.start()
+        try:
+            if args.action == "create":
+                spec = KeySpec(
+                    name=args.name, models=args.models.split(",") if args.models else None, rpm=args.rpm, tpm=args.tpm,
+                    budget_usd=args.budget_usd, period=args.period, tags=parse_tag_list(args.tags) if args.tags else None, expires=args.expires,
+                )
+                key, row = make_key(spec)
+                await store.create_key(row)
+                print(f"created key {row.id} ({row.name}); it is shown only now:\n{key}")
+            elif args.action == "list":
+                rows = [describe(r) for r in await store.list_keys()]
+                if args.json:
+                    from .fastpath import jsonio
+
+                    print(jsonio.dumps(rows).decode())
+                for row in [] if args.json else rows:
+                    state = "revoked" if row["revoked"] else "active"
+                    print(f"{row['id']}  {row['name']:<20} {row['prefix']:<16} {state:<8} rpm={row['rpm']} tpm={row['tpm']} budget={row['budget_usd']}/{row['period']} models={row['models']} tags={row['tags']}")
+            elif not await store.revoke_key(args.key, time.time()):
+                print(f"edge: no active key with id or name {args.key!r}", file=sys.stderr)
+                return 1
+            else:
+                print(f"revoked {args.key}; every worker stops accepting it within a second")
+            return 0
+        except EdgeError as exc:
+            print(f"edge: {exc.message}", file=sys.stderr)
+            return 2
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--host", required=True)
     worker.add_argument("--port", type=int, required=True)
     worker.add_argument("--grpc-port", type=int)
+    worker.add_argument("--shared-dir")
     worker.set_defaults(func=_cmd_worker)
 
     mock = sub.add_parser("mock", help="run the mock OpenAI-format provider alone")
@@ -151,9 +226,34 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("bench_args", nargs="*")
     bench.set_defaults(func=_cmd_bench)
 
+    keys = sub.add_parser("keys", help="create, list and revoke gateway keys (stored hashed in the ledger)")
+    keys.add_argument("--config", help="YAML config file (default: the embedded default)")
+    key_actions = keys.add_subparsers(dest="action", required=True)
+    create = key_actions.add_parser("create", help="make a key and print it once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--models", help="allowed public models, comma separated (patterns like openai/* work)")
+    create.add_argument("--rpm", type=int, help="requests per minute (default: limits.default.rpm)")
+    create.add_argument("--tpm", type=int, help="tokens per minute (default: limits.default.tpm)")
+    create.add_argument("--budget-usd", type=float, help="spend allowed per period")
+    create.add_argument("--period", choices=("day", "month"), default="month")
+    create.add_argument("--tags", help="tags added to every request of this key: k=v,k2=v2")
+    create.add_argument("--expires", help="30d, 12h or an ISO date")
+    listing = key_actions.add_parser("list", help="list keys (never their secrets)")
+    listing.add_argument("--json", action="store_true")
+    revoke = key_actions.add_parser("revoke", help="revoke a key by id or name")
+    revoke.add_argument("key")
+    keys.set_defaults(func=_cmd_keys)
+
     config = sub.add_parser("config", help="validate a config and print it with secrets masked")
     config.add_argument("--config", help="YAML config file (default: the embedded default)")
     config.set_defaults(func=_cmd_config)
+
+    usage = sub.add_parser("usage", help="cost and tokens from the ledger, grouped by model, key, provider, day or tag")
+    usage.add_argument("--config", help="YAML config file (default: the embedded default)")
+    usage.add_argument("--since", default="7d", help="a span back from now (30m, 24h, 7d) or a UTC date (2025-01-31); default 7d")
+    usage.add_argument("--group-by", default="model", help="model, key, provider, day or tag:<name> (default model)")
+    usage.add_argument("--json", action="store_true", help="print the report as JSON (as GET /v1/usage returns it)")
+    usage.set_defaults(func=_cmd_usage)
 
     from .probe import build_parser as probe_arguments  # argparse only; the SDK loads on run
 
