@@ -16,13 +16,12 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
-from edge.adapters.types import Chunk, Usage
+from edge.adapters.types import Usage
 from edge.errors import InvalidRequest
 from edge.v1 import chat_pb2, embeddings_pb2, types_pb2
 
 __all__ = [
     "chat_body",
-    "chat_chunk",
     "chat_response",
     "embed_body",
     "embed_response",
@@ -287,17 +286,6 @@ def embed_response(doc: Mapping[str, Any], usage: Usage | None, route: types_pb2
             raw = base64.b64decode(vector)
             vector = struct.unpack(f"<{len(raw) // 4}f", raw[: len(raw) // 4 * 4])
         out.data.add(index=_uint(row.get("index", position)), values=vector if isinstance(vector, (list, tuple)) else ())
-    return out
-
-
-def chat_chunk(chunk: Chunk) -> chat_pb2.ChatChunk | None:
-    """A normalized delta -> ChatChunk; None when it carries nothing to show (role-only chunks).
-    Finish reason, usage and errors are the stream loop's to handle, not this function's."""
-    if not (chunk.content or chunk.reasoning or chunk.refusal or chunk.tool_calls):
-        return None
-    out = chat_pb2.ChatChunk(content=chunk.content or "", reasoning=chunk.reasoning or "", refusal=chunk.refusal or "")
-    for tc in chunk.tool_calls or ():
-        out.tool_calls.add(index=tc.index, id=tc.id or "", name=tc.name or "", arguments=tc.arguments)
     return out
 
 

@@ -183,18 +183,37 @@ class _Relay:
         self.completed = True
 
     async def _relay(self, chunks: list[Chunk]) -> EdgeError | None:
+        """Write what one upstream read decoded to, as one message: a grpc.aio write costs far
+        more than decoding, and the deltas of one read arrived together anyway."""
+        content: list[str] = []
+        reasoning: list[str] = []
+        refusal: list[str] = []
+        calls: list[Any] = []
+        failure: EdgeError | None = None
         for chunk in chunks:
             if chunk.error is not None:
-                return UpstreamError(chunk.error, self.target.provider.name)
+                failure = UpstreamError(chunk.error, self.target.provider.name)
+                break
             if chunk.usage is not None:
                 self.usage = chunk.usage
             if chunk.finish_reason is not None and self.finish is None:
                 self.finish = chunk.finish_reason
-            message = convert.chat_chunk(chunk)
-            if message is not None:
-                self.text_bytes += _text_bytes(chunk)
-                await self._write(message)
-        return None
+            if chunk.content:
+                content.append(chunk.content)
+            if chunk.reasoning:
+                reasoning.append(chunk.reasoning)
+            if chunk.refusal:
+                refusal.append(chunk.refusal)
+            if chunk.tool_calls:
+                calls.extend(chunk.tool_calls)
+        if content or reasoning or refusal or calls:
+            message = chat_pb2.ChatChunk(content="".join(content), reasoning="".join(reasoning), refusal="".join(refusal))
+            for call in calls:
+                message.tool_calls.add(index=call.index, id=call.id or "", name=call.name or "", arguments=call.arguments)
+                self.text_bytes += len(call.arguments.encode())
+            self.text_bytes += len(message.content.encode()) + len(message.reasoning.encode()) + len(message.refusal.encode())
+            await self._write(message)
+        return failure
 
     async def _write(self, message: chat_pb2.ChatChunk) -> None:
         if self._first:
@@ -213,12 +232,3 @@ class _Relay:
         prompt = tokens.estimate_prompt_tokens(messages) if isinstance(messages, list) else 0
         return Usage(prompt_tokens=prompt, completion_tokens=tokens.estimate_tokens_from_bytes(self.text_bytes), estimated=True)
 
-
-def _text_bytes(chunk: Chunk) -> int:
-    n = 0
-    for text in (chunk.content, chunk.reasoning, chunk.refusal):
-        if text:
-            n += len(text.encode())
-    for call in chunk.tool_calls or ():
-        n += len(call.arguments.encode())
-    return n

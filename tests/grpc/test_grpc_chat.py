@@ -42,7 +42,8 @@ def test_callers_request_id_and_tags_reach_the_ledger(grpc_gateway: GrpcGateway)
 
 
 def test_stream_deltas_then_one_last_message_with_finish_usage_cost(grpc_gateway: GrpcGateway) -> None:
-    chunks = list(grpc_gateway.stub.ChatStream(chat("one two three four"), timeout=10))
+    # 20 ms between upstream chunks: each arrives in a read of its own and is forwarded at once
+    chunks = list(grpc_gateway.stub.ChatStream(chat("one two three four", mock={"chunk_delay_ms": 20}), timeout=10))
     first, last = chunks[0], chunks[-1]
     assert first.request_id.startswith("req_") and first.model == "chat"
     assert (first.route.provider, first.route.model) == ("up", "echo")
