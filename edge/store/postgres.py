@@ -1,0 +1,223 @@
+"""The PostgreSQL store: the ledger and gateway keys shared by several hosts (asyncpg pool).
+
+Same tables and columns as the SQLite store (edge.store.schema) and the same answers: ``ts`` is
+double precision unix seconds, flags are 0/1 integers, ``day`` groups by the UTC date, groups
+sort byte-wise (``COLLATE "C"``, as SQLite does) and a missing key, provider or tag is ``-``.
+``tags`` is JSONB so a tag filter is one ``->>``; asyncpg hands JSONB in and out as JSON text,
+which is what edge.store.schema writes and reads. The attempt log is TEXT: it is only read.
+
+Rows go in with binary COPY (``copy_records_to_table``): one statement, so a batch lands whole
+or not at all. A row Postgres refuses (a NUL character in a model name or tag, which TEXT and
+JSONB reject) would otherwise fail its batch forever; on such a data error the batch is
+cleaned (NUL dropped, unencodable characters replaced) and sent once more.
+
+The URL is libpq's, plus one parameter of ours: ``?schema=NAME`` puts the tables in schema
+NAME (created when missing) instead of ``public``. ``?options=-csearch_path%3DNAME`` and
+``?search_path=NAME`` work too and also create the schema. Other query parameters go to the
+server as settings (asyncpg's rule). The password is never logged: see edge.config.redact_url.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from edge.fastpath import jsonio
+
+from ..accounting import UsageRecord
+from ..config import redact_url
+from .base import KeyRow, UsageRow, check_grouping
+from .schema import KEY_COLUMNS, REQUEST_COLUMNS, key_from_row, key_row, request_row
+
+__all__ = ["PostgresStore", "split_schema"]
+
+log = logging.getLogger("edge.store")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    request_id TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL, key_id TEXT, public_model TEXT NOT NULL,
+    provider TEXT, upstream_model TEXT, endpoint TEXT NOT NULL, surface TEXT NOT NULL,
+    stream INTEGER NOT NULL, attempts INTEGER NOT NULL, status INTEGER NOT NULL, error_type TEXT,
+    prompt_tokens BIGINT NOT NULL, completion_tokens BIGINT NOT NULL, cached_tokens BIGINT NOT NULL,
+    reasoning_tokens BIGINT NOT NULL, estimated INTEGER NOT NULL, cost_usd DOUBLE PRECISION,
+    latency_ms DOUBLE PRECISION NOT NULL, ttft_ms DOUBLE PRECISION, client_disconnected INTEGER NOT NULL,
+    fallback_reason TEXT, attempt_log TEXT, tags JSONB
+);
+CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
+CREATE INDEX IF NOT EXISTS requests_key_ts ON requests (key_id, ts);
+CREATE TABLE IF NOT EXISTS keys (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL, models JSONB, rpm INTEGER, tpm INTEGER, budget_usd DOUBLE PRECISION,
+    period TEXT NOT NULL, tags JSONB, expires_at DOUBLE PRECISION, revoked_at DOUBLE PRECISION
+);
+"""
+
+# Workers of one host (and other hosts) start together: serialize the CREATE ... IF NOT EXISTS,
+# which otherwise race on the catalog's unique indexes. Any constant works; this one is ours.
+_DDL_LOCK = 0x6C6C6D2D65646765  # "llm-edge"
+
+_GROUP_SQL = {
+    "model": "public_model",
+    "key": "COALESCE(key_id, '-')",
+    "provider": "COALESCE(provider, '-')",
+    "day": "to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+}
+
+_SEARCH_PATH_OPTION = re.compile(r"-c\s*search_path\s*=\s*([^\s,]+)")
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+
+
+def split_schema(url: str) -> tuple[str, str | None, dict[str, str]]:
+    """The URL for asyncpg without our ``schema`` parameter, the schema named, server settings.
+
+    Raises ValueError for a schema name that is not a plain identifier.
+    """
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema: str | None = None
+    settings: dict[str, str] = {}
+    kept: list[tuple[str, str]] = []
+    for name, value in query:
+        if name == "schema":
+            schema = value
+            settings["search_path"] = value
+            continue
+        if name == "search_path":
+            schema = value.split(",")[0].strip()
+        elif name == "options":
+            found = _SEARCH_PATH_OPTION.search(value)
+            if found:
+                schema = found.group(1).strip('"')
+        kept.append((name, value))
+    if schema is not None and not _SCHEMA_NAME.match(schema):
+        raise ValueError(f"state.ledger: schema {schema!r} is not a plain SQL identifier")
+    return urlunsplit(parts._replace(query=urlencode(kept))), schema, settings
+
+
+def _clean(value: Any) -> Any:
+    """A string Postgres will take: no NUL, nothing that does not encode as UTF-8."""
+    if not isinstance(value, str):
+        return value
+    value = value.replace("\x00", "")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def _clean_row(row: tuple[object, ...]) -> tuple[object, ...]:
+    out = [_clean(v) for v in row]
+    tags_at = REQUEST_COLUMNS.index("tags")
+    raw = out[tags_at]
+    if isinstance(raw, str) and "\\u0000" in raw:  # JSONB refuses an escaped NUL as well
+        out[tags_at] = jsonio.dumps({_clean(k): _clean(v) for k, v in jsonio.loads(raw).items()}).decode()
+    return tuple(out)
+
+
+class PostgresStore:
+    """A Store (edge.store.base) on PostgreSQL through a small asyncpg pool."""
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4, connect_timeout_s: float = 10.0, command_timeout_s: float = 30.0) -> None:
+        self.url = url
+        self._dsn, self.schema, self._settings = split_schema(url)
+        self._min, self._max = min_size, max_size
+        self._connect_timeout = connect_timeout_s
+        self._command_timeout = command_timeout_s
+        self._pool: Any = None
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({redact_url(self.url)!r})"
+
+    async def start(self) -> None:
+        import asyncpg  # only when a postgresql:// ledger is configured
+
+        self._pool = await asyncpg.create_pool(
+            self._dsn,
+            min_size=self._min,
+            max_size=self._max,
+            timeout=self._connect_timeout,
+            command_timeout=self._command_timeout,
+            server_settings=self._settings or None,
+        )
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _DDL_LOCK)
+                if self.schema is not None:
+                    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                await conn.execute(_SCHEMA)
+        except BaseException:
+            await self.close()
+            raise
+        log.info("ledger: PostgreSQL at %s%s", redact_url(self.url.split("?")[0]), f" (schema {self.schema})" if self.schema else "")
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), 10.0)
+        except TimeoutError:
+            pool.terminate()
+
+    def _need_pool(self) -> Any:
+        if self._pool is None:
+            raise RuntimeError("store not started")
+        return self._pool
+
+    async def insert_requests(self, records: list[UsageRecord]) -> None:
+        if not records:
+            return
+        import asyncpg
+
+        rows = [request_row(r) for r in records]
+        pool = self._need_pool()
+        async with pool.acquire() as conn:
+            try:
+                await conn.copy_records_to_table("requests", records=rows, columns=REQUEST_COLUMNS)
+            except (asyncpg.DataError, UnicodeEncodeError) as exc:
+                log.warning("ledger: PostgreSQL refused a batch (%s); sending it again with text cleaned", type(exc).__name__)
+                await conn.copy_records_to_table("requests", records=[_clean_row(r) for r in rows], columns=REQUEST_COLUMNS)
+
+    async def list_keys(self) -> list[KeyRow]:
+        rows = await self._need_pool().fetch(f"SELECT {','.join(KEY_COLUMNS)} FROM keys ORDER BY created_at")
+        return [key_from_row(tuple(row)) for row in rows]
+
+    async def create_key(self, key: KeyRow) -> None:
+        placeholders = ",".join(f"${i}" for i in range(1, len(KEY_COLUMNS) + 1))
+        await self._need_pool().execute(f"INSERT INTO keys ({','.join(KEY_COLUMNS)}) VALUES ({placeholders})", *key_row(key))
+
+    async def revoke_key(self, key_id: str, when: float) -> bool:
+        found = await self._need_pool().fetch(
+            "UPDATE keys SET revoked_at = $1 WHERE (id = $2 OR name = $2) AND revoked_at IS NULL RETURNING id", when, key_id
+        )
+        return bool(found)
+
+    async def spend(self, since: float, *, key_id: str | None = None, tag: tuple[str, str] | None = None) -> float:
+        pool = self._need_pool()
+        if key_id is not None:
+            value = await pool.fetchval("SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE ts >= $1 AND key_id = $2", since, key_id)
+        elif tag is not None:
+            value = await pool.fetchval("SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE ts >= $1 AND tags->>$2 = $3", since, tag[0], tag[1])
+        else:
+            value = await pool.fetchval("SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE ts >= $1", since)
+        return float(value)
+
+    async def usage(self, since: float, group_by: str) -> list[UsageRow]:
+        check_grouping(group_by)
+        params: list[Any] = [since]
+        if group_by.startswith("tag:"):
+            expr = "COALESCE(tags->>$2, '-')"
+            params.append(group_by[4:])
+        else:
+            expr = _GROUP_SQL[group_by]
+        rows = await self._need_pool().fetch(
+            f'SELECT ({expr}) COLLATE "C" AS g, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), '
+            "SUM(reasoning_tokens), COALESCE(SUM(cost_usd), 0), COUNT(*) FILTER (WHERE status >= 400) "
+            "FROM requests WHERE ts >= $1 GROUP BY g ORDER BY g",
+            *params,
+        )
+        return [UsageRow(str(g), int(n), int(p or 0), int(c or 0), int(ca or 0), int(r or 0), float(cost), int(e or 0)) for g, n, p, c, ca, r, cost, e in rows]
