@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--grpc-port", type=int, help="gRPC listener port (default: server.grpc_port; 0 picks a free one, -1 turns it off)")
     serve.set_defaults(func=_cmd_serve)
 
-    worker = sub.add_parser("worker", help=argparse.SUPPRESS)  # started by the supervisor
+    worker = sub.add_parser("worker", help="internal: one worker process (the supervisor starts these)")
     worker.add_argument("--config")
     worker.add_argument("--host", required=True)
     worker.add_argument("--port", type=int, required=True)

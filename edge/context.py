@@ -13,9 +13,11 @@ from edge.adapters.types import Usage
 
 from .accounting import AttemptInfo, UsageRecord
 from .admission import estimate_tokens
+from .errors import EdgeError
+from .tags import request_tags
 from .gateway import Gateway
 
-__all__ = ["RequestContext", "admit", "settle"]
+__all__ = ["RequestContext", "admit", "admit_checked", "settle"]
 
 
 class RequestContext:
@@ -89,6 +91,19 @@ async def admit(gw: Gateway, ctx: RequestContext, tags: dict[str, str] | None, m
     ctx.record.tags = tags
     ctx.token_estimate = estimate_tokens(messages, body_size)
     ctx.limit_headers = await gw.admission.admit(ctx.principal, ctx.token_estimate, tags) or None
+
+
+async def admit_checked(gw: Gateway, ctx: RequestContext, *, tag_header: str | None, metadata: Any, messages: Any, body_size: int) -> None:
+    """Model allow-list, tags, rate limits and budgets, for either surface; a refusal is
+    recorded (one ledger row, no upstream call), then raised."""
+    try:
+        ctx.principal.check_model(ctx.record.public_model)
+        tags = request_tags(tag_header, metadata, ctx.principal.tags)
+        await admit(gw, ctx, tags, messages, body_size)
+    except EdgeError as err:
+        ctx.record.status, ctx.record.error_type = err.status, err.type
+        settle(gw, ctx)
+        raise
 
 
 def settle(gw: Gateway, ctx: RequestContext, usage: Usage | None = None) -> float | None:

@@ -15,17 +15,18 @@ from typing import Any
 
 import aiohttp
 
-from edge.adapters.openai_compat import OpenAIAdapter
-from edge.adapters.types import Adapter, ChatResult, Unsupported, UpstreamRequest
+from edge.adapters.openai_compat import OpenAIAdapter, usage_to_openai
+from edge.adapters.types import Adapter, ChatResult, Unsupported, UpstreamRequest, Usage
 from edge.fastpath import jsonio
 
 from .context import RequestContext, settle
 from .errors import BadGateway, GatewayTimeout, InvalidRequest, UpstreamError
 from .gateway import Gateway
 from .router import Resolution, Target
+from .routing.checks import failed_check
 from .routing.execute import Failure, execute
 
-__all__ = ["RequestContext", "call_upstream", "decode_usage", "open_stream", "settle"]
+__all__ = ["RequestContext", "answer_chat", "call_upstream", "decode_usage", "open_stream", "settle"]
 
 BuildRequest = Callable[[Adapter, Target], UpstreamRequest]
 ParseResponse = Callable[[Adapter, bytes], ChatResult]
@@ -131,6 +132,44 @@ async def _start(target: Target, request: UpstreamRequest, first_byte_s: float) 
     finally:
         response.release()
     return None, response.status, data, response.headers
+
+
+async def answer_chat(gw: Gateway, resolution: Resolution, ctx: RequestContext, body: dict[str, Any]) -> ChatResult:
+    """One plain answer; with escalation, the checked answer of `from` or the answer of `to`."""
+    public = resolution.public_model
+
+    def call(plan: Resolution) -> Any:
+        return call_upstream(
+            gw,
+            plan,
+            ctx,
+            lambda adapter, target: adapter.chat_request(body, target.upstream_model, False),
+            lambda adapter, data: adapter.parse_chat(data, public),
+        )
+
+    escalation = resolution.escalation
+    if escalation is None:
+        return await call(resolution)
+    first = await call(escalation.source)
+    failed = failed_check(jsonio.loads(first.body), body, escalation.when)
+    if failed is None:
+        return first
+    # The first answer was paid for: count it, then ask the stronger model.
+    ctx.add_usage(gw, ctx.record.upstream_model or "", first.usage)
+    ctx.fallback_reason = f"escalated: {failed}"
+    gw.metrics.fallback(public)
+    second = await call(escalation.target)
+    if ctx.usage is None or second.usage is None:
+        return second
+    doc = jsonio.loads(second.body)
+    both = ctx.usage
+    doc["usage"] = usage_to_openai(Usage(
+        both.prompt_tokens + second.usage.prompt_tokens,
+        both.completion_tokens + second.usage.completion_tokens,
+        both.cached_tokens + second.usage.cached_tokens,
+        both.reasoning_tokens + second.usage.reasoning_tokens,
+    ))
+    return ChatResult(jsonio.dumps(doc), second.usage, second.finish_reason)
 
 
 def decode_usage(raw: bytes | None) -> dict[str, Any] | None:

@@ -59,3 +59,16 @@ def test_public_surface() -> None:
 
     assert edge.__all__ == ["__version__"]
     assert isinstance(edge.__version__, str)
+
+
+def test_every_package_is_packaged() -> None:
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    mapping = {"edge": ROOT / "edge", "edge.adapters": ROOT / "adapters", "edge.fastpath": ROOT / "fastpath"}
+    found = set()
+    for name, folder in mapping.items():
+        for init in folder.rglob("__init__.py"):
+            rel = init.parent.relative_to(folder).parts
+            found.add(".".join((name, *rel)))
+    assert found == listed, f"pyproject packages differ from the folders: missing {found - listed}, extra {listed - found}"

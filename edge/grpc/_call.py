@@ -12,7 +12,7 @@ from edge.errors import GatewayTimeout
 from edge.adapters.types import ChatResult
 from edge.fastpath import jsonio
 from edge.gateway import Gateway
-from edge.http.chat import _answer
+from edge.proxy import answer_chat as _answer_chat
 from edge.http.middleware import new_request_id
 from edge.proxy import RequestContext
 from edge.router import Resolution
@@ -88,6 +88,5 @@ def buffered(context: grpc.aio.ServicerContext) -> bool:
 
 
 def answer_chat(gw: Gateway, resolution: Resolution, ctx: RequestContext, body: dict[str, Any]) -> Awaitable[ChatResult]:
-    """One whole chat answer, escalation included: the very function the HTTP surface calls, so
-    both agree. It is private to edge/http/chat.py today; it belongs in edge/proxy.py."""
-    return _answer(gw, resolution, ctx, body)
+    """One whole chat answer, escalation included: the very function the HTTP surface calls."""
+    return _answer_chat(gw, resolution, ctx, body)

@@ -21,6 +21,7 @@ from edge.adapters.schema import ChatRequest, EmbeddingsRequest
 from edge.errors import BadGateway, EdgeError, InvalidRequest
 from edge.fastpath import jsonio
 from edge.gateway import Gateway
+from edge.context import admit_checked
 from edge.proxy import RequestContext, call_upstream, settle
 from edge.v1 import chat_pb2, embeddings_pb2, models_pb2
 
@@ -89,8 +90,7 @@ class GatewayServicer:
         chat = validate(body, ChatRequest)
         resolution = gw.router.resolve(chat.model)
         ctx = RequestContext(request_id, principal, resolution.public_model, "chat", False, surface="grpc", timeout_s=call_timeout(context))
-        if request.tags:
-            ctx.record.tags = dict(request.tags)
+        await admit_checked(gw, ctx, tag_header=None, metadata={**(body.get("metadata") or {}), **request.tags}, messages=body.get("messages"), body_size=request.ByteSize())
         result = await self._settled(context, ctx, answer_chat(gw, resolution, ctx, body))
         cost = settle(gw, ctx, result.usage)
         try:
@@ -112,8 +112,8 @@ class GatewayServicer:
             raise InvalidRequest(problem, param="input")
         resolution = gw.router.resolve(typed.model)
         ctx = RequestContext(request_id, principal, resolution.public_model, "embeddings", False, surface="grpc", timeout_s=call_timeout(context))
-        if request.tags:
-            ctx.record.tags = dict(request.tags)
+        messages = [{"role": "user", "content": body["input"]}] if isinstance(body.get("input"), str) else None
+        await admit_checked(gw, ctx, tag_header=None, metadata=dict(request.tags), messages=messages, body_size=request.ByteSize())
         exchange = call_upstream(
             gw,
             resolution,

@@ -24,6 +24,7 @@ from edge.adapters.types import Adapter, Chunk, StreamDecoder, Usage
 from edge.errors import BadGateway, EdgeError, GatewayTimeout, UpstreamError
 from edge.fastpath import jsonio, tokens
 from edge.gateway import Gateway
+from edge.context import admit_checked
 from edge.proxy import RequestContext, open_stream, settle
 from edge.v1 import chat_pb2
 
@@ -48,8 +49,7 @@ async def chat_stream(gw: Gateway, request: chat_pb2.ChatRequest, context: grpc.
     resolution = gw.router.resolve(chat.model)
     ctx = RequestContext(request_id, principal, resolution.public_model, "chat", True, surface="grpc", timeout_s=call_timeout(context))
     record = ctx.record
-    if request.tags:
-        record.tags = dict(request.tags)
+    await admit_checked(gw, ctx, tag_header=None, metadata={**(body.get("metadata") or {}), **request.tags}, messages=body.get("messages"), body_size=request.ByteSize())
     if resolution.escalation is not None and buffered(context):
         await _buffered(gw, ctx, context, resolution, body)
         return

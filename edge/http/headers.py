@@ -6,12 +6,11 @@ from typing import Any
 
 from aiohttp import web
 
-from edge.errors import EdgeError, InvalidRequest
+from edge.errors import InvalidRequest
 
-from ..context import RequestContext, admit, settle
+from ..context import RequestContext, admit_checked
 from ..gateway import Gateway
 from ..tags import HEADER as TAGS_HEADER
-from ..tags import request_tags
 
 __all__ = ["TIMEOUT_HEADER", "admit_request", "client_timeout", "response_headers"]
 
@@ -50,12 +49,5 @@ def response_headers(ctx: RequestContext, cost: float | None = None) -> dict[str
 
 
 async def admit_request(request: web.Request, gw: Gateway, ctx: RequestContext, body: dict[str, Any], messages: Any) -> None:
-    """Model allow-list, tags, rate limits and budgets; a refusal is recorded, then raised."""
-    try:
-        ctx.principal.check_model(ctx.record.public_model)
-        tags = request_tags(request.headers.get(TAGS_HEADER), body.get("metadata"), ctx.principal.tags)
-        await admit(gw, ctx, tags, messages, request.content_length or 0)
-    except EdgeError as err:
-        ctx.record.status, ctx.record.error_type = err.status, err.type
-        settle(gw, ctx)
-        raise
+    """Allow-list, tags (x-edge-tags, metadata), rate limits and budgets for an HTTP request."""
+    await admit_checked(gw, ctx, tag_header=request.headers.get(TAGS_HEADER), metadata=body.get("metadata"), messages=messages, body_size=request.content_length or 0)

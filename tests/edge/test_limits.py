@@ -61,6 +61,7 @@ def test_key_lifecycle(workers: Server, mock: Mock) -> None:
     made = _new_key(workers, models=["chat", "up/*"])
     key = made["key"]
     assert key.startswith("sk-edge-") and made["prefix"].endswith("...")
+    time.sleep(0.7)  # every worker re-reads the keys every 0.5 s
     client = openai.OpenAI(base_url=workers.url + "/v1", api_key=key, max_retries=0)
     assert client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "ok"}]).choices[0].message.content == "ok"
     assert client.chat.completions.create(model="up/echo", messages=[{"role": "user", "content": "ok"}]).choices[0].message.content == "ok"
