@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
 
 from .accounting import UsageRecord
@@ -25,25 +25,26 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         reg = self.registry
-        self.requests = Counter("edge_requests", "Requests by public model and HTTP status.", ["model", "status"], registry=reg)
-        self.tokens = Counter("edge_tokens", "Tokens by public model and kind (prompt, completion, cached, reasoning).", ["model", "kind"], registry=reg)
+        self.requests = Counter("edge_requests", "Requests by public model, provider that answered and status (499: client went away).", ["model", "provider", "status"], registry=reg)
+        self.tokens = Counter("edge_tokens", "Tokens by public model and type (prompt, completion, cached, reasoning).", ["model", "type"], registry=reg)
         self.cost = Counter("edge_cost_usd", "Spend in USD by public model.", ["model"], registry=reg)
         self.latency = Histogram("edge_request_duration_seconds", "Time from request to last byte.", ["model"], buckets=_LATENCY_BUCKETS, registry=reg)
         self.ttft = Histogram("edge_time_to_first_token_seconds", "Streams: time to the first content byte.", ["model"], buckets=_LATENCY_BUCKETS, registry=reg)
         self.ratelimited = Counter("edge_ratelimited", "Requests refused by a limit, by kind (requests, tokens, budget).", ["kind"], registry=reg)
         self.fallbacks = Counter("edge_fallbacks", "Requests answered by a fallback model, by public model.", ["model"], registry=reg)
-        self.upstream_errors = Counter("edge_upstream_errors", "Failed upstream attempts by provider and status.", ["provider", "status"], registry=reg)
-        self._children: dict[tuple[str, int], tuple[object, ...]] = {}
+        self.upstream_errors = Counter("edge_upstream_errors", "Failed upstream attempts by provider and reason (HTTP status, timeout, connection, stream).", ["provider", "reason"], registry=reg)
+        self.inflight = Gauge("edge_inflight_requests", "Requests being served now.", registry=reg, multiprocess_mode="livesum")
+        self._children: dict[tuple[str, str | None, int], tuple[object, ...]] = {}
         # Read once: prometheus_client itself picks its value store from this at import.
         self._multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 
     def add(self, record: UsageRecord) -> None:
-        key = (record.public_model, record.status)
+        key = (record.public_model, record.provider, record.status)
         children = self._children.get(key)
         if children is None:
             model = record.public_model
             children = (
-                self.requests.labels(model, str(record.status)),
+                self.requests.labels(model, record.provider or "-", str(record.status)),
                 self.tokens.labels(model, "prompt"),
                 self.tokens.labels(model, "completion"),
                 self.tokens.labels(model, "cached"),

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from edge.errors import EdgeError, MethodNotAllowed, NotFound, PayloadTooLarge
 
-from .keys import REQUEST_ID
+from .keys import GATEWAY, REQUEST_ID
 
 __all__ = ["edge_middleware", "error_response", "new_request_id"]
 
@@ -53,6 +53,8 @@ async def edge_middleware(request: web.Request, handler: web.Handler) -> web.Str
     incoming = request.headers.get("x-request-id")
     request_id = incoming if incoming and _CLIENT_ID.match(incoming) else new_request_id()
     request[REQUEST_ID] = request_id
+    inflight = request.app[GATEWAY].metrics.inflight
+    inflight.inc()
     try:
         response = await handler(request)
     except EdgeError as err:
@@ -65,6 +67,8 @@ async def edge_middleware(request: web.Request, handler: web.Handler) -> web.Str
         log.exception("unhandled error in %s %s (request %s)", request.method, request.path, request_id)
         err = EdgeError(f"Internal gateway error; quote request id {request_id} when reporting it.")
         return error_response(err, request_id)
+    finally:
+        inflight.dec()
     if not response.prepared:
         response.headers["x-request-id"] = request_id
     return response

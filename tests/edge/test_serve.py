@@ -114,7 +114,7 @@ def test_workers_share_port_and_dead_worker_is_restarted(tmp_path: Path, mock: M
         # metrics aggregate over workers
         status, headers, body = request("GET", f"http://127.0.0.1:{port}/metrics")
         assert status == 200 and headers["content-type"].startswith("text/plain")
-        assert b'edge_requests_total{model="chat",status="200"}' in body
+        assert b'edge_requests_total{model="chat",provider="up",status="200"}' in body
     finally:
         assert proc.stop() == 0
 
@@ -127,7 +127,8 @@ def test_health_ready_and_metrics(gateway: Server) -> None:
     status, headers, body = request("GET", gateway.url + "/metrics")
     text = body.decode()
     assert status == 200
-    assert re.search(r'edge_requests_total\{model="chat",status="200"\} \d', text)
-    assert re.search(r'edge_tokens_total\{kind="completion",model="chat"\} \d', text)
+    assert re.search(r'edge_requests_total\{model="chat",provider="up",status="200"\} \d', text)
+    assert re.search(r'edge_tokens_total\{model="chat",type="completion"\} \d', text)
+    assert "edge_inflight_requests" in text
     assert "edge_request_duration_seconds_bucket" in text
     assert "sk-upstream-secret" not in text
