@@ -1,4 +1,4 @@
-"""The ``edge`` command: serve, mock, config.
+"""The ``edge`` command: serve, mock, keys, usage, config, probe, bench.
 
 ``edge serve`` with no config runs the embedded default (mock provider, SQLite ledger, providers
 found in the environment). Config errors print the path and value at fault and exit 2.
