@@ -1,0 +1,242 @@
+"""``edge bench``: start the mock, each system in turn, and the load; measure; report.
+
+For each worker count and each system (started fresh), every scenario gets one probe request
+(checks the answer and counts a stream's SSE events), a short warm-up, then one load phase per
+concurrency level (1 for added latency, then --connections). Around each phase the runner reads
+the CPU time of the system's process tree and of the mock from /proc; after it, the RSS of each
+worker. Results go to stdout as a markdown table, and to --json / --plot when asked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from . import report
+from .common import Phase, Scenario
+from .loadgen import builtin_load, probe, wrk_available, wrk_load
+from .procs import rss_bytes, tree_cpu_seconds, tree_pids
+from .scenarios import select
+from .systems import SYSTEMS, Running, find_litellm, start_mock, start_system
+
+__all__ = ["build_parser", "main"]
+
+HERE = Path(__file__).resolve().parent
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = parser or argparse.ArgumentParser(prog="edge bench", description=__doc__.splitlines()[0])
+    p.add_argument("--workers", type=int, nargs="+", default=[1], help="worker processes per system; several values run the suite once per value (default 1)")
+    p.add_argument("--duration", type=float, default=5.0, help="seconds per load phase (default 5)")
+    p.add_argument("--connections", type=int, default=32, help="connections of the loaded phase (default 32; a phase at 1 always runs first)")
+    p.add_argument("--levels", type=int, nargs="+", default=None, help="concurrency levels to run (default: 1 and --connections); more points make a better plot")
+    p.add_argument("--scenarios", nargs="+", default=None, help="scenario names (default: chat stream20 stream20_unpaced stream200 stream200_unpaced embeddings)")
+    p.add_argument("--systems", nargs="+", default=None, help=f"of {', '.join(SYSTEMS)} (default: all; litellm when found)")
+    p.add_argument("--litellm", default=None, help="path to the litellm executable in its own venv (or env EDGE_BENCH_LITELLM)")
+    p.add_argument("--builtin-client", action="store_true", help="use the built-in asyncio client even when wrk is installed")
+    p.add_argument("--warmup", type=float, default=1.0, help="seconds of load before each scenario's measured phases (default 1)")
+    p.add_argument("--json", dest="json_path", default=None, help="write every measurement to this JSON file")
+    p.add_argument("--markdown", default=None, help="write the markdown report to this file too")
+    p.add_argument("--plot", default=None, help="write a PNG of latency against load (needs matplotlib)")
+    p.add_argument("--soak", action="store_true", help="run the soak instead of the scenarios: --soak-requests on one scenario, RSS sampled")
+    p.add_argument("--soak-requests", type=int, default=300_000, help="requests per soaked system (default 300000)")
+    p.add_argument("--profile", default=None, metavar="DIR", help="profile instead of measuring: py-spy on one floor and one edge worker under load (chat, stream20); write to DIR")
+    p.add_argument("--no-micro", action="store_true", help="skip bench/fastpath_micro.py even when present")
+    return p
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "commit": commit,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+def _load(tool: str, url: str, body: bytes, key: str, connections: int, duration: float):  # type: ignore[no-untyped-def]
+    run = wrk_load if tool == "wrk" else builtin_load
+    return run(url, body, key, connections, duration)
+
+
+def measure(system: Running, mock: Running, scenario: Scenario, events: int, tool: str, key: str, connections: int, duration: float) -> Phase:
+    url = system.url + scenario.path
+    cpu0, mock0 = tree_cpu_seconds(system.root_pid), tree_cpu_seconds(mock.root_pid)
+    result = _load(tool, url, scenario.body, key, connections, duration)
+    cpu1, mock1 = tree_cpu_seconds(system.root_pid), tree_cpu_seconds(mock.root_pid)
+    phase = Phase(system.name, scenario.name, connections, loadgen=result.tool, workers=system.workers)
+    phase.duration_s = result.duration_s
+    phase.requests, phase.errors = result.requests, result.errors
+    served = max(0, result.requests - result.errors)
+    phase.rps = served / result.duration_s if result.duration_s else 0.0
+    phase.p50_us, phase.p90_us, phase.p99_us = result.p50_us, result.p90_us, result.p99_us
+    phase.cpu_s = cpu1 - cpu0
+    if served:
+        phase.cpu_us_per_request = phase.cpu_s / served * 1e6
+        phase.upstream_cpu_us_per_request = (mock1 - mock0) / served * 1e6
+        if scenario.stream and events:
+            phase.events_per_stream = events
+            phase.cpu_us_per_chunk = phase.cpu_us_per_request / events
+    pids = system.child.workers() if system.child is not None else [system.root_pid]
+    sizes = [rss_bytes(p) for p in pids]
+    phase.rss_worker_mb = max(sizes, default=0) / 2**20
+    phase.rss_total_mb = sum(rss_bytes(p) for p in tree_pids(system.root_pid)) / 2**20
+    return phase
+
+
+def prepare(system: Running, scenario: Scenario, key: str, notes: list[str]) -> int | None:
+    """One probe request: None when the system cannot serve the scenario, else the SSE events."""
+    where = f"{system.name} w={system.workers} {scenario.name}"
+    try:
+        first = probe(system.url + scenario.path, scenario.body, key)
+    except Exception as exc:  # a peer that cannot serve a scenario is a result, not a crash
+        notes.append(f"{where}: probe failed: {type(exc).__name__}: {exc}")
+        return None
+    if first.status != 200:
+        notes.append(f"{where}: probe answered HTTP {first.status}: {first.body[:300]!r}")
+        return None
+    if scenario.stream and first.events < scenario.chunks:
+        notes.append(f"{where}: probe stream had {first.events} events, expected at least {scenario.chunks}")
+    if scenario.paced and first.seconds < scenario.chunks * 0.001:
+        notes.append(f"{where}: stream took {first.seconds * 1000:.1f} ms, not paced (the mock knob did not reach the upstream?)")
+    return first.events
+
+
+def run_scenario(systems: list[Running], mock: Running, scenario: Scenario, args: argparse.Namespace, tool: str, key: str, notes: list[str]) -> list[Phase]:
+    """Every system back to back on one scenario, so noise from the machine hits them alike."""
+    phases: list[Phase] = []
+    levels = args.levels or sorted({1, args.connections})
+    for system in systems:
+        events = prepare(system, scenario, key, notes)
+        if events is None:
+            continue
+        if args.warmup > 0:
+            _load(tool, system.url + scenario.path, scenario.body, key, max(levels), args.warmup)
+        for level in levels:
+            phase = measure(system, mock, scenario, events, tool, key, level, args.duration)
+            phases.append(phase)
+            print(report.progress_line(phase), file=sys.stderr, flush=True)
+    return phases
+
+
+def run_suite(mock: Running, names: list[str], scenarios: list[Scenario], workers: int, args: argparse.Namespace, tool: str, key: str, tmp: Path, litellm: str | None, doc: dict[str, Any]) -> None:
+    """Start every system fresh (all at once: an idle one costs next to nothing), run, stop."""
+    notes = doc["notes"]
+    running: list[Running] = []
+    try:
+        for name in names:
+            home = tmp / f"{name}-{workers}"
+            home.mkdir()
+            try:
+                system = start_system(name, mock, workers, key, home, litellm)
+            except Exception as exc:
+                notes.append(f"{name} w={workers}: did not start: {type(exc).__name__}: {str(exc)[-800:]}")
+                continue
+            doc["systems"][name] = system.version
+            running.append(system)
+        for scenario in scenarios:
+            doc["phases"].extend(p.to_dict() for p in run_scenario(running, mock, scenario, args, tool, key, notes))
+    finally:
+        for system in running:
+            system.stop()
+
+
+def run_micro(notes: list[str]) -> dict[str, Any] | None:
+    """bench/fastpath_micro.py (owned by fastpath/) when present: its output goes into the report."""
+    script = HERE / "fastpath_micro.py"
+    if not script.is_file():
+        notes.append("bench/fastpath_micro.py not present: no fastpath kernel figures in this run")
+        return None
+    try:
+        done = subprocess.run([sys.executable, str(script), "--json"], capture_output=True, text=True, timeout=600, cwd=HERE.parent)
+        if done.returncode != 0:  # an older version without --json: keep its text
+            done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=HERE.parent)
+    except (OSError, subprocess.SubprocessError) as exc:
+        notes.append(f"bench/fastpath_micro.py failed: {exc}")
+        return None
+    out: dict[str, Any] = {"returncode": done.returncode, "stdout": done.stdout[-20000:], "stderr": done.stderr[-4000:]}
+    try:
+        out["json"] = orjson.loads(done.stdout)
+    except orjson.JSONDecodeError:
+        pass
+    return out
+
+
+def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    args = (parser or build_parser()).parse_args(argv)
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    scenarios = select(args.scenarios)
+    notes: list[str] = []
+    for s in [s for s in scenarios if s.pending]:
+        notes.append(f"scenario {s.name} skipped: {s.pending}")
+    scenarios = [s for s in scenarios if not s.pending]
+    litellm = find_litellm(args.litellm)
+    systems = args.systems or [s for s in SYSTEMS if s != "litellm" or litellm]
+    if "litellm" not in systems and not args.systems and litellm is None:
+        notes.append("LiteLLM not found (--litellm PATH or EDGE_BENCH_LITELLM): not in this run")
+    tool = "wrk" if wrk_available() and not args.builtin_client else "builtin"
+    if tool == "builtin" and not args.builtin_client:
+        notes.append("wrk not installed: the built-in asyncio client generated the load (it costs more CPU than wrk; compare ratios, not absolutes)")
+    # One strong key for every system: the edge admin key, LiteLLM's master key.
+    key = os.environ.get("LITELLM_MASTER_KEY") or "sk-bench-" + secrets.token_urlsafe(32)
+    doc: dict[str, Any] = {"machine": machine(), "loadgen": tool, "duration_s": args.duration, "connections": args.connections, "phases": [], "notes": notes, "systems": {}}
+    with tempfile.TemporaryDirectory(prefix="edge-bench-") as tmp:
+        mock = start_mock()
+        try:
+            if args.soak:
+                from .soak import run_soak
+
+                doc["soak"] = run_soak(mock, systems, scenarios, args, tool, key, Path(tmp), litellm, notes)
+            elif args.profile:
+                from .profile import run_profiles
+
+                doc["profile"] = run_profiles(mock, systems, scenarios, args, tool, key, Path(tmp), Path(args.profile), notes)
+            else:
+                for workers in args.workers:
+                    run_suite(mock, systems, scenarios, workers, args, tool, key, Path(tmp), litellm, doc)
+        finally:
+            mock.stop()
+    if not (args.no_micro or args.soak or args.profile):
+        doc["micro"] = run_micro(notes)
+    text = report.markdown(doc)
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text)
+    if args.json_path:
+        Path(args.json_path).write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    if args.plot:
+        message = report.plot(doc, Path(args.plot))
+        if message:
+            print(message, file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""The scenario registry: each module exports ``SCENARIOS``, a tuple of Scenario.
+
+Adding a scenario is adding a module here and its name to ``_MODULES``; the runner, the report
+and the plot pick it up. Scenarios whose feature has not landed carry ``pending`` and are listed
+(and skipped) so the hook stays visible: see ``pending.py``.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from ..common import Scenario
+
+__all__ = ["all_scenarios", "select"]
+
+_MODULES = ("chat", "stream20", "stream200", "embeddings", "pending")
+
+# What runs when --scenarios is not given.
+DEFAULT = ("chat", "stream20", "stream20_unpaced", "stream200", "stream200_unpaced", "embeddings")
+
+
+def all_scenarios() -> dict[str, Scenario]:
+    out: dict[str, Scenario] = {}
+    for name in _MODULES:
+        for scenario in import_module(f"{__name__}.{name}").SCENARIOS:
+            out[scenario.name] = scenario
+    return out
+
+
+def select(names: list[str] | None) -> list[Scenario]:
+    known = all_scenarios()
+    wanted = list(names) if names else list(DEFAULT)
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        raise SystemExit(f"edge bench: unknown scenario(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return [known[n] for n in wanted]

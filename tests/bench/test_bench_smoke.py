@@ -1,0 +1,51 @@
+"""``edge bench`` end to end, briefly: built-in client, direct + floor + edge, about 1 s a phase.
+
+Checks the shape of the JSON report (every field present, numbers positive), never timings:
+timed assertions would be flaky on a shared machine, and the figures are the report's business.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+SCENARIOS = ("chat", "stream20", "embeddings")
+SYSTEMS = ("direct", "floor", "edge")
+
+
+@pytest.mark.timeout(90)
+def test_edge_bench_writes_a_complete_report(tmp_path: Path) -> None:
+    out, md, png = tmp_path / "bench.json", tmp_path / "bench.md", tmp_path / "bench.png"
+    argv = [sys.executable, "-m", "edge.cli", "bench", "--builtin-client", "--duration", "1", "--warmup", "0", "--levels", "2"]
+    argv += ["--systems", *SYSTEMS, "--scenarios", *SCENARIOS, "--no-micro", "--json", str(out), "--markdown", str(md), "--plot", str(png)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=80, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    doc = orjson.loads(out.read_bytes())
+    assert doc["loadgen"] == "builtin"
+    assert doc["machine"]["cores"] >= 1
+    assert not [n for n in doc["notes"] if "probe" in n or "did not start" in n], doc["notes"]
+    phases = {(p["system"], p["scenario"]): p for p in doc["phases"]}
+    assert set(phases) == {(s, c) for s in SYSTEMS for c in SCENARIOS}
+    for (system, scenario), p in phases.items():
+        where = f"{system}/{scenario}"
+        assert p["connections"] == 2 and p["workers"] == 1, where
+        assert p["requests"] > 0 and p["errors"] == 0, where
+        for name in ("rps", "p50_us", "p90_us", "p99_us", "cpu_us_per_request", "upstream_cpu_us_per_request", "rss_worker_mb", "rss_total_mb"):
+            assert p[name] > 0, f"{where}: {name} = {p[name]}"
+        assert p["p50_us"] <= p["p90_us"] <= p["p99_us"], where
+        if scenario == "stream20":
+            # 20 content chunks plus role, finish and [DONE] at least.
+            assert p["events_per_stream"] >= 23 and p["cpu_us_per_chunk"] > 0, where
+        else:
+            assert p["events_per_stream"] is None, where
+
+    report = md.read_text()
+    assert "| edge | chat |" in report and "### Targets (issue 4)" in report
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
