@@ -74,6 +74,9 @@ class Authenticator:
         self._refresh_s = refresh_s
         self._by_hash: dict[bytes, Principal] = dict(self._admin)
         self._revoked: set[bytes] = set()
+        # Authorization header -> principal, so a known key skips hashing; cleared whenever the
+        # key table changes, bounded because headers come from clients.
+        self._by_header: dict[str, Principal] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -101,7 +104,9 @@ class Authenticator:
                 revoked.add(digest)
             else:
                 table[digest] = _principal(row, self._default)
-        self._by_hash, self._revoked = table, revoked
+        if table != self._by_hash or revoked != self._revoked:
+            self._by_hash, self._revoked = table, revoked
+            self._by_header.clear()
 
     async def _refresh(self) -> None:
         failing = False
@@ -125,6 +130,9 @@ class Authenticator:
             return ANONYMOUS
         if not authorization:
             raise AuthenticationError("Missing gateway key: send 'Authorization: Bearer <key>'.")
+        cached = self._by_header.get(authorization)
+        if cached is not None and (cached.expires_at is None or time.time() < cached.expires_at):
+            return cached
         scheme, _, key = authorization.partition(" ")
         key = key.strip()
         if scheme.lower() != "bearer" or not key:
@@ -139,6 +147,8 @@ class Authenticator:
             raise AuthenticationError("Incorrect gateway key provided.")
         if principal.expires_at is not None and time.time() >= principal.expires_at:
             raise AuthenticationError("This gateway key has expired.", code="key_expired")
+        if len(self._by_header) < 10_000:
+            self._by_header[authorization] = principal
         return principal
 
     def require_admin(self, authorization: str | None) -> Principal:

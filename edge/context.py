@@ -21,7 +21,7 @@ __all__ = ["RequestContext", "admit", "admit_checked", "settle"]
 
 
 class RequestContext:
-    __slots__ = ("request_id", "principal", "started", "record", "timeout_s", "deadline", "fallback_reason", "usage", "cost", "token_estimate", "limit_headers")
+    __slots__ = ("request_id", "principal", "started", "record", "timeout_s", "deadline", "fallback_reason", "usage", "cost", "token_estimate", "limit_headers", "attempts")
 
     def __init__(
         self,
@@ -44,6 +44,7 @@ class RequestContext:
         self.cost: float | None = 0.0
         self.token_estimate = 0  # what admission charged the token limit before the call
         self.limit_headers: dict[str, str] | None = None
+        self.attempts: list[tuple[str, int | str, float, str | None]] = []
         self.record = UsageRecord(
             request_id=request_id,
             ts=time.time(),
@@ -62,10 +63,7 @@ class RequestContext:
         return float("inf") if self.deadline is None else self.deadline - time.monotonic()
 
     def attempt(self, route: str, status: int | str, latency_ms: float, error: str | None = None) -> None:
-        log = self.record.attempt_log
-        if log is None:
-            log = self.record.attempt_log = []
-        log.append(AttemptInfo(route=route, status=str(status), latency_ms=round(latency_ms, 3), error=error))
+        self.attempts.append((route, status, latency_ms, error))
 
     def add_usage(self, gw: Gateway, upstream_model: str, usage: Usage | None) -> None:
         """Count one answer's usage and cost (escalation adds two; their sum is what was spent)."""
@@ -89,7 +87,8 @@ class RequestContext:
 async def admit(gw: Gateway, ctx: RequestContext, tags: dict[str, str] | None, messages: object, body_size: int) -> None:
     """Rate limits and budgets before any upstream call (429 when one says no)."""
     ctx.record.tags = tags
-    ctx.token_estimate = estimate_tokens(messages, body_size)
+    # Only a token limit needs the estimate; skip the work for keys without one.
+    ctx.token_estimate = estimate_tokens(messages, body_size) if ctx.principal.tpm else 0
     ctx.limit_headers = await gw.admission.admit(ctx.principal, ctx.token_estimate, tags) or None
 
 
@@ -122,6 +121,8 @@ def settle(gw: Gateway, ctx: RequestContext, usage: Usage | None = None) -> floa
         record.cost_usd = ctx.cost
     if ctx.fallback_reason:
         record.fallback_reason = ctx.fallback_reason
+    if len(ctx.attempts) > 1:  # one attempt is the row itself; more are listed
+        record.attempt_log = [AttemptInfo(route=r, status=str(st), latency_ms=round(ms, 3), error=e) for r, st, ms, e in ctx.attempts]
     gw.admission.settle(ctx.principal, ctx.token_estimate, total.total_tokens if total is not None else None, record.cost_usd, record.tags)
     gw.accounting.record(record)
     return record.cost_usd if total is not None else None

@@ -70,7 +70,7 @@ async def call_upstream(gw: Gateway, plan: Resolution, ctx: RequestContext, buil
         try:
             async with provider.session.request(
                 request.method, request.url, headers=request.headers, data=request.body,
-                timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=provider.config.connect_timeout_s),
+                timeout=provider.timeout if timeout >= provider.config.timeout_s else aiohttp.ClientTimeout(total=timeout, sock_connect=provider.config.connect_timeout_s),
             ) as response:
                 data = await response.read()
                 status, headers = response.status, response.headers
@@ -115,7 +115,7 @@ async def _start(target: Target, request: UpstreamRequest, first_byte_s: float) 
     assert provider.session is not None
     # Until the response starts, the first-byte bound applies; after it, the idle bound
     # (provider timeout_s) between chunks, which aiohttp enforces as sock_read.
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=provider.config.connect_timeout_s, sock_read=provider.config.timeout_s)
+    timeout = provider.stream_timeout
     try:
         async with asyncio.timeout(first_byte_s):
             response = await provider.session.request(request.method, request.url, headers=request.headers, data=request.body, timeout=timeout)

@@ -80,7 +80,7 @@ async def execute(gw: Gateway, plan: Resolution, ctx: RequestContext, attempt: A
                 ctx.fallback_reason = f"{_reason(last)} on {last.route}"
             gw.metrics.fallback(plan.public_model)
         states = gw.routes
-        targets = order(
+        targets = stage.targets if len(stage.targets) == 1 else order(
             stage.targets,
             stage.strategy,
             lambda t: t.weight,
