@@ -163,6 +163,7 @@ def _cmd_keys(args: argparse.Namespace) -> int:
                 spec = KeySpec(
                     name=args.name, models=args.models.split(",") if args.models else None, rpm=args.rpm, tpm=args.tpm,
                     budget_usd=args.budget_usd, period=args.period, tags=parse_tag_list(args.tags) if args.tags else None, expires=args.expires,
+                    key=os.environ.get("EDGE_IMPORT_KEY") if args.import_key else None,
                 )
                 key, row = make_key(spec)
                 await store.create_key(row)
@@ -238,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--period", choices=("day", "month"), default="month")
     create.add_argument("--tags", help="tags added to every request of this key: k=v,k2=v2")
     create.add_argument("--expires", help="30d, 12h or an ISO date")
+    create.add_argument("--import-key", action="store_true", help="store the secret in $EDGE_IMPORT_KEY instead of making one (migrations)")
     listing = key_actions.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--json", action="store_true")
     revoke = key_actions.add_parser("revoke", help="revoke a key by id or name")

@@ -34,6 +34,8 @@ class KeySpec(Struct, kw_only=True, forbid_unknown_fields=True):
     period: str = "month"
     tags: dict[str, str] | None = None
     expires: str | float | None = None  # "30d", "12h", an ISO date, or unix seconds
+    # Import an existing secret instead of making one (migrating keys from another gateway).
+    key: str | None = None
 
 
 def parse_tag_list(text: str) -> dict[str, str]:
@@ -73,12 +75,14 @@ def make_key(spec: KeySpec, now: float | None = None) -> tuple[str, KeyRow]:
         raise InvalidRequest("budget_usd must not be negative", param="budget_usd")
     if spec.period not in ("day", "month"):
         raise InvalidRequest("period must be day or month", param="period")
-    key = PREFIX + secrets.token_urlsafe(32)
+    if spec.key is not None and (len(spec.key) < 20 or any(c.isspace() for c in spec.key)):
+        raise InvalidRequest("an imported key must be at least 20 characters, without spaces", param="key")
+    key = spec.key if spec.key is not None else PREFIX + secrets.token_urlsafe(32)
     row = KeyRow(
         id="key_" + secrets.token_hex(6),
         name=spec.name.strip(),
         hash=hash_key(key).hex(),
-        prefix=key[: len(PREFIX) + 4],
+        prefix=key[: len(PREFIX) + 4] if key.startswith(PREFIX) else key[:6],
         created_at=now,
         models=spec.models,
         rpm=spec.rpm,
