@@ -122,3 +122,26 @@ def test_stream_broken_after_it_began_ends_with_unavailable(grpc_gateway: GrpcGa
     assert info is not None and info.reason == "upstream_stream_error"
     row = grpc_gateway.ledger(received[0].request_id, "status, error_type, estimated, completion_tokens")
     assert (row["status"], row["estimated"]) == (502, 1) and row["completion_tokens"] > 0
+
+
+def test_key_rate_limit_applies_over_grpc(keyed_gateway: GrpcGateway) -> None:
+    """Admission is the same step on both surfaces: a key's RPM holds over gRPC too."""
+    import json
+    import time
+
+    from support import request
+
+    status, _, body = request(
+        "POST", keyed_gateway.server.url + "/v1/keys",
+        json.dumps({"name": "grpc-limited", "rpm": 2, "tags": {"customer": "grpc"}}).encode(),
+        {"authorization": "Bearer sk-edge-admin-0123456789", "content-type": "application/json"},
+    )
+    assert status == 201, body
+    time.sleep(0.7)  # workers re-read keys every 0.5 s
+    limited = (("authorization", "Bearer " + json.loads(body)["key"]),)
+    for _ in range(2):
+        keyed_gateway.stub.ChatComplete(chat("within the limit"), metadata=limited, timeout=10)
+    err, info, retry = _fails(keyed_gateway.stub.ChatComplete, chat("over the limit"), grpc.StatusCode.RESOURCE_EXHAUSTED, metadata=limited)
+    assert info.reason == "rate_limit_exceeded" and info.metadata["status"] == "429"
+    assert retry is not None and retry.retry_delay.seconds >= 1
+    assert "2 requests per minute" in err.details()
