@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from edge.fastpath import jsonio
+from edge.fastpath.sse import SSEError
 
 from ._common import MAX_RETRY_AFTER_S, new_call_id, upstream_error
 from .types import Chunk, FinishReason, ToolCallDelta, UpstreamErrorInfo, Usage
@@ -94,11 +95,25 @@ def error_info(status: int, err: Mapping[str, Any], retry_after: float | None, s
     return upstream_error(status, message, code=code, retry_after=retry_after, secrets=secrets)
 
 
+# One line, event or bare object may hold at most this much, as in edge.fastpath.sse: an
+# upstream that sends a 100 MB line gets SSEError (502), not our memory.
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+
+
+def _check_size(size: int) -> None:
+    if size > MAX_EVENT_BYTES:
+        raise SSEError(f"Gemini stream line or object exceeds {MAX_EVENT_BYTES} bytes")
+
+
 class _Framer:
     """Bytes -> JSON payloads from ``data:`` lines and from bare (brace-balanced) JSON."""
 
     def __init__(self) -> None:
-        self._line = b""
+        # Pieces of the unterminated line, joined only when its end arrives (never re-copied
+        # per feed, which made a long line quadratic).
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+        self._data_bytes = 0
         self._data: list[bytes] = []
         self._obj = bytearray()
         self._depth = 0
@@ -107,31 +122,41 @@ class _Framer:
 
     def feed(self, data: bytes) -> list[bytes]:
         out: list[bytes] = []
-        lines = (self._line + data).split(b"\n")
-        self._line = lines.pop()
+        if b"\n" not in data:
+            self._held.append(data)
+            self._held_bytes += len(data)
+            _check_size(self._held_bytes)
+            return out
+        lines = (b"".join(self._held) + data).split(b"\n")
+        last = lines.pop()
+        self._held, self._held_bytes = [last], len(last)
+        _check_size(self._held_bytes)
         for line in lines:
             self._one(line[:-1] if line.endswith(b"\r") else line, out)
         return out
 
     def flush(self) -> list[bytes]:
         out: list[bytes] = []
-        if self._line:
-            line, self._line = self._line, b""
+        line = b"".join(self._held)
+        self._held, self._held_bytes = [], 0
+        if line:
             self._one(line.rstrip(b"\r"), out)
         if self._data:
             out.append(b"\n".join(self._data))
-            self._data = []
+            self._data, self._data_bytes = [], 0
         return out
 
     def _one(self, line: bytes, out: list[bytes]) -> None:
         if self._depth == 0 and not self._obj:
             if line.startswith(b"data:"):
                 self._data.append(line[6:] if line.startswith(b"data: ") else line[5:])
+                self._data_bytes += len(line)
+                _check_size(self._data_bytes)
                 return
             if not line.strip():
                 if self._data:
                     out.append(b"\n".join(self._data))
-                    self._data = []
+                    self._data, self._data_bytes = [], 0
                 return
             if line.startswith((b":", b"event:", b"id:", b"retry:")):
                 return
@@ -161,6 +186,7 @@ class _Framer:
                 if self._depth == 0:
                     out.append(bytes(self._obj))
                     self._obj = bytearray()
+        _check_size(len(self._obj))
 
 
 class GeminiStreamDecoder:

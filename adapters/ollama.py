@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from edge.fastpath import jsonio
+from edge.fastpath.sse import SSEError
 
 from ._common import (
     body_snippet,
@@ -174,8 +175,14 @@ def error_info(status: int, message: str, retry_after: float | None, secrets: tu
 class OllamaStreamDecoder:
     """NDJSON lines in any split -> normalized chunks; ``done: true`` is the proper end."""
 
+    # As edge.fastpath.sse: a longer line is an upstream fault (SSEError -> 502), not a buffer.
+    MAX_LINE_BYTES = 16 * 1024 * 1024
+
     def __init__(self, secrets: tuple[str, ...] = ()) -> None:
-        self._buf = b""
+        # Pieces of the unterminated line, joined only when its end arrives (never re-copied
+        # per feed, which made a long line quadratic).
+        self._held: list[bytes] = []
+        self._held_bytes = 0
         self._secrets = secrets
         self._tools = 0
         self.done = False
@@ -183,8 +190,15 @@ class OllamaStreamDecoder:
     def feed(self, data: bytes) -> list[Chunk]:
         if self.done:
             return []
-        lines = (self._buf + data).split(b"\n")
-        self._buf = lines.pop()
+        if b"\n" not in data:
+            self._held.append(data)
+            self._held_bytes += len(data)
+            self._check()
+            return []
+        lines = (b"".join(self._held) + data).split(b"\n")
+        last = lines.pop()
+        self._held, self._held_bytes = [last], len(last)
+        self._check()
         out: list[Chunk] = []
         for line in lines:
             self._line(line, out)
@@ -192,10 +206,15 @@ class OllamaStreamDecoder:
 
     def flush(self) -> list[Chunk]:
         out: list[Chunk] = []
-        if self._buf and not self.done:
-            line, self._buf = self._buf, b""
+        line = b"".join(self._held)
+        self._held, self._held_bytes = [], 0
+        if line and not self.done:
             self._line(line, out)
         return out
+
+    def _check(self) -> None:
+        if self._held_bytes > self.MAX_LINE_BYTES:
+            raise SSEError(f"Ollama stream line exceeds {self.MAX_LINE_BYTES} bytes without a line break")
 
     def _line(self, line: bytes, out: list[Chunk]) -> None:
         if self.done or not line.strip():

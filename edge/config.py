@@ -43,6 +43,18 @@ class ServerConfig(_Frozen):
     max_body_mb: float = 16.0
     drain_timeout_s: float = 30.0
     access_log: bool = False
+    # Hostile-client caps (docs/hostile.md). A connection must send its whole request head
+    # within keepalive_timeout_s (also how long an idle keep-alive connection stays open) and
+    # its body within body_timeout_s; head lines and header fields over max_header_bytes, or
+    # more than max_headers headers, are refused with 400 and the connection closed.
+    keepalive_timeout_s: float = 15.0
+    body_timeout_s: float = 30.0
+    max_header_bytes: int = 16384
+    max_headers: int = 128
+    # Requests in flight per worker: over max_concurrent -> 503, over max_concurrent_per_key
+    # (per Authorization value) -> 429, both with Retry-After. 0 turns a cap off.
+    max_concurrent: int = 1024
+    max_concurrent_per_key: int = 256
 
 
 class StateConfig(_Frozen):
@@ -163,6 +175,8 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read config file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:  # found by tools/fuzz/fuzz_config.py
+        raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start}): save the config as UTF-8") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -275,6 +289,12 @@ def _check(config: Config, source: str) -> None:
         errors.append(f"server.workers: must be at least 1 (got {s.workers})")
     if s.max_body_mb <= 0:
         errors.append(f"server.max_body_mb: must be positive (got {s.max_body_mb})")
+    for name in ("keepalive_timeout_s", "body_timeout_s", "max_header_bytes", "max_headers"):
+        if getattr(s, name) <= 0:
+            errors.append(f"server.{name}: must be positive (got {getattr(s, name)})")
+    for name in ("max_concurrent", "max_concurrent_per_key"):
+        if getattr(s, name) < 0:
+            errors.append(f"server.{name}: must be 0 (off) or more (got {getattr(s, name)})")
     ledger = config.state.ledger
     if not ledger.startswith(("sqlite://", "postgresql://", "postgres://")):
         errors.append(f"state.ledger: must be sqlite:///path or postgresql://... (got {redact_url(ledger)!r})")

@@ -32,6 +32,11 @@ async def _serve(config: Config, host: str, port: int, reuse_port: bool, grpc_po
         handler_cancellation=True,  # a client that goes away cancels its handler: upstream closes
         access_log=log.getChild("access") if config.server.access_log else None,
         shutdown_timeout=config.server.drain_timeout_s,
+        # Caps on what a client may send before any handler runs (docs/hostile.md).
+        keepalive_timeout=config.server.keepalive_timeout_s,
+        max_line_size=config.server.max_header_bytes,
+        max_field_size=config.server.max_header_bytes,
+        max_headers=config.server.max_headers,
     )
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port, backlog=2048)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from edge.caps import ConcurrencyCaps
 from edge.config import Config
 from edge.gateway import Gateway
 
@@ -18,8 +19,9 @@ from .chat import chat_completions
 from .embeddings import embeddings
 from .health import healthz, metrics, readyz
 from .keys import GATEWAY
-from .middleware import edge_middleware
+from .middleware import CAPS, edge_middleware
 from .models import get_model, list_models
+from .openapi import openapi_json
 from .usage import usage_report
 
 __all__ = ["create_app"]
@@ -29,6 +31,7 @@ def create_app(config: Config, shared_dir: Path | None = None) -> web.Applicatio
     gateway = Gateway(config, shared_dir)
     app = web.Application(middlewares=[edge_middleware], client_max_size=gateway.max_body_bytes)
     app[GATEWAY] = gateway
+    app[CAPS] = ConcurrencyCaps(config.server.max_concurrent, config.server.max_concurrent_per_key)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", list_models)
@@ -37,6 +40,7 @@ def create_app(config: Config, shared_dir: Path | None = None) -> web.Applicatio
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi_json)
     app.router.add_post("/v1/keys", create_key)
     app.router.add_get("/v1/keys", list_keys)
     app.router.add_delete("/v1/keys/{key_id}", revoke_key)

@@ -8,17 +8,23 @@ the traceback goes to the log, never to the client.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
 
 from aiohttp import web
 
+from edge.caps import ConcurrencyCaps
 from edge.errors import EdgeError, MethodNotAllowed, NotFound, PayloadTooLarge
 
 from .keys import GATEWAY, REQUEST_ID
 
-__all__ = ["edge_middleware", "error_response", "new_request_id"]
+__all__ = ["CAPS", "edge_middleware", "error_response", "new_request_id"]
+
+CAPS = web.AppKey("edge_caps", ConcurrencyCaps)
+# Operators' endpoints answer even when the caps are full.
+_UNCAPPED = frozenset(("/healthz", "/readyz", "/metrics", "/openapi.json"))
 
 log = logging.getLogger("edge.http")
 
@@ -55,7 +61,14 @@ async def edge_middleware(request: web.Request, handler: web.Handler) -> web.Str
     request[REQUEST_ID] = request_id
     inflight = request.app[GATEWAY].metrics.inflight
     inflight.inc()
+    caps = request.app.get(CAPS)
+    key = None
     try:
+        if caps is not None and request.path not in _UNCAPPED:
+            key = caps.key_of(request.headers.get("authorization"))
+            caps.acquire(key)
+            if request.body_exists:
+                await _read_body(request)
         response = await handler(request)
     except EdgeError as err:
         return error_response(err, request_id)
@@ -69,6 +82,26 @@ async def edge_middleware(request: web.Request, handler: web.Handler) -> web.Str
         return error_response(err, request_id)
     finally:
         inflight.dec()
+        if key is not None:
+            caps.release(key)  # type: ignore[union-attr]
     if not response.prepared:
         response.headers["x-request-id"] = request_id
     return response
+
+
+async def _read_body(request: web.Request) -> None:
+    """Read the whole body within server.body_timeout_s (a trickling client gets 408).
+
+    aiohttp keeps what it read, so the handler's own read returns it at once.
+    """
+    length, limit = request.content_length, request.app._client_max_size  # see _translate
+    if length is not None and length > limit:
+        raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {limit} bytes (server.max_body_mb).")
+    seconds = request.app[GATEWAY].config.server.body_timeout_s
+    try:
+        async with asyncio.timeout(seconds):
+            await request.read()
+    except TimeoutError:
+        err = EdgeError(f"The request body did not arrive within {seconds:g} s (server.body_timeout_s).", code="body_timeout")
+        err.status, err.type = 408, "invalid_request_error"
+        raise err from None

@@ -1,0 +1,254 @@
+"""GET /openapi.json: an OpenAPI 3.1 description of the HTTP surface.
+
+Request bodies are generated from the very msgspec structs that decode them (ChatRequest,
+EmbeddingsRequest, KeySpec) with msgspec's JSON Schema generator, so the document cannot drift
+from the validation. Responses are described by small structs below (only what every answer
+carries; extra properties are allowed, as upstream answers carry vendor fields). Every 4xx/5xx
+is the OpenAI error envelope, every response has ``x-request-id``, 429 and 503 carry
+Retry-After. Spec: https://spec.openapis.org/oas/v3.1.0 (JSON Schema 2020-12 dialect).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+from aiohttp import web
+from msgspec import Struct
+
+from edge import __version__
+from edge.adapters.schema import ChatRequest, EmbeddingsRequest
+from edge.fastpath import jsonio
+from edge.keys import KeySpec
+
+from .keys import GATEWAY
+
+__all__ = ["build_openapi", "openapi_json"]
+
+
+class ErrorBody(Struct):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorEnvelope(Struct):
+    """The OpenAI error envelope; every 4xx and 5xx answer has this body."""
+
+    error: ErrorBody
+
+
+class Model(Struct):
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelList(Struct):
+    object: Literal["list"]
+    data: list[Model]
+
+
+class ChatChoice(Struct):
+    index: int
+    finish_reason: str | None
+    message: dict[str, Any]
+
+
+class ChatCompletion(Struct):
+    """A chat.completion as the upstream answered it, model shown as the public name."""
+
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[ChatChoice]
+
+
+class Embedding(Struct):
+    object: Literal["embedding"]
+    index: int
+    embedding: list[float] | str
+
+
+class EmbeddingList(Struct):
+    object: Literal["list"]
+    data: list[Embedding]
+    model: str
+
+
+class Status(Struct):
+    status: str
+
+
+class KeyInfo(Struct):
+    id: str
+    name: str
+    prefix: str
+    created_at: float
+    revoked: bool
+    models: list[str] | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    budget_usd: float | None = None
+    period: str = "month"
+    tags: dict[str, str] | None = None
+    expires_at: float | None = None
+
+
+class NewKey(KeyInfo):
+    """The new key's secret is shown here once and never again."""
+
+    key: str = ""
+
+
+class KeyList(Struct):
+    object: Literal["list"]
+    data: list[KeyInfo]
+
+
+class Revoked(Struct):
+    id: str
+    revoked: bool
+
+
+class UsageReport(Struct):
+    """What ``edge usage --json`` prints (edge.usage.build_report)."""
+
+
+_STRUCTS = (ChatRequest, EmbeddingsRequest, KeySpec, ErrorEnvelope, ModelList, ChatCompletion, EmbeddingList, Status, NewKey, KeyList, Revoked, UsageReport)
+
+_REQUEST_ID = {"description": "The request's id: the client's own x-request-id if it was safe to echo, else a new one.", "schema": {"type": "string"}}
+_RETRY_AFTER = {"description": "Seconds to wait before retrying.", "schema": {"type": "string"}}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str, extra_headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": {"x-request-id": _REQUEST_ID, **(extra_headers or {})},
+        "content": {"application/json": {"schema": schema}},
+    }
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for status in statuses:
+        extra = {"retry-after": _RETRY_AFTER} if status in (429, 503) else None
+        out[str(status)] = _json(_ref("ErrorEnvelope"), _ERROR_TEXT[status], extra)
+    out["default"] = _json(_ref("ErrorEnvelope"), "Any other error, as the OpenAI error envelope.")
+    return out
+
+
+_ERROR_TEXT = {
+    400: "The request is malformed or fails validation; param names the field.",
+    401: "Missing, unknown, revoked or expired key.",
+    403: "The key may not use this model or endpoint.",
+    404: "Unknown model, key or path.",
+    405: "Method not allowed on this path.",
+    413: "The body is over server.max_body_mb.",
+    415: "Content-Type is not application/json.",
+    429: "A rate limit, budget or concurrency cap is full.",
+    502: "The upstream failed or answered something unusable.",
+    503: "No route is available, or the gateway is at its total concurrency cap.",
+    504: "The upstream or the request's deadline timed out.",
+}
+
+_HEADER_PARAMS = [
+    {"name": "x-request-id", "in": "header", "required": False, "schema": {"type": "string"}, "description": "Echoed when it matches [A-Za-z0-9._:-]{1,128}; a new id otherwise."},
+    {"name": "x-edge-tags", "in": "header", "required": False, "schema": {"type": "string"}, "description": "name=value pairs separated by commas, for cost attribution."},
+    {"name": "x-edge-timeout-ms", "in": "header", "required": False, "schema": {"type": "number", "exclusiveMinimum": 0}, "description": "The client's deadline; only shortens routing.timeout_s."},
+]
+
+
+def _body(name: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _upstream_op(summary: str, request: str, response: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "parameters": _HEADER_PARAMS,
+        "requestBody": _body(request),
+        "responses": {"200": response, **_errors(400, 401, 403, 404, 413, 415, 429, 502, 503, 504)},
+    }
+
+
+def build_openapi(models: list[str]) -> dict[str, Any]:
+    """The document; ``models`` (the configured public names) become examples of ``model``."""
+    _, components = msgspec.json.schema_components(_STRUCTS, ref_template="#/components/schemas/{name}")
+    for name in ("ChatRequest", "EmbeddingsRequest"):
+        if models:
+            components[name]["properties"]["model"]["examples"] = models
+    components["UsageReport"] = {"type": "object", "description": UsageReport.__doc__}
+    chat_200 = {
+        "description": "The answer; text/event-stream when the request had stream: true.",
+        "headers": {"x-request-id": _REQUEST_ID},
+        "content": {
+            "application/json": {"schema": _ref("ChatCompletion")},
+            "text/event-stream": {"schema": {"type": "string"}},
+        },
+    }
+    admin = [{"bearer": []}]
+    paths: dict[str, Any] = {
+        "/v1/chat/completions": {"post": _upstream_op("Create a chat completion (OpenAI chat API).", "ChatRequest", chat_200)},
+        "/v1/embeddings": {"post": _upstream_op("Create embeddings (OpenAI embeddings API).", "EmbeddingsRequest", _json(_ref("EmbeddingList"), "The embeddings."))},
+        "/v1/models": {"get": {"summary": "List models.", "responses": {"200": _json(_ref("ModelList"), "Public models and passthrough names."), **_errors(401)}}},
+        "/v1/models/{model}": {
+            "get": {
+                "summary": "Retrieve a model.",
+                "parameters": [{"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": _json(_ref("Model"), "The model."), **_errors(401, 404)},
+            }
+        },
+        "/v1/usage": {
+            "get": {
+                "summary": "Usage report from the ledger (admin key).",
+                "security": admin,
+                "parameters": [
+                    {"name": "since", "in": "query", "required": False, "schema": {"type": "string"}, "description": "A span (7d, 12h) or a UTC date."},
+                    {"name": "group_by", "in": "query", "required": False, "schema": {"type": "string"}, "description": "model, key, provider, day or tag:<name>."},
+                ],
+                "responses": {"200": _json(_ref("UsageReport"), "The report."), **_errors(400, 401, 403)},
+            }
+        },
+        "/v1/keys": {
+            "post": {"summary": "Create a gateway key (admin key).", "security": admin, "requestBody": _body("KeySpec"), "responses": {"201": _json(_ref("NewKey"), "The new key, shown once."), **_errors(400, 401, 403, 413, 415)}},
+            "get": {"summary": "List gateway keys without secrets (admin key).", "security": admin, "responses": {"200": _json(_ref("KeyList"), "The keys."), **_errors(401, 403)}},
+        },
+        "/v1/keys/{key_id}": {
+            "delete": {
+                "summary": "Revoke a gateway key by id or name (admin key).",
+                "security": admin,
+                "parameters": [{"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": _json(_ref("Revoked"), "Revoked."), **_errors(401, 403, 404)},
+            }
+        },
+        "/healthz": {"get": {"summary": "Liveness.", "security": [], "responses": {"200": _json(_ref("Status"), "The process runs.")}}},
+        "/readyz": {"get": {"summary": "Readiness.", "security": [], "responses": {"200": _json(_ref("Status"), "Accepting work."), "503": _json(_ref("Status"), "Starting or draining.")}}},
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics (text exposition format).",
+                "security": [],
+                "responses": {"200": {"description": "Metrics.", "headers": {"x-request-id": _REQUEST_ID}, "content": {"text/plain": {"schema": {"type": "string"}}}}},
+            }
+        },
+        "/openapi.json": {"get": {"summary": "This document.", "security": [], "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "llm-edge", "version": __version__, "description": "OpenAI-compatible LLM gateway."},
+        "paths": paths,
+        "components": {"schemas": components, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}, {}],
+    }
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    return web.Response(body=jsonio.dumps(build_openapi(list(gw.router.public_models))), content_type="application/json")
