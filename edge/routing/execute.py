@@ -118,7 +118,10 @@ async def execute(gw: Gateway, plan: Resolution, ctx: RequestContext, attempt: A
                     failure.route = target.route
                     last = failure
                     if failure.condition in retry_on:
-                        state.breaker.failure(finished)
+                        # One request counts once per route: its retries fail for the same
+                        # reason, and three of them must not cool a route down on their own.
+                        if retry == 0:
+                            state.breaker.failure(finished)
                     elif not _falls_back(failure, retry_on):
                         raise failure.error from None  # bad input: no route or model would take it
                     if failure.context_length:

@@ -148,8 +148,11 @@ def test_retry_on_the_same_route_succeeds(client: openai.OpenAI) -> None:
 
 
 def test_cooldown_skips_a_failing_route_without_calling_it(client: openai.OpenAI, mock: Mock) -> None:
-    with pytest.raises(openai.InternalServerError):
-        _ask(client, "cool", extra_body={"mock": {"status": 503}})  # 3 failures: the breaker opens
+    # One failing request counts once, however many retries it made: three requests are needed.
+    for attempt in range(3):
+        with pytest.raises(openai.InternalServerError) as info:
+            _ask(client, "cool", extra_body={"mock": {"status": 503}})
+        assert info.value.code != "cooling_down", f"cooled down after {attempt + 1} request(s)"
     before = mock.stats()["chat_requests"]
     with pytest.raises(openai.InternalServerError) as info:
         _ask(client, "cool")
