@@ -85,6 +85,11 @@ class Admission:
             self._redis = RedisLimiter(self._client)
         await self.budgets.start()
 
+    @property
+    def redis_client(self) -> Any:
+        """The Redis client when state.redis is set (shared by limits and cooldowns), else None."""
+        return self._client
+
     async def close(self) -> None:
         await self.budgets.close()
         if self._client is not None:

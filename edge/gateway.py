@@ -50,6 +50,12 @@ class Gateway:
         await self.store.start()
         await self.auth.start()
         await self.admission.start()
+        if self.admission.redis_client is not None:
+            from .routing.shared import SharedCooldowns
+
+            self.routes.shared = SharedCooldowns(self.admission.redis_client, self.config.routing.cooldown)
+            self.routes.shared.routes = self.routes
+            self.routes.shared.start()
         await self.ledger.start()
         self.ready = True
 
@@ -57,6 +63,8 @@ class Gateway:
         self.ready = False
         await self.providers.close()
         await self.auth.close()
+        if self.routes.shared is not None:
+            await self.routes.shared.close()
         await self.admission.close()
         await self.ledger.close()
         await self.store.close()

@@ -43,6 +43,12 @@ class Breaker:
         """Seconds until the route may be tried again (0 when it may now)."""
         return max(0.0, self._open_until - now) if self._open_until else 0.0
 
+    def open_until(self, until: float) -> None:
+        """Another instance saw this route fail: stay away until ``until`` (monotonic)."""
+        if until > self._open_until and not self._probing:
+            self._open_until = until
+            self._recent.clear()
+
     def success(self) -> None:
         # Only a probe's success closes the breaker. While closed, successes do not erase
         # failures: N failures inside the window open it, however many calls succeeded between.

@@ -121,7 +121,7 @@ async def execute(gw: Gateway, plan: Resolution, ctx: RequestContext, attempt: A
                         # One request counts once per route: its retries fail for the same
                         # reason, and three of them must not cool a route down on their own.
                         if retry == 0:
-                            state.breaker.failure(finished)
+                            states.failed(state, finished)
                     elif not _falls_back(failure, retry_on):
                         raise failure.error from None  # bad input: no route or model would take it
                     if failure.context_length:

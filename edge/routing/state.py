@@ -8,6 +8,7 @@ down with a time-based decay, so a route that turns slow is avoided immediately.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from edge.config import CooldownConfig
 
@@ -51,6 +52,16 @@ class RouteStates:
     def __init__(self, cooldown: CooldownConfig) -> None:
         self._cooldown = cooldown
         self._states: dict[str, RouteState] = {}
+        self.shared: Any = None  # SharedCooldowns when state.redis is set
+
+    def names(self) -> list[str]:
+        return list(self._states)
+
+    def failed(self, state: RouteState, now: float) -> None:
+        """A request gave this route a retryable failure: count it here and, with Redis, everywhere."""
+        state.breaker.failure(now)
+        if self.shared is not None:
+            self.shared.failure(state.name)
 
     def get(self, name: str, max_concurrency: int | None = None) -> RouteState:
         state = self._states.get(name)

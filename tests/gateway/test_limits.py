@@ -199,3 +199,27 @@ def test_redis_outage_degrades_to_host_limits(mock: Mock, tmp_path: Path) -> Non
     finally:
         server.stop()
     assert server.output.count("Redis is not answering") == 1
+
+
+def test_cooldown_is_shared_through_redis(mock: Mock, tmp_path: Path, redis_url: str) -> None:
+    """Failures seen by one instance cool the route down on another (within a poll, 0.5 s)."""
+    text = gateway_config(mock.base_url, tmp_path, routing="routing:\n  retries: 0\n  cooldown: {failures: 3, window_s: 30, for_s: 10}\n")
+    text = text.replace("state:\n", f"state:\n  redis: {redis_url}\n")
+    config = write_config(tmp_path / "edge.yaml", text)
+    first = Server(["serve", "--config", str(config)], cwd=str(tmp_path))
+    second = Server(["serve", "--config", str(config)], cwd=str(tmp_path))
+    model = f"up/cooldown-{uuid.uuid4().hex[:10]}"  # a route no earlier run has touched
+    body = lambda knobs: json.dumps({"model": model, "messages": [{"role": "user", "content": "x"}], "mock": knobs}).encode()  # noqa: E731
+    try:
+        assert request("POST", second.url + "/v1/chat/completions", body({}), {"content-type": "application/json"})[0] == 200
+        for _ in range(3):
+            status, _, _ = request("POST", first.url + "/v1/chat/completions", body({"status": 503}), {"content-type": "application/json"})
+            assert status == 503
+        time.sleep(1.2)
+        before = mock.stats()["chat_requests"]
+        status, headers, data = request("POST", second.url + "/v1/chat/completions", body({}), {"content-type": "application/json"})
+        assert status == 503 and json.loads(data)["error"]["code"] == "cooling_down", data
+        assert mock.stats()["chat_requests"] == before  # the second instance never called the upstream
+    finally:
+        first.stop()
+        second.stop()
