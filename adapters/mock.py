@@ -23,6 +23,13 @@ like any unknown field:
     refusal          answer with this refusal (content null)
     by_model         {"<upstream model>": {knobs}}: knobs for one upstream model only
 
+Hostile upstreams (streams only; docs/hostile.md), each after the first chunk:
+
+    huge_line_mb     send one SSE line of this many MB (64 KB writes) with no line break
+    invalid_json     send a data event whose payload is not JSON, then go on
+    truncate         send half of the next chunk's JSON, then close the body cleanly
+    endless          never finish: keep sending content chunks (every chunk_delay_ms)
+
 GET /mock/stats reports what the mock saw (requests, streams started, completed and aborted by
 the client, the last request body), so tests can assert what reached the upstream.
 Wire format: shared/reference/wire-formats.md section 1.
@@ -329,6 +336,7 @@ async def _stream(request: web.Request, body: dict[str, Any], completion_id: str
     state, knobs = request.app[_STATE], request.app[_KNOBS]
     delay = float(_knob(body, "chunk_delay_ms", knobs.chunk_delay_ms) or 0) / 1000.0
     fail_after = _knob(body, "fail_after")
+    hostile = {k: _knob(body, k) for k in ("huge_line_mb", "invalid_json", "truncate", "endless")}
     stall_after = _knob(body, "stall_after")
     stall_ms = float(_knob(body, "stall_ms", 0) or 0)
     include_usage = isinstance(body.get("stream_options"), dict) and bool(body["stream_options"].get("include_usage"))
@@ -362,6 +370,10 @@ async def _stream(request: web.Request, body: dict[str, Any], completion_id: str
     state.open_streams += 1
     completed = False
     try:
+        if any(hostile.values()):
+            await response.write(frames[0])
+            await _hostile(response, hostile, frames, frame, delta, delay)
+            return response
         for sent, data in enumerate(frames):
             if isinstance(fail_after, int) and sent >= fail_after:
                 # Simulate an upstream that dies mid-stream: drop the TCP connection.
@@ -381,6 +393,27 @@ async def _stream(request: web.Request, body: dict[str, Any], completion_id: str
         if not completed and fail_after is None:
             state.streams_aborted += 1
     return response
+
+
+async def _hostile(response: web.StreamResponse, knobs: dict[str, Any], frames: list[bytes], frame: Any, delta: Any, delay: float) -> None:
+    """The hostile-upstream knobs (see the module docstring); the first chunk was sent."""
+    if knobs["huge_line_mb"]:
+        piece = b"data: " + b"x" * (65536 - 6)
+        for _ in range(int(float(knobs["huge_line_mb"]) * 16)):
+            await response.write(piece)
+            piece = b"x" * 65536
+    if knobs["invalid_json"]:
+        await response.write(b"data: {\"id\": not json at all\n\n")
+    if knobs["truncate"]:
+        await response.write(frames[1][: len(frames[1]) // 2])
+        await response.write_eof()
+        return
+    while knobs["endless"]:
+        await response.write(frame(delta({"content": " more"})))
+        await asyncio.sleep(delay or 0.01)
+    for data in frames[1:]:
+        await response.write(data)
+    await response.write_eof()
 
 
 async def _embeddings(request: web.Request) -> web.Response:

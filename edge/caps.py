@@ -30,18 +30,18 @@ class ConcurrencyCaps:
         return hashlib.blake2b((authorization or "").encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
     def acquire(self, key: bytes) -> None:
-        """Count one request in; raises (counting nothing) when a cap is full."""
-        if self.total > 0 and self.in_flight >= self.total:
-            raise ServiceUnavailable(
-                f"The gateway is at its limit of {self.total} concurrent requests (server.max_concurrent); retry shortly.",
-                code="server_busy",
-                retry_after=self.retry_after_s,
-            )
+        """Count one request in; raises (counting nothing) when a cap is full (the key's first)."""
         held = self._by_key.get(key, 0)
         if self.per_key > 0 and held >= self.per_key:
             raise RateLimited(
                 f"This key has {held} requests in flight, the limit (server.max_concurrent_per_key); retry when one finishes.",
                 code="concurrency_limit_exceeded",
+                retry_after=self.retry_after_s,
+            )
+        if self.total > 0 and self.in_flight >= self.total:
+            raise ServiceUnavailable(
+                f"The gateway is at its limit of {self.total} concurrent requests (server.max_concurrent); retry shortly.",
+                code="server_busy",
                 retry_after=self.retry_after_s,
             )
         self.in_flight += 1

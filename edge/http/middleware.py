@@ -65,8 +65,9 @@ async def edge_middleware(request: web.Request, handler: web.Handler) -> web.Str
     key = None
     try:
         if caps is not None and request.path not in _UNCAPPED:
-            key = caps.key_of(request.headers.get("authorization"))
-            caps.acquire(key)
+            caller = caps.key_of(request.headers.get("authorization"))
+            caps.acquire(caller)
+            key = caller  # only now is there something to release
             if request.body_exists:
                 await _read_body(request)
         response = await handler(request)
@@ -96,12 +97,14 @@ async def _read_body(request: web.Request) -> None:
     """
     length, limit = request.content_length, request.app._client_max_size  # see _translate
     if length is not None and length > limit:
-        raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {limit} bytes (server.max_body_mb).")
+        # Unread, the declared body would keep the connection busy: close it after the answer.
+        raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {limit} bytes (server.max_body_mb).", extra_headers={"connection": "close"})
     seconds = request.app[GATEWAY].config.server.body_timeout_s
     try:
         async with asyncio.timeout(seconds):
             await request.read()
     except TimeoutError:
-        err = EdgeError(f"The request body did not arrive within {seconds:g} s (server.body_timeout_s).", code="body_timeout")
+        # The rest of the body may still trickle in: close the connection after the answer.
+        err = EdgeError(f"The request body did not arrive within {seconds:g} s (server.body_timeout_s).", code="body_timeout", extra_headers={"connection": "close"})
         err.status, err.type = 408, "invalid_request_error"
         raise err from None
