@@ -13,10 +13,10 @@ from typing import Any
 
 from edge.fastpath import jsonio
 
-from ._common import parse_retry_after, upstream_error
+from ._common import parse_retry_after, upstream_error, usage_dict
 from .types import ChatResult, UpstreamErrorInfo, UpstreamRequest, Usage
 
-__all__ = ["PROVIDER", "OpenAIAdapter", "usage_from_openai", "usage_to_openai"]
+__all__ = ["PROVIDER", "OpenAIAdapter", "usage_dict", "usage_from_openai"]
 
 PROVIDER = "openai"
 
@@ -115,17 +115,6 @@ def usage_from_openai(raw: Any) -> Usage | None:
     cdetails = raw.get("completion_tokens_details")
     reasoning = _int(cdetails.get("reasoning_tokens")) if isinstance(cdetails, dict) else 0
     return Usage(prompt, completion, cached, reasoning)
-
-
-def usage_to_openai(usage: Usage) -> dict[str, Any]:
-    """Usage -> OpenAI ``CompletionUsage`` (the shape clients read)."""
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-    }
 
 
 def _int(value: Any) -> int:

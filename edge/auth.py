@@ -20,6 +20,7 @@ from msgspec import Struct
 from .config import Config, RateLimit
 from .errors import AuthenticationError, PermissionDenied
 from .store import KeyRow, Store
+from .tasks import stop_task
 
 __all__ = ["ANONYMOUS", "Authenticator", "Principal", "hash_key"]
 
@@ -86,12 +87,7 @@ class Authenticator:
         self._task = asyncio.create_task(self._refresh(), name="edge-keys")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await stop_task(self._task)
 
     async def reload(self) -> None:
         assert self._store is not None

@@ -13,6 +13,7 @@ import logging
 
 from .accounting import UsageRecord
 from .store import Store
+from .tasks import stop_task
 
 __all__ = ["Ledger"]
 
@@ -67,10 +68,5 @@ class Ledger:
                 log.error("ledger: dropped %d rows the store could not take", excess)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await stop_task(self._task)
         await self.flush()

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from edge.adapters.openai_compat import OpenAIAdapter, usage_to_openai
+from edge.adapters.openai_compat import OpenAIAdapter, usage_dict
 from edge.adapters.types import Adapter, ChatResult, Unsupported, UpstreamRequest, Usage
 from edge.fastpath import jsonio
 
@@ -163,7 +163,7 @@ async def answer_chat(gw: Gateway, resolution: Resolution, ctx: RequestContext, 
         return second
     doc = jsonio.loads(second.body)
     both = ctx.usage
-    doc["usage"] = usage_to_openai(Usage(
+    doc["usage"] = usage_dict(Usage(
         both.prompt_tokens + second.usage.prompt_tokens,
         both.completion_tokens + second.usage.completion_tokens,
         both.cached_tokens + second.usage.cached_tokens,

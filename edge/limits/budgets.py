@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from ..config import BudgetConfig
 from ..errors import InsufficientQuota
 from ..store import Store
+from ..tasks import stop_task
 
 __all__ = ["Budgets", "period_start"]
 
@@ -82,12 +83,7 @@ class Budgets:
         self._task = asyncio.create_task(self._refresh_loop(), name="edge-budgets")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await stop_task(self._task)
 
     async def _read(self, scope: Scope, start: float) -> float:
         kind, ident, _ = scope
