@@ -21,6 +21,7 @@ from support import Mock, Server, request, write_config
 KEY = "sk-upstream-secret-0123456789"
 ADAPTERS = ("openai", "anthropic", "gemini", "ollama")
 DOC = Path(__file__).resolve().parents[2] / "docs" / "compatibility.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 BEGIN, END = "<!-- conformance:begin -->", "<!-- conformance:end -->"
 
 # Expected result per adapter and feature: "pass", or a reason why the row is not a pass.
@@ -124,14 +125,15 @@ def _table() -> str:
 
 
 def test_compatibility_doc_matches_the_suite() -> None:
+    """docs/compatibility.md and the README carry the same generated table."""
     if len(RESULTS) != len(ADAPTERS) * len(FEATURES):
         pytest.skip("run the whole conformance suite to compare docs/compatibility.md")
     table = _table()
-    text = DOC.read_text() if DOC.exists() else ""
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    current = rest.partition(END)[0].strip()
-    if os.environ.get("EDGE_UPDATE_DOCS") == "1":
-        DOC.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
-        return
-    assert current == table, "docs/compatibility.md is stale: EDGE_UPDATE_DOCS=1 pytest tests/adapters/test_conformance.py"
+    for doc in (DOC, README):
+        text = doc.read_text() if doc.exists() else ""
+        head, _, rest = text.partition(BEGIN)
+        current, _, tail = rest.partition(END)
+        if os.environ.get("EDGE_UPDATE_DOCS") == "1":
+            doc.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
+            continue
+        assert current.strip() == table, f"{doc.name} is stale: EDGE_UPDATE_DOCS=1 pytest tests/adapters/test_conformance.py"
