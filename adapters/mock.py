@@ -51,11 +51,12 @@ from aiohttp import web
 
 from edge.fastpath import jsonio
 
+from . import _mock_replies as replies
+
 __all__ = ["MOCK_MODELS", "MockKnobs", "MockState", "create_mock_app", "start_mock_server"]
 
 PROVIDER = "mock"
 MOCK_MODELS = ("echo", "tool", "json", "error", "embed")
-DEFAULT_WORDS = ("The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog.")
 
 
 @dataclass(frozen=True)
@@ -145,112 +146,6 @@ async def _read_json(request: web.Request) -> tuple[dict[str, Any] | None, web.R
     return body, None
 
 
-def _knob(body: dict[str, Any], name: str, default: Any = None) -> Any:
-    knobs = body.get("mock")
-    if not isinstance(knobs, dict):
-        return default
-    # by_model: knobs for one upstream model only, so a primary can fail while its fallback
-    # (the same mock under another model name) answers.
-    per_model = knobs.get("by_model")
-    if isinstance(per_model, dict):
-        mine = per_model.get(body.get("model"))
-        if isinstance(mine, dict) and name in mine:
-            return mine[name]
-    return knobs.get(name, default)
-
-
-def _scripted_failure(body: dict[str, Any], state: "MockState") -> int | None:
-    """An HTTP status to fail this call with, from the failure knobs, or None."""
-    status = _knob(body, "status")
-    if isinstance(status, int) and status >= 400:
-        return status
-    fail_status = _knob(body, "fail_status", 503)
-    fail_first = _knob(body, "fail_first")
-    if isinstance(fail_first, int) and fail_first > 0:
-        key = f"{_knob(body, 'scenario', '')}/{body.get('model')}"
-        seen = state.counters.get(key, 0)
-        state.counters[key] = seen + 1
-        if seen < fail_first:
-            return int(fail_status)
-    fail_rate = _knob(body, "fail_rate")
-    if isinstance(fail_rate, (int, float)) and fail_rate > 0 and state.rng.random() < fail_rate:
-        return int(fail_status)
-    return None
-
-
-def _last_user_text(messages: Any) -> str:
-    if not isinstance(messages, list):
-        return ""
-    for message in reversed(messages):
-        if isinstance(message, dict) and message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str):
-                return content
-            if isinstance(content, list):
-                return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return ""
-
-
-def _reply_words(body: dict[str, Any], knobs: MockKnobs) -> list[str]:
-    count = _knob(body, "tokens", knobs.tokens)
-    if isinstance(count, int) and count >= 0:
-        return [DEFAULT_WORDS[i % len(DEFAULT_WORDS)] for i in range(count)]
-    text = _last_user_text(body.get("messages"))
-    return text.split() or list(DEFAULT_WORDS[:8])
-
-
-def _sample(schema: Any, depth: int = 0) -> Any:
-    """A value that satisfies a (simple) JSON Schema: enough for structured-output tests."""
-    if not isinstance(schema, dict) or depth > 6:
-        return "value"
-    if "enum" in schema and schema["enum"]:
-        return schema["enum"][0]
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    if kind == "object" or "properties" in schema:
-        props = schema.get("properties") or {}
-        return {name: _sample(sub, depth + 1) for name, sub in props.items()}
-    if kind == "array":
-        return [_sample(schema.get("items"), depth + 1)]
-    return {"integer": 1, "number": 1.5, "boolean": True, "null": None}.get(kind, "Paris") if kind else "Paris"
-
-
-def _tool_calls(body: dict[str, Any], call_id_base: str) -> list[dict[str, Any]]:
-    tools = body.get("tools") or [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
-    count = _knob(body, "tool_calls", 1)
-    calls = []
-    for i in range(max(1, int(count) if isinstance(count, int) else 1)):
-        fn = (tools[i % len(tools)] or {}).get("function") or {}
-        args = _sample(fn.get("parameters") or {"type": "object", "properties": {}})
-        calls.append({"id": f"call_{call_id_base}_{i}", "type": "function", "function": {"name": fn.get("name", "tool"), "arguments": jsonio.dumps(args).decode()}})
-    return calls
-
-
-def _json_reply(body: dict[str, Any]) -> str:
-    fmt = body.get("response_format")
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        schema = (fmt.get("json_schema") or {}).get("schema")
-        return jsonio.dumps(_sample(schema or {"type": "object"})).decode()
-    return jsonio.dumps({"answer": " ".join(_last_user_text(body.get("messages")).split()[:8]) or "ok"}).decode()
-
-
-def _usage(prompt: int, completion: int) -> dict[str, Any]:
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
-    }
-
-
-def _prompt_tokens(body: dict[str, Any]) -> int:
-    # A rough count is enough for a mock: about one token per word plus per-message overhead.
-    messages = body.get("messages") or []
-    return sum(len(_last_user_text([m]).split()) + 4 for m in messages if isinstance(m, dict)) + 3
-
-
 async def _chat(request: web.Request) -> web.StreamResponse:
     body, failure = await _read_json(request)
     if failure is not None:
@@ -258,24 +153,24 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     assert body is not None
     state, knobs = request.app[_STATE], request.app[_KNOBS]
     state.chat_requests += 1
-    latency = _knob(body, "latency_ms", knobs.latency_ms)
+    latency = replies.knob(body, "latency_ms", knobs.latency_ms)
     if latency:
         await asyncio.sleep(float(latency) / 1000.0)
     model = str(body.get("model", ""))
-    status = 500 if model == "error" else _scripted_failure(body, state)
+    status = 500 if model == "error" else replies.scripted_failure(body, state)
     if status is not None:
         headers = {}
-        retry_after = _knob(body, "retry_after")
+        retry_after = replies.knob(body, "retry_after")
         if retry_after is not None:
             headers["retry-after"] = str(retry_after)
         kind = "rate_limit_error" if status == 429 else ("invalid_request_error" if status < 500 else "server_error")
         code = "rate_limit_exceeded" if status == 429 else None
         return _error(status, f"mock upstream error {status}", type=kind, code=code, headers=headers)
-    limit = _knob(body, "context_limit")
-    if isinstance(limit, int) and _prompt_tokens(body) > limit:
-        message = f"This model's maximum context length is {limit} tokens. However, your messages resulted in {_prompt_tokens(body)} tokens."
+    limit = replies.knob(body, "context_limit")
+    if isinstance(limit, int) and replies.prompt_tokens(body) > limit:
+        message = f"This model's maximum context length is {limit} tokens. However, your messages resulted in {replies.prompt_tokens(body)} tokens."
         return _error(400, message, type="invalid_request_error", code="context_length_exceeded")
-    if _knob(body, "reject_stream_options") and "stream_options" in body:
+    if replies.knob(body, "reject_stream_options") and "stream_options" in body:
         # Like a strict OpenAI-format server that does not know the field.
         return _error(400, "Unrecognized request argument supplied: stream_options", type="invalid_request_error")
     if not isinstance(body.get("messages"), list) or not body["messages"]:
@@ -286,19 +181,19 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     created = int(time.time())
     tool_calls: list[dict[str, Any]] | None = None
     content: str | None
-    reply = _knob(body, "reply")
-    refusal = _knob(body, "refusal")
+    reply = replies.knob(body, "reply")
+    refusal = replies.knob(body, "refusal")
     if isinstance(reply, str):
         words = reply.split(" ") if reply else []
         content, finish = reply, "stop"
     elif model == "tool":
-        tool_calls, content, finish = _tool_calls(body, str(seq)), None, "tool_calls"
+        tool_calls, content, finish = replies.tool_calls(body, str(seq)), None, "tool_calls"
         words = [tc["function"]["arguments"] for tc in tool_calls]
     elif model == "json" or (isinstance(body.get("response_format"), dict) and body["response_format"].get("type") != "text"):
-        content, finish = _json_reply(body), "stop"
+        content, finish = replies.json_reply(body), "stop"
         words = [content]
     else:
-        words = _reply_words(body, knobs)
+        words = replies.reply_words(body, knobs)
         content, finish = " ".join(words), "stop"
     stops = body.get("stop")
     stops = [stops] if isinstance(stops, str) else stops if isinstance(stops, list) else []
@@ -312,7 +207,7 @@ async def _chat(request: web.Request) -> web.StreamResponse:
         content = " ".join(words)
     if isinstance(refusal, str):
         content, words = None, refusal.split()
-    usage = None if _knob(body, "no_usage") else _usage(_prompt_tokens(body), max(1, len(words)))
+    usage = None if replies.knob(body, "no_usage") else replies.usage(replies.prompt_tokens(body), max(1, len(words)))
 
     if body.get("stream"):
         return await _stream(request, body, completion_id, created, model, words, tool_calls, finish, usage)
@@ -334,11 +229,11 @@ async def _chat(request: web.Request) -> web.StreamResponse:
 
 async def _stream(request: web.Request, body: dict[str, Any], completion_id: str, created: int, model: str, words: list[str], tool_calls: list[dict[str, Any]] | None, finish: str, usage: dict[str, Any] | None) -> web.StreamResponse:
     state, knobs = request.app[_STATE], request.app[_KNOBS]
-    delay = float(_knob(body, "chunk_delay_ms", knobs.chunk_delay_ms) or 0) / 1000.0
-    fail_after = _knob(body, "fail_after")
-    hostile = {k: _knob(body, k) for k in ("huge_line_mb", "invalid_json", "truncate", "endless")}
-    stall_after = _knob(body, "stall_after")
-    stall_ms = float(_knob(body, "stall_ms", 0) or 0)
+    delay = float(replies.knob(body, "chunk_delay_ms", knobs.chunk_delay_ms) or 0) / 1000.0
+    fail_after = replies.knob(body, "fail_after")
+    hostile = {k: replies.knob(body, k) for k in ("huge_line_mb", "invalid_json", "truncate", "endless")}
+    stall_after = replies.knob(body, "stall_after")
+    stall_ms = float(replies.knob(body, "stall_ms", 0) or 0)
     include_usage = isinstance(body.get("stream_options"), dict) and bool(body["stream_options"].get("include_usage"))
     head = b'{"id":"' + completion_id.encode() + b'","object":"chat.completion.chunk","created":' + str(created).encode() + b',"model":' + jsonio.dumps(model) + b',"choices":'
 
@@ -350,7 +245,7 @@ async def _stream(request: web.Request, body: dict[str, Any], completion_id: str
 
     frames = [frame(delta({"role": "assistant", "content": "" if tool_calls is None else None, "refusal": None}))]
     if tool_calls is None:
-        key = "refusal" if isinstance(_knob(body, "refusal"), str) else "content"
+        key = "refusal" if isinstance(replies.knob(body, "refusal"), str) else "content"
         frames.extend(frame(delta({key: (w if i == 0 else " " + w)})) for i, w in enumerate(words))
     else:
         for index, call in enumerate(tool_calls):
@@ -421,12 +316,14 @@ async def _embeddings(request: web.Request) -> web.Response:
     if failure is not None:
         return failure
     assert body is not None
-    status = _knob(body, "status")
+    status = replies.knob(body, "status")
     if isinstance(status, int) and status >= 400:
         return _error(status, f"mock upstream error {status}", type="server_error" if status >= 500 else "invalid_request_error")
     raw = body.get("input")
     inputs = [raw] if isinstance(raw, str) or (isinstance(raw, list) and raw and isinstance(raw[0], int)) else (raw or [])
     dims = body.get("dimensions") if isinstance(body.get("dimensions"), int) else 8
+    if not 0 < dims <= 65536:  # like a real server; a fuzzer's 8e10 would hang the mock
+        return _error(400, f"dimensions must be 1..65536, got {dims}", type="invalid_request_error")
     data, tokens = [], 0
     for index, item in enumerate(inputs):
         text = item if isinstance(item, str) else " ".join(map(str, item))

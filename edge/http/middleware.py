@@ -45,7 +45,9 @@ def _translate(exc: web.HTTPException, request: web.Request) -> EdgeError:
     if exc.status == 404:
         return NotFound(f"Unknown endpoint: {request.method} {request.path}.")
     if exc.status == 405:
-        return MethodNotAllowed(f"Method {request.method} is not allowed on {request.path}.")
+        # RFC 9110 section 15.5.6: a 405 lists the methods the resource has.
+        allowed = ", ".join(sorted(getattr(exc, "allowed_methods", ()) or ()))
+        return MethodNotAllowed(f"Method {request.method} is not allowed on {request.path}.", extra_headers={"allow": allowed})
     if exc.status == 413:
         limit = request.app._client_max_size  # aiohttp keeps the configured limit only here
         return PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes (server.max_body_mb).")
