@@ -22,7 +22,8 @@ from aiohttp import web
 
 from edge.fastpath import jsonio
 
-from .mock import _KNOBS, _STATE, _json_reply, _knob, _prompt_tokens, _reply_words, _tool_calls
+from . import _mock_replies as replies
+from .mock import _KNOBS, _STATE
 
 __all__ = ["Plan", "error_status", "plan", "read_body", "send_stream"]
 
@@ -57,7 +58,7 @@ async def read_body(request: web.Request, key_header: str, denied: Callable[[], 
     state.last_request = body
     if not isinstance(body, dict):
         return None, web.Response(status=400, text="request body must be a JSON object")
-    latency = _knob(body, "latency_ms", request.app[_KNOBS].latency_ms)
+    latency = replies.knob(body, "latency_ms", request.app[_KNOBS].latency_ms)
     if latency:
         await asyncio.sleep(float(latency) / 1000.0)
     return body, None
@@ -67,7 +68,7 @@ def error_status(body: dict[str, Any], model: str) -> int | None:
     """The error status this request should get from the knobs or the model name, if any."""
     if model.endswith("-missing"):
         return 404
-    status = _knob(body, "status", 500 if model == "error" else None)
+    status = replies.knob(body, "status", 500 if model == "error" else None)
     return status if isinstance(status, int) and status >= 400 else None
 
 
@@ -78,13 +79,13 @@ def plan(request: web.Request, openai_body: dict[str, Any], model: str, thinking
     tool_calls = None
     fmt = openai_body.get("response_format")
     if model == "tool":
-        tool_calls, text, finish = _tool_calls(openai_body, str(seq)), None, "tool_calls"
+        tool_calls, text, finish = replies.tool_calls(openai_body, str(seq)), None, "tool_calls"
         words = [tc["function"]["arguments"] for tc in tool_calls]
     elif model == "json" or (isinstance(fmt, dict) and fmt.get("type") != "text"):
-        text, finish = _json_reply(openai_body), "stop"
+        text, finish = replies.json_reply(openai_body), "stop"
         words = [text]
     else:
-        words = _reply_words(openai_body, knobs)
+        words = replies.reply_words(openai_body, knobs)
         text, finish = " ".join(words), "stop"
         stops = openai_body.get("stop") or []
         cut = [i for i in (text.find(s) for s in stops if s) if i >= 0]
@@ -96,16 +97,16 @@ def plan(request: web.Request, openai_body: dict[str, Any], model: str, thinking
         words, finish = words[:limit], "length"
         text = " ".join(words)
     reasoning = "Thinking about the question." if thinking else None
-    cached = _knob(openai_body, "cached_tokens", 0)
-    prompt = _prompt_tokens(openai_body) + (cached if isinstance(cached, int) else 0)
-    return Plan(text, words, tool_calls, finish, prompt, max(1, len(words)) + (4 if reasoning else 0), cached if isinstance(cached, int) else 0, reasoning, not _knob(openai_body, "no_usage"))
+    cached = replies.knob(openai_body, "cached_tokens", 0)
+    prompt = replies.prompt_tokens(openai_body) + (cached if isinstance(cached, int) else 0)
+    return Plan(text, words, tool_calls, finish, prompt, max(1, len(words)) + (4 if reasoning else 0), cached if isinstance(cached, int) else 0, reasoning, not replies.knob(openai_body, "no_usage"))
 
 
 async def send_stream(request: web.Request, body: dict[str, Any], frames: list[bytes], content_type: str) -> web.StreamResponse:
     """Write frames with the chunk_delay_ms and fail_after knobs, counting as the OpenAI mock does."""
     state, knobs = request.app[_STATE], request.app[_KNOBS]
-    delay = float(_knob(body, "chunk_delay_ms", knobs.chunk_delay_ms) or 0) / 1000.0
-    fail_after = _knob(body, "fail_after")
+    delay = float(replies.knob(body, "chunk_delay_ms", knobs.chunk_delay_ms) or 0) / 1000.0
+    fail_after = replies.knob(body, "fail_after")
     response = web.StreamResponse(headers={"content-type": content_type, "cache-control": "no-cache"})
     await response.prepare(request)
     state.streams_started += 1
@@ -131,7 +132,7 @@ async def send_stream(request: web.Request, body: dict[str, Any], frames: list[b
 
 
 def knob(body: dict[str, Any], name: str, default: Any = None) -> Any:
-    return _knob(body, name, default)
+    return replies.knob(body, name, default)
 
 
 def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -139,7 +140,7 @@ def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = 
 
 
 def retry_headers(body: dict[str, Any]) -> dict[str, str]:
-    retry_after = _knob(body, "retry_after")
+    retry_after = replies.knob(body, "retry_after")
     return {"retry-after": str(retry_after)} if retry_after is not None else {}
 
 
