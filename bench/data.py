@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["MODEL", "EMBED_MODEL", "chat_body", "embeddings_body", "prompt"]
+__all__ = ["MODEL", "EMBED_MODEL", "chat_body", "embeddings_body", "grpc_chat_body", "prompt"]
 
 # The public model name every system is configured to serve: the same body goes to all of them.
 MODEL = "echo"
@@ -31,16 +31,16 @@ def prompt(words: int, seed: int = SEED) -> str:
     return " ".join(rng.choice(_VOCAB) for _ in range(words))
 
 
-def chat_body(*, reply_tokens: int, stream: bool, chunk_delay_ms: float = 0.0, prompt_words: int = 40) -> bytes:
+def chat_body(*, reply_tokens: int, stream: bool, chunk_delay_ms: float = 0.0, prompt_words: int = 40, model: str = MODEL, mock: dict[str, Any] | None = None) -> bytes:
     body: dict[str, Any] = {
-        "model": MODEL,
+        "model": model,
         "messages": [
             {"role": "system", "content": "You are a helpful assistant."},
             {"role": "user", "content": prompt(prompt_words)},
         ],
         "max_tokens": 1024,
         "temperature": 0.2,
-        "mock": {"tokens": reply_tokens, "chunk_delay_ms": chunk_delay_ms},
+        "mock": {"tokens": reply_tokens, "chunk_delay_ms": chunk_delay_ms, **(mock or {})},
     }
     if stream:
         body["stream"] = True
@@ -50,3 +50,24 @@ def chat_body(*, reply_tokens: int, stream: bool, chunk_delay_ms: float = 0.0, p
 def embeddings_body(inputs: int = 4, words: int = 16) -> bytes:
     texts = [prompt(words, SEED + i) for i in range(inputs)]
     return orjson.dumps({"model": EMBED_MODEL, "input": texts, "dimensions": 256})
+
+
+def grpc_chat_body(*, reply_tokens: int, chunk_delay_ms: float = 0.0, prompt_words: int = 40) -> bytes:
+    """The same chat request as ``chat_body`` as a serialized edge.v1 ChatRequest (mock knobs in extra_body)."""
+    from google.protobuf import struct_pb2
+
+    from edge.v1 import chat_pb2
+
+    extra = struct_pb2.Struct()
+    extra.update({"mock": {"tokens": reply_tokens, "chunk_delay_ms": chunk_delay_ms}})
+    request = chat_pb2.ChatRequest(
+        model=MODEL,
+        messages=[
+            chat_pb2.Message(role=chat_pb2.ROLE_SYSTEM, content="You are a helpful assistant."),
+            chat_pb2.Message(role=chat_pb2.ROLE_USER, content=prompt(prompt_words)),
+        ],
+        max_tokens=1024,
+        temperature=0.2,
+        extra_body=extra,
+    )
+    return request.SerializeToString(deterministic=True)

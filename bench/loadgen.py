@@ -35,6 +35,7 @@ class LoadResult:
     p90_us: float
     p99_us: float
     tool: str
+    messages_per_stream: float | None = None  # gRPC streams: messages received / calls completed
 
 
 @dataclass

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,11 @@ import orjson
 
 from . import report
 from .common import Phase, Scenario
-from .loadgen import builtin_load, probe, wrk_available, wrk_load
+from .loadgen import LoadResult, builtin_load, probe, wrk_available, wrk_load
+from .loadgen_grpc import run_child as grpc_child
 from .procs import rss_bytes, tree_cpu_seconds, tree_pids
 from .scenarios import select
-from .systems import SYSTEMS, Running, find_litellm, start_mock, start_system
+from .systems import DEFAULT_SCENARIOS, GRPC_SYSTEMS, PEERS, SYSTEMS, Running, find_litellm, start_mock, start_system
 
 __all__ = ["build_parser", "main"]
 
@@ -40,7 +42,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--duration", type=float, default=5.0, help="seconds per load phase (default 5)")
     p.add_argument("--connections", type=int, default=32, help="connections of the loaded phase (default 32; a phase at 1 always runs first)")
     p.add_argument("--levels", type=int, nargs="+", default=None, help="concurrency levels to run (default: 1 and --connections); more points make a better plot")
-    p.add_argument("--scenarios", nargs="+", default=None, help="scenario names (default: chat stream20 stream20_unpaced stream200 stream200_unpaced embeddings)")
+    p.add_argument("--scenarios", nargs="+", default=None, help="scenario names (default: chat stream20 stream20_unpaced stream200 stream200_unpaced embeddings chaos fallback_429 grpc_unary grpc_stream grpc_stream_unpaced)")
     p.add_argument("--systems", nargs="+", default=None, help=f"of {', '.join(SYSTEMS)} (default: all; litellm when found)")
     p.add_argument("--litellm", default=None, help="path to the litellm executable in its own venv (or env EDGE_BENCH_LITELLM)")
     p.add_argument("--builtin-client", action="store_true", help="use the built-in asyncio client even when wrk is installed")
@@ -78,16 +80,72 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _load(tool: str, url: str, body: bytes, key: str, connections: int, duration: float):  # type: ignore[no-untyped-def]
+def _load(tool: str, system: Running, scenario: Scenario, key: str, connections: int, duration: float) -> LoadResult:
+    if scenario.protocol == "grpc":
+        assert system.grpc_target is not None
+        doc = grpc_child(system.grpc_target, scenario.path, scenario.body, key, connections=connections, duration=duration, stream=scenario.stream)
+        result = LoadResult(int(doc["requests"]), int(doc["errors"]), float(doc["duration_s"]), float(doc["p50"]), float(doc["p90"]), float(doc["p99"]), "grpc.aio")
+        calls = result.requests - result.errors
+        if scenario.stream and calls > 0:
+            result.messages_per_stream = float(doc["messages"]) / calls
+        return result
     run = wrk_load if tool == "wrk" else builtin_load
-    return run(url, body, key, connections, duration)
+    return run(system.url + scenario.path, scenario.body, key, connections, duration)
 
 
-def measure(system: Running, mock: Running, scenario: Scenario, events: int, tool: str, key: str, connections: int, duration: float) -> Phase:
-    url = system.url + scenario.path
-    cpu0, mock0 = tree_cpu_seconds(system.root_pid), tree_cpu_seconds(mock.root_pid)
-    result = _load(tool, url, scenario.body, key, connections, duration)
-    cpu1, mock1 = tree_cpu_seconds(system.root_pid), tree_cpu_seconds(mock.root_pid)
+def mock_requests(mock: Running) -> int | None:
+    """Requests the mock upstream has served so far (GET /mock/stats), None when it cannot say."""
+    try:
+        with urllib.request.urlopen(mock.url + "/mock/stats", timeout=5) as response:
+            return int(orjson.loads(response.read())["requests"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def applicable(system: Running, scenario: Scenario, explicit: bool) -> tuple[bool, str | None]:
+    """Whether ``system`` runs ``scenario``, and the reason to print when a peer cannot."""
+    if scenario.protocol != system.protocol:
+        return False, None
+    if scenario.systems is not None and system.name not in scenario.systems:
+        return False, scenario.not_applicable if system.name in PEERS else None
+    only = DEFAULT_SCENARIOS.get(system.name)
+    if only is not None and not explicit and scenario.name not in only:
+        return False, None
+    return True, None
+
+
+def ledger_view(path: Path, model: str, since: float, until: float, timeout: float = 4.0) -> tuple[int, float, float, int] | None:
+    """Rows the gateway wrote for ``model`` between two wall times: (rows, mean attempts, share
+    answered by a fallback, error rows). Waits for the ledger's batched writes to settle."""
+    import sqlite3
+
+    query = (
+        "SELECT COUNT(*), SUM(attempts), SUM(fallback_reason IS NOT NULL AND fallback_reason != ''), SUM(status >= 400) "
+        "FROM requests WHERE public_model = ? AND ts >= ? AND ts <= ?"
+    )
+    deadline, last = time.monotonic() + timeout, None
+    while True:
+        time.sleep(0.6)  # the ledger flushes every 0.5 s
+        try:
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+                row = db.execute(query, (model, since, until)).fetchone()
+        except sqlite3.Error:
+            return None
+        if row == last or time.monotonic() > deadline:
+            break
+        last = row
+    count, attempts, fallbacks, errors = row
+    if not count:
+        return None
+    return int(count), (attempts or 0) / count, (fallbacks or 0) / count, int(errors or 0)
+
+
+def measure(system: Running, mock: Running, scenario: Scenario, events: float, tool: str, key: str, connections: int, duration: float) -> Phase:
+    wall0 = time.time()
+    cpu0, mock0, calls0 = tree_cpu_seconds(system.root_pid), tree_cpu_seconds(mock.root_pid), mock_requests(mock)
+    result = _load(tool, system, scenario, key, connections, duration)
+    cpu1, mock1, calls1 = tree_cpu_seconds(system.root_pid), tree_cpu_seconds(mock.root_pid), mock_requests(mock)
+    wall1 = time.time()
     phase = Phase(system.name, scenario.name, connections, loadgen=result.tool, workers=system.workers)
     phase.duration_s = result.duration_s
     phase.requests, phase.errors = result.requests, result.errors
@@ -98,9 +156,20 @@ def measure(system: Running, mock: Running, scenario: Scenario, events: int, too
     if served:
         phase.cpu_us_per_request = phase.cpu_s / served * 1e6
         phase.upstream_cpu_us_per_request = (mock1 - mock0) / served * 1e6
+        if calls0 is not None and calls1 is not None and system.name not in ("direct", "grpc_floor"):
+            # the stats GET itself is not counted by the mock (only API requests are)
+            phase.upstream_calls_per_request = (calls1 - calls0) / served
+        if result.messages_per_stream:  # gRPC: counted over the whole phase, not on one probe
+            events = result.messages_per_stream
         if scenario.stream and events:
             phase.events_per_stream = events
             phase.cpu_us_per_chunk = phase.cpu_us_per_request / events
+    if system.name == "grpc_floor":
+        phase.upstream_cpu_us_per_request = None  # no upstream
+    if scenario.ledger and system.ledger is not None:
+        view = ledger_view(system.ledger, orjson.loads(scenario.body)["model"], wall0, wall1)
+        if view is not None:
+            phase.ledger_rows, phase.ledger_attempts_per_request, phase.fallback_share, phase.ledger_errors = view
     pids = system.child.workers() if system.child is not None else [system.root_pid]
     sizes = [rss_bytes(p) for p in pids]
     phase.rss_worker_mb = max(sizes, default=0) / 2**20
@@ -109,8 +178,11 @@ def measure(system: Running, mock: Running, scenario: Scenario, events: int, too
 
 
 def prepare(system: Running, scenario: Scenario, key: str, notes: list[str]) -> int | None:
-    """One probe request: None when the system cannot serve the scenario, else the SSE events."""
+    """One probe request: None when the system cannot serve the scenario, else the SSE events
+    (gRPC streams: the messages)."""
     where = f"{system.name} w={system.workers} {scenario.name}"
+    if scenario.protocol == "grpc":
+        return _prepare_grpc(system, scenario, key, notes, where)
     try:
         first = probe(system.url + scenario.path, scenario.body, key)
     except Exception as exc:  # a peer that cannot serve a scenario is a result, not a crash
@@ -126,16 +198,39 @@ def prepare(system: Running, scenario: Scenario, key: str, notes: list[str]) -> 
     return first.events
 
 
-def run_scenario(systems: list[Running], mock: Running, scenario: Scenario, args: argparse.Namespace, tool: str, key: str, notes: list[str]) -> list[Phase]:
+def _prepare_grpc(system: Running, scenario: Scenario, key: str, notes: list[str], where: str) -> int | None:
+    assert system.grpc_target is not None
+    try:
+        first = grpc_child(system.grpc_target, scenario.path, scenario.body, key, stream=scenario.stream, probe=True)
+    except Exception as exc:
+        notes.append(f"{where}: probe failed: {type(exc).__name__}: {exc}")
+        return None
+    if first["status"] != "OK":
+        notes.append(f"{where}: probe answered {first['status']}: {first.get('details')}")
+        return None
+    messages = int(first["messages"])
+    if scenario.stream and messages < scenario.chunks:
+        notes.append(f"{where}: probe stream had {messages} messages, expected at least {scenario.chunks}")
+    if scenario.paced and float(first["seconds"]) < scenario.chunks * 0.001:
+        notes.append(f"{where}: stream took {float(first['seconds']) * 1000:.1f} ms, not paced")
+    return messages if scenario.stream else 0
+
+
+def run_scenario(systems: list[Running], mock: Running, scenario: Scenario, args: argparse.Namespace, tool: str, key: str, notes: list[str], skipped: list[dict[str, Any]] | None = None) -> list[Phase]:
     """Every system back to back on one scenario, so noise from the machine hits them alike."""
     phases: list[Phase] = []
     levels = args.levels or sorted({1, args.connections})
     for system in systems:
+        runs, reason = applicable(system, scenario, explicit=args.scenarios is not None)
+        if not runs:
+            if reason and skipped is not None:
+                skipped.append({"system": system.name, "scenario": scenario.name, "workers": system.workers, "reason": reason})
+            continue
         events = prepare(system, scenario, key, notes)
         if events is None:
             continue
         if args.warmup > 0:
-            _load(tool, system.url + scenario.path, scenario.body, key, max(levels), args.warmup)
+            _load(tool, system, scenario, key, max(levels), args.warmup)
         for level in levels:
             phase = measure(system, mock, scenario, events, tool, key, level, args.duration)
             phases.append(phase)
@@ -159,7 +254,7 @@ def run_suite(mock: Running, names: list[str], scenarios: list[Scenario], worker
             doc["systems"][name] = system.version
             running.append(system)
         for scenario in scenarios:
-            doc["phases"].extend(p.to_dict() for p in run_scenario(running, mock, scenario, args, tool, key, notes))
+            doc["phases"].extend(p.to_dict() for p in run_scenario(running, mock, scenario, args, tool, key, notes, doc["not_applicable"]))
     finally:
         for system in running:
             system.stop()
@@ -198,7 +293,8 @@ def run(args: argparse.Namespace) -> int:
         notes.append(f"scenario {s.name} skipped: {s.pending}")
     scenarios = [s for s in scenarios if not s.pending]
     litellm = find_litellm(args.litellm)
-    systems = args.systems or [s for s in SYSTEMS if s != "litellm" or litellm]
+    protocols = {s.protocol for s in scenarios}
+    systems = args.systems or [s for s in SYSTEMS if (s != "litellm" or litellm) and (("grpc" if s in GRPC_SYSTEMS else "http") in protocols)]
     if "litellm" not in systems and not args.systems and litellm is None:
         notes.append("LiteLLM not found (--litellm PATH or EDGE_BENCH_LITELLM): not in this run")
     tool = "wrk" if wrk_available() and not args.builtin_client else "builtin"
@@ -206,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
         notes.append("wrk not installed: the built-in asyncio client generated the load (it costs more CPU than wrk; compare ratios, not absolutes)")
     # One strong key for every system: the edge admin key, LiteLLM's master key.
     key = os.environ.get("LITELLM_MASTER_KEY") or "sk-bench-" + secrets.token_urlsafe(32)
-    doc: dict[str, Any] = {"machine": machine(), "loadgen": tool, "duration_s": args.duration, "connections": args.connections, "phases": [], "notes": notes, "systems": {}}
+    doc: dict[str, Any] = {"machine": machine(), "loadgen": tool, "duration_s": args.duration, "connections": args.connections, "phases": [], "notes": notes, "systems": {}, "not_applicable": []}
     with tempfile.TemporaryDirectory(prefix="edge-bench-") as tmp:
         mock = start_mock()
         try:

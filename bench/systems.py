@@ -3,17 +3,29 @@
     direct    the mock upstream itself (no proxy): the latency baseline
     floor     bench/floor_proxy.py, a bare aiohttp+uvloop+orjson proxy: the CPU budget's reference
     edge      ``edge serve`` with auth, routing, accounting (SQLite ledger) and metrics on
+    edge_limits  the same config, but the bench key is a non-admin gateway key with limits
+              (rpm, tpm, a budget, tags), imported through POST /v1/keys: admission and budget
+              checks on every request (issue 6); runs chat and stream20 unless --scenarios
     litellm   LiteLLM proxy, from its own venv (``--litellm`` or EDGE_BENCH_LITELLM); skipped
               with a note when not found
+    grpc_floor   bench/grpc_floor.py, an empty grpc.aio servicer of edge.v1.Gateway (gRPC only)
+    edge_nocooldown  the edge config with a cooldown that never opens (failures: 1000000); runs
+              the chaos scenario, so the report can show the breaker's share of its figures
+    edge_grpc    ``edge serve --grpc-port 0`` with the edge config, measured on its gRPC port
+              (a process of its own, so the gRPC listener stays out of the HTTP figures)
 
-Every system serves the public model ``echo`` (and ``embed``) and accepts the same bearer key, so
-the load generator sends identical bytes to all of them.
+Every HTTP system serves the public model ``echo`` (and ``embed``) and accepts the same bearer
+key, so the load generator sends identical bytes to all of them; the gRPC systems get the same
+serialized ChatRequest. The edge systems also serve ``flaky`` and ``fallback429`` (a failing
+primary with ``echo`` as fallback) for the resilience scenarios.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -26,12 +38,24 @@ from .procs import Child
 
 __all__ = ["SYSTEMS", "Running", "start_mock", "start_system"]
 
-SYSTEMS = ("direct", "floor", "edge", "litellm")
+SYSTEMS = ("direct", "floor", "edge", "edge_limits", "edge_nocooldown", "litellm", "grpc_floor", "edge_grpc")
+GRPC_SYSTEMS = ("grpc_floor", "edge_grpc")
+# Peers that get an explicit "not applicable" row for a scenario they cannot serve.
+PEERS = ("direct", "floor", "litellm")
+# What a system runs when --scenarios is not given (None: every scenario of its protocol).
+DEFAULT_SCENARIOS: dict[str, tuple[str, ...]] = {"edge_limits": ("chat", "stream20"), "edge_nocooldown": ("chaos",)}
+# edge_nocooldown: the edge config with a cooldown that never opens, so the chaos scenario
+# shows what retries and the fallback alone cost when the failing primary is never skipped.
+NO_COOLDOWN = "cooldown: {failures: 1000000, window_s: 30, for_s: 5}"
+# The limits of edge_limits' key: high enough never to refuse, so every request pays for the
+# checks (rpm and tpm windows, the token estimate, the budget) and none is refused.
+LIMITED_KEY = {"rpm": 10_000_000, "tpm": 10_000_000_000, "budget_usd": 1e9, "tags": {"customer": "bench"}}
 HERE = Path(__file__).resolve().parent
 # The mock embeds whatever the model is called; LiteLLM accepts `dimensions` only for models it
 # knows to support it, so every system names the upstream model like OpenAI's.
 EMBED_UPSTREAM = "text-embedding-3-small"
 _SERVING = re.compile(r"serving on http://([\d.]+):(\d+)")
+_GRPC_SERVING = re.compile(r"grpc serving on ([\d.]+):(\d+)")
 
 
 @dataclass
@@ -42,6 +66,9 @@ class Running:
     root_pid: int
     workers: int
     version: str = ""
+    protocol: str = "http"
+    grpc_target: str | None = None  # host:port of a gRPC system
+    ledger: Path | None = None  # the edge systems' SQLite ledger
 
     def stop(self) -> None:
         if self.child is not None:
@@ -67,7 +94,11 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def edge_config(mock_url: str, home: Path, key: str) -> str:
-    """Auth (one key), routing (public -> upstream name), accounting (SQLite ledger, prices), metrics."""
+    """Auth (one key), routing (public -> upstream name), accounting (SQLite ledger, prices), metrics.
+
+    ``flaky`` and ``fallback429`` are the resilience scenarios' models: one route whose upstream
+    model the mock fails on request (``mock.by_model``), and ``echo`` as the fallback.
+    """
     return f"""
 server:
   host: 127.0.0.1
@@ -88,8 +119,21 @@ models:
   embed:
     route:
       - {{provider: mock, model: {EMBED_UPSTREAM}}}
+  flaky:
+    route:
+      - {{provider: mock, model: flaky-primary}}
+    fallbacks: [echo]
+  fallback429:
+    route:
+      - {{provider: mock, model: primary429}}
+    fallbacks: [echo]
+routing:
+  retries: 2
+  cooldown: {{failures: 3, window_s: 30, for_s: 5}}
 prices:
   echo: {{input: 1.0, output: 2.0}}
+  flaky-primary: {{input: 1.0, output: 2.0}}
+  primary429: {{input: 1.0, output: 2.0}}
   {EMBED_UPSTREAM}: {{input: 0.02, output: 0.0}}
 keys:
   admin: {key}
@@ -137,14 +181,24 @@ def _wait_http(url: str, child: Child, timeout: float) -> None:
     raise TimeoutError(f"{child.name} did not answer {url} within {timeout:g} s:\n{child.tail()}")
 
 
-def _wait_workers(child: Child, workers: int, timeout: float = 30.0) -> None:
+def _wait_workers(child: Child, workers: int, timeout: float = 30.0, pattern: re.Pattern[str] = _SERVING) -> None:
     # With a supervisor the first "serving" line comes from one worker; wait until all are up so
     # the load is shared from the first request.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if sum(1 for line in child.lines if _SERVING.search(line)) >= workers:
+        if sum(1 for line in child.lines if pattern.search(line)) >= workers:
             return
         time.sleep(0.1)
+
+
+def _import_key(url: str, admin: str, key: str) -> None:
+    """POST /v1/keys: make the bench key a limited, non-admin gateway key (an imported secret)."""
+    body = json.dumps({"name": "bench", "key": key, **LIMITED_KEY}).encode()
+    request = urllib.request.Request(url + "/v1/keys", data=body, method="POST", headers={"authorization": "Bearer " + admin, "content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        if response.status != 201:
+            raise RuntimeError(f"POST /v1/keys answered {response.status}: {response.read()[:300]!r}")
+    time.sleep(0.7)  # every worker re-reads the keys every 0.5 s
 
 
 def start_system(name: str, mock: Running, workers: int, key: str, home: Path, litellm: str | None) -> Running:
@@ -158,14 +212,38 @@ def start_system(name: str, mock: Running, workers: int, key: str, home: Path, l
         found = child.wait_for(_SERVING, 20)
         _wait_workers(child, workers)
         return Running("floor", f"http://127.0.0.1:{found.group(2)}", child, child.pid, workers, "aiohttp+uvloop+orjson")
-    if name == "edge":
+    if name in ("edge", "edge_limits", "edge_nocooldown", "edge_grpc"):
+        # edge_limits: a different (random) admin key, and the bench key imported with limits.
+        admin = "sk-bench-admin-" + secrets.token_urlsafe(32) if name == "edge_limits" else key
         config = home / "edge-bench.yaml"
-        config.write_text(edge_config(mock.url, home, key))
+        text = edge_config(mock.url, home, admin)
+        if name == "edge_nocooldown":
+            text = re.sub(r"cooldown: \{[^}]*\}", NO_COOLDOWN, text)
+        config.write_text(text)
         argv = _python_argv("-m", "edge.cli", "serve", "--config", str(config), "--workers", str(workers))
-        child = Child("edge", argv, env=_env(), cwd=str(home))
+        if name == "edge_grpc":
+            argv += ["--grpc-port", "0"]
+        child = Child(name, argv, env=_env(), cwd=str(home))
         found = child.wait_for(_SERVING, 30)
         _wait_workers(child, workers)
-        return Running("edge", f"http://127.0.0.1:{found.group(2)}", child, child.pid, workers, _edge_version())
+        url = f"http://127.0.0.1:{found.group(2)}"
+        running = Running(name, url, child, child.pid, workers, _edge_version(), ledger=home / "edge-bench.db")
+        if name == "edge_limits":
+            try:
+                _import_key(url, admin, key)
+            except Exception:
+                child.stop()
+                raise
+        if name == "edge_grpc":
+            grpc = child.wait_for(_GRPC_SERVING, 30)
+            _wait_workers(child, workers, pattern=_GRPC_SERVING)
+            running.protocol, running.grpc_target = "grpc", f"127.0.0.1:{grpc.group(2)}"
+        return running
+    if name == "grpc_floor":
+        child = Child(name, _python_argv(str(HERE / "grpc_floor.py"), "--workers", str(workers)), env=_env())
+        found = child.wait_for(_GRPC_SERVING, 20)
+        _wait_workers(child, workers, pattern=_GRPC_SERVING)
+        return Running(name, "", child, child.pid, workers, "grpc.aio+uvloop", protocol="grpc", grpc_target=f"127.0.0.1:{found.group(2)}")
     if name == "litellm":
         if litellm is None:
             raise LookupError("LiteLLM not found: pass --litellm PATH or set EDGE_BENCH_LITELLM (see bench/README.md)")

@@ -1,8 +1,8 @@
 """The scenario registry: each module exports ``SCENARIOS``, a tuple of Scenario.
 
 Adding a scenario is adding a module here and its name to ``_MODULES``; the runner, the report
-and the plot pick it up. Scenarios whose feature has not landed carry ``pending`` and are listed
-(and skipped) so the hook stays visible: see ``pending.py``.
+and the plot pick it up. A scenario whose feature has not landed can carry ``pending`` (why): it
+is listed and skipped. ``systems`` / ``protocol`` say which systems can run one (common.py).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from ..common import Scenario
 
 __all__ = ["all_scenarios", "select"]
 
-_MODULES = ("chat", "stream20", "stream200", "embeddings", "pending")
+_MODULES = ("chat", "stream20", "stream200", "embeddings", "resilience", "grpc")
 
 # What runs when --scenarios is not given.
-DEFAULT = ("chat", "stream20", "stream20_unpaced", "stream200", "stream200_unpaced", "embeddings")
+DEFAULT = ("chat", "stream20", "stream20_unpaced", "stream200", "stream200_unpaced", "embeddings", "chaos", "fallback_429", "grpc_unary", "grpc_stream", "grpc_stream_unpaced")
 
 
 def all_scenarios() -> dict[str, Scenario]:

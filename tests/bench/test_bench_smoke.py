@@ -1,5 +1,8 @@
 """``edge bench`` end to end, briefly: built-in client, direct + floor + edge, about 1 s a phase.
 
+Also the chaos scenario (issue 5) on edge: no client-visible error with a primary failing 30% of
+calls, upstream attempts per request counted, and "not applicable" rows for the peers.
+
 Checks the shape of the JSON report (every field present, numbers positive), never timings:
 timed assertions would be flaky on a shared machine, and the figures are the report's business.
 """
@@ -16,13 +19,14 @@ import pytest
 
 SCENARIOS = ("chat", "stream20", "embeddings")
 SYSTEMS = ("direct", "floor", "edge")
+EDGE_ONLY = ("chaos",)
 
 
 @pytest.mark.timeout(90)
 def test_edge_bench_writes_a_complete_report(tmp_path: Path) -> None:
     out, md, png = tmp_path / "bench.json", tmp_path / "bench.md", tmp_path / "bench.png"
     argv = [sys.executable, "-m", "edge.cli", "bench", "--builtin-client", "--duration", "1", "--warmup", "0", "--levels", "2"]
-    argv += ["--systems", *SYSTEMS, "--scenarios", *SCENARIOS, "--no-micro", "--json", str(out), "--markdown", str(md), "--plot", str(png)]
+    argv += ["--systems", *SYSTEMS, "--scenarios", *SCENARIOS, *EDGE_ONLY, "--no-micro", "--json", str(out), "--markdown", str(md), "--plot", str(png)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=80, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -31,7 +35,15 @@ def test_edge_bench_writes_a_complete_report(tmp_path: Path) -> None:
     assert doc["machine"]["cores"] >= 1
     assert not [n for n in doc["notes"] if "probe" in n or "did not start" in n], doc["notes"]
     phases = {(p["system"], p["scenario"]): p for p in doc["phases"]}
-    assert set(phases) == {(s, c) for s in SYSTEMS for c in SCENARIOS}
+    assert set(phases) == {(s, c) for s in SYSTEMS for c in SCENARIOS} | {("edge", c) for c in EDGE_ONLY}
+    chaos = phases.pop(("edge", "chaos"))
+    assert chaos["requests"] > 0 and chaos["errors"] == 0, chaos  # the fallback answered every failure
+    assert 1.0 <= chaos["upstream_calls_per_request"] < 2.0, chaos
+    # the gateway's own account, from its ledger: every row answered, some by the fallback
+    assert chaos["ledger_rows"] > 0 and chaos["ledger_errors"] == 0 and chaos["ledger_attempts_per_request"] >= 1.0, chaos
+    assert 0.0 < chaos["fallback_share"] <= 1.0, chaos
+    assert phases[("edge", "chat")]["upstream_calls_per_request"] < 1.2
+    assert {(n["system"], n["scenario"]) for n in doc["not_applicable"]} == {("direct", "chaos"), ("floor", "chaos")}
     for (system, scenario), p in phases.items():
         where = f"{system}/{scenario}"
         assert p["connections"] == 2 and p["workers"] == 1, where
@@ -47,5 +59,6 @@ def test_edge_bench_writes_a_complete_report(tmp_path: Path) -> None:
 
     report = md.read_text()
     assert "| edge | chat |" in report and "### Targets (issue 4)" in report
+    assert "### Resilience (issue 5)" in report and "| floor | chaos | - | n/a |" in report
     if importlib.util.find_spec("matplotlib") is not None:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
