@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterable
 
 from ..config import BudgetConfig
@@ -32,6 +33,23 @@ def period_start(period: str, now: float) -> float:
     return day.timestamp()
 
 
+class _PeriodStarts:
+    """period_start, computed once per UTC day instead of once per request."""
+
+    def __init__(self) -> None:
+        self._day = -1
+        self._starts: dict[str, float] = {}
+
+    def __call__(self, period: str, now: float) -> float:
+        day = int(now // 86400)
+        if day != self._day:
+            self._day, self._starts = day, {}
+        start = self._starts.get(period)
+        if start is None:
+            start = self._starts[period] = period_start(period, now)
+        return start
+
+
 class Budgets:
     def __init__(self, rules: Iterable[BudgetConfig], store: Store, refresh_s: float = 1.0) -> None:
         self._tag_rules: dict[str, list[BudgetConfig]] = {}
@@ -44,6 +62,7 @@ class Budgets:
         self._store = store
         self._refresh_s = refresh_s
         self._spent: dict[tuple[Scope, float], float] = {}  # (scope, period start) -> USD
+        self._period_start = _PeriodStarts()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -64,7 +83,7 @@ class Budgets:
 
     async def check(self, now: float, key_id: str | None, key_budget: float | None, key_period: str, tags: dict[str, str] | None, key_name: str | None = None) -> None:
         for scope, usd in self._scopes(key_id, key_budget, key_period, tags, key_name):
-            start = period_start(scope[2], now)
+            start = self._period_start(scope[2], now)
             spent = self._spent.get((scope, start))
             if spent is None:  # first time this period: read what was spent before we started
                 spent = self._spent[(scope, start)] = await self._read(scope, start)
@@ -76,7 +95,7 @@ class Budgets:
         if not cost:
             return
         for scope, _ in self._scopes(key_id, key_budget, key_period, tags, key_name):
-            start = period_start(scope[2], now)
+            start = self._period_start(scope[2], now)
             self._spent[(scope, start)] = self._spent.get((scope, start), 0.0) + cost
 
     async def start(self) -> None:
@@ -93,7 +112,11 @@ class Budgets:
         return await self._store.spend(start, tag=(name, value))
 
     async def refresh(self) -> None:
+        now = time.time()
         for scope, start in list(self._spent):
+            if start < self._period_start(scope[2], now):  # a past period: nothing checks it again
+                del self._spent[(scope, start)]
+                continue
             ledger = await self._read(scope, start)
             # Spend only grows inside a period: the ledger brings other workers' spend, our own
             # view may hold spend the ledger has not written yet; the larger is the closer.
