@@ -90,6 +90,21 @@ def _cap(seconds: float) -> float | None:
     return min(seconds, MAX_RETRY_AFTER_S)
 
 
+def secrets_for(api_key: str | None, base_url: str, headers: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """What an upstream's text must never carry to a client: the key, the configured header
+    values (custom auth headers), and where the upstream lives (host:port and host)."""
+    from urllib.parse import urlsplit
+
+    found = [api_key or ""]
+    found.extend((headers or {}).values())
+    try:
+        parts = urlsplit(base_url)
+        found.extend((parts.netloc.rpartition("@")[2], parts.hostname or ""))
+    except ValueError:
+        pass
+    return tuple(sorted({s for s in found if s}, key=len, reverse=True))  # longest first
+
+
 def scrub(text: str, secrets: tuple[str, ...]) -> str:
     """Remove credentials from text that came back from an upstream (some echo the key)."""
     for secret in secrets:

@@ -36,6 +36,7 @@ from edge.fastpath import jsonio
 from ._anthropic_stream import AnthropicStreamDecoder, error_info, finish_reason_for, usage_from_anthropic
 from ._common import (
     body_snippet,
+    secrets_for,
     chat_completion,
     extra_fields,
     json_error_body,
@@ -77,7 +78,7 @@ class AnthropicAdapter:
         if api_key:
             self._headers["x-api-key"] = api_key
         self._stream_headers = dict(self._headers, accept="text/event-stream")
-        self._secrets = (api_key,) if api_key else ()
+        self._secrets = secrets_for(api_key, base_url, headers)
         self.default_max_tokens = default_max_tokens
         self.thinking_budgets = dict(DEFAULT_THINKING_BUDGETS if thinking_budgets is None else thinking_budgets)
 

@@ -34,6 +34,7 @@ from edge.fastpath import jsonio
 
 from ._common import (
     body_snippet,
+    secrets_for,
     chat_completion,
     extra_fields,
     json_error_body,
@@ -74,7 +75,7 @@ class GeminiAdapter:
         if api_key:
             self._headers["x-goog-api-key"] = api_key
         self._stream_headers = dict(self._headers, accept="text/event-stream")
-        self._secrets = (api_key,) if api_key else ()
+        self._secrets = secrets_for(api_key, base_url, headers)
         self.thinking_budgets = dict(DEFAULT_THINKING_BUDGETS if thinking_budgets is None else thinking_budgets)
 
     def _url(self, model: str, method: str) -> str:

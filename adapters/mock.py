@@ -29,6 +29,8 @@ Hostile upstreams (streams only; docs/hostile.md), each after the first chunk:
     invalid_json     send a data event whose payload is not JSON, then go on
     truncate         send half of the next chunk's JSON, then close the body cleanly
     endless          never finish: keep sending content chunks (every chunk_delay_ms)
+    echo_secrets     with status: the error message repeats the Authorization header and the
+                     Host it was called at (as some servers and proxies do)
 
 GET /mock/stats reports what the mock saw (requests, streams started, completed and aborted by
 the client, the last request body), so tests can assert what reached the upstream.
@@ -165,7 +167,10 @@ async def _chat(request: web.Request) -> web.StreamResponse:
             headers["retry-after"] = str(retry_after)
         kind = "rate_limit_error" if status == 429 else ("invalid_request_error" if status < 500 else "server_error")
         code = "rate_limit_exceeded" if status == 429 else None
-        return _error(status, f"mock upstream error {status}", type=kind, code=code, headers=headers)
+        message = f"mock upstream error {status}"
+        if replies.knob(body, "echo_secrets"):
+            message += f" (auth {request.headers.get('authorization')}, at http://{request.host}/v1)"
+        return _error(status, message, type=kind, code=code, headers=headers)
     limit = replies.knob(body, "context_limit")
     if isinstance(limit, int) and replies.prompt_tokens(body) > limit:
         message = f"This model's maximum context length is {limit} tokens. However, your messages resulted in {replies.prompt_tokens(body)} tokens."

@@ -27,6 +27,7 @@ from edge.fastpath.sse import SSEError
 
 from ._common import (
     body_snippet,
+    secrets_for,
     chat_completion,
     extra_fields,
     json_error_body,
@@ -89,7 +90,7 @@ class OllamaAdapter:
         if api_key:  # Ollama's cloud (ollama.com) takes a bearer key; a local server ignores it
             self._headers["authorization"] = "Bearer " + api_key
         self._stream_headers = dict(self._headers, accept="application/x-ndjson")
-        self._secrets = (api_key,) if api_key else ()
+        self._secrets = secrets_for(api_key, base_url, headers)
 
     def chat_request(self, body: dict[str, Any], upstream_model: str, stream: bool) -> UpstreamRequest:
         chat = jsonio.convert(body, ChatRequest, strict=False)

@@ -13,7 +13,7 @@ from typing import Any
 
 from edge.fastpath import jsonio
 
-from ._common import parse_retry_after, upstream_error, usage_dict
+from ._common import parse_retry_after, secrets_for, upstream_error, usage_dict
 from .types import ChatResult, UpstreamErrorInfo, UpstreamRequest, Usage
 
 __all__ = ["PROVIDER", "OpenAIAdapter", "usage_dict", "usage_from_openai"]
@@ -35,7 +35,7 @@ class OpenAIAdapter:
         if api_key:
             self._headers["authorization"] = "Bearer " + api_key
         self._stream_headers = dict(self._headers, accept="text/event-stream")
-        self._secrets = (api_key,) if api_key else ()
+        self._secrets = secrets_for(api_key, base_url, headers)
 
     def chat_request(self, body: dict[str, Any], upstream_model: str, stream: bool, *, ask_usage: bool = True) -> UpstreamRequest:
         out = dict(body)

@@ -188,10 +188,24 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None, source: str = "
     """Validate an already-parsed document (dicts and lists) into a Config."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections, got {type(raw).__name__}")
+    used: set[str] = set()
     try:
-        raw = _substitute(raw, os.environ if env is None else env, "")
+        raw = _substitute(raw, os.environ if env is None else env, "", used)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+    try:
+        return _validate(raw, source)
+    except ConfigError as exc:
+        # A value that came from the environment may be a secret wherever it was put (a key in
+        # a URL, say): an error never shows it (found by tools/fuzz/fuzz_config.py).
+        message = str(exc)
+        for value in sorted(used, key=len, reverse=True):
+            if len(value) >= 6:
+                message = message.replace(value, "<from environment>")
+        raise ConfigError(message) from None
+
+
+def _validate(raw: dict[str, Any], source: str) -> Config:
     raw["source"] = source
     # Sections keyed by user-chosen names are checked entry by entry first, so an error can name
     # the entry (msgspec reports dict values as "[...]").
@@ -205,11 +219,11 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None, source: str = "
     return config
 
 
-def _substitute(node: Any, env: Mapping[str, str], path: str) -> Any:
+def _substitute(node: Any, env: Mapping[str, str], path: str, used: set[str]) -> Any:
     if isinstance(node, dict):
-        return {k: _substitute(v, env, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+        return {k: _substitute(v, env, f"{path}.{k}" if path else str(k), used) for k, v in node.items()}
     if isinstance(node, list):
-        return [_substitute(v, env, f"{path}[{i}]") for i, v in enumerate(node)]
+        return [_substitute(v, env, f"{path}[{i}]", used) for i, v in enumerate(node)]
     if isinstance(node, str) and "${" in node:
 
         def replace(match: re.Match[str]) -> str:
@@ -219,6 +233,7 @@ def _substitute(node: Any, env: Mapping[str, str], path: str) -> Any:
                 if default is None:
                     raise ConfigError(f"{path}: environment variable {name} is not set (write ${{{name}:-default}} for a fallback)")
                 return default
+            used.add(value)
             return value
 
         return _VAR.sub(replace, node)

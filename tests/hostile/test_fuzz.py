@@ -71,3 +71,12 @@ def test_a_line_without_end_is_bounded(name: str, adapter: object, prefix: bytes
         for _ in range(100 * 16):  # up to 100 MB
             decoder.feed(piece)
     assert time.perf_counter() - started < 2.0
+
+
+def test_a_config_error_never_shows_a_value_from_the_environment() -> None:
+    # fuzz_config: base_url 'htt${SECRET_KEY}' (a key pasted into a URL) was echoed in the error.
+    from edge.config import parse_config
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"providers": {"p": {"kind": "openai", "base_url": "htt${SECRET_KEY}"}}}, env={"SECRET_KEY": "sk-fuzz-secret-7f3a"})
+    assert "sk-fuzz-secret-7f3a" not in str(caught.value) and "<from environment>" in str(caught.value)
