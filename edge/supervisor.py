@@ -62,8 +62,13 @@ def supervise(config_path: str | None, host: str, port: int, workers: int, drain
             for i, child in enumerate(children):
                 if child is not None and child.poll() is not None:
                     log.warning("worker %d (pid %d) exited with %s; restarting", i, child.pid, child.returncode)
-                    failures[i] = failures[i] + 1 if now - started[i] < 10.0 else 1
-                    restarts[i] = now + min(5.0, 0.05 * 2 ** min(failures[i] - 1, 7))
+                    if child.returncode < 0:
+                        # Killed by a signal from outside (kill -9, the OOM killer): not a crash
+                        # loop, so no backoff; the port must be served again at once.
+                        failures[i] = 0
+                    else:
+                        failures[i] = failures[i] + 1 if now - started[i] < 10.0 else 1
+                    restarts[i] = now + (min(5.0, 0.05 * 2 ** min(failures[i] - 1, 7)) if failures[i] else 0.0)
                     children[i] = None
                 if children[i] is None and now >= restarts[i]:
                     children[i] = subprocess.Popen(command, env=env)
