@@ -39,6 +39,8 @@ class TranslatedStream:
         self.finish_reason: str | None = None
         self.usage: bytes | None = None
         self.chunks = 0
+        # Translating decoders surface broken provider events as errors themselves.
+        self.malformed = 0
         self.text_bytes = 0
         self._usage: Usage | None = None
         self._role_sent = False

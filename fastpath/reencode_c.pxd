@@ -14,6 +14,7 @@ cdef class OpenAIStreamRewriter:
     cdef readonly object error
     cdef readonly object finish_reason
     cdef readonly Py_ssize_t chunks
+    cdef readonly Py_ssize_t malformed
     cdef readonly Py_ssize_t text_bytes
     cdef readonly bint role_seen
     cdef bytes _model_json

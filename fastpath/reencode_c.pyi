@@ -9,6 +9,7 @@ class OpenAIStreamRewriter:
     error: bytes | None
     finish_reason: str | None
     chunks: int
+    malformed: int
     text_bytes: int
     role_seen: bool
     def __init__(

@@ -13,8 +13,9 @@ first delta if absent; ``"choices":null`` or no ``choices`` becomes ``[]`` (vLLM
 chunks); usage the client did not ask for (the gateway always asks upstream) is dropped:
 the whole chunk if its choices are empty, else ``"usage":null``. ``data: [DONE]`` is
 swallowed (the server writes its own) and ends processing; comments and other SSE fields
-are dropped. A payload that is not a JSON object, or is malformed, is forwarded
-unchanged: nothing raises except ``SSEError`` for an event over ``max_event_bytes``.
+are dropped. A payload that is not a JSON object, or is malformed, is not forwarded but
+counted in ``malformed`` (the server then ends the stream with an error event): nothing
+raises except ``SSEError`` for an event over ``max_event_bytes``.
 
 Read as it goes: ``usage`` (raw JSON of the last non-null usage), ``finish_reason``,
 ``error`` (raw payload of an in-stream ``{"error": ...}``, forwarded unchanged), ``chunks``
@@ -73,6 +74,7 @@ class OpenAIStreamRewriter:
         self.error = None
         self.finish_reason = None
         self.chunks = 0
+        self.malformed = 0
         self.text_bytes = 0
         self.role_seen = False
         # Framing is the SSE decoder of the same build (see the import above).
@@ -121,14 +123,16 @@ class OpenAIStreamRewriter:
             if b.startswith(b"[DONE]", i):
                 self.done = True
                 return
-            self._emit(b, multi, out)  # not an object: not ours to judge
+            self.malformed += 1  # a chat chunk is always an object: this one is broken
             return
         js = self._js
         ok = js.scan(b, i, n) >= 0
         self.text_bytes = js.text_bytes
         self.finish_reason = js.finish_reason
         if not ok:
-            self._emit(b, multi, out)  # malformed: forward unchanged rather than guess
+            # Malformed: never forwarded (a client SDK would choke on it mid-answer); counted,
+            # so the server can end the stream with a clear error event instead.
+            self.malformed += 1
             return
         if js.has_error:
             self.error = b

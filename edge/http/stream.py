@@ -132,6 +132,10 @@ async def _pump(upstream: aiohttp.ClientResponse, rewriter: Any, response: web.S
             out = rewriter.feed(data)
         except ValueError as exc:  # an oversized SSE event (fastpath SSEError)
             return BadGateway(f"Provider '{provider}' sent an invalid stream: {exc}", code="upstream_stream_error")
+        if rewriter.malformed:
+            if out:
+                await response.write(out)  # what came before the broken chunk is good
+            return BadGateway(f"Provider '{provider}' sent a stream chunk that is not valid JSON.", code="upstream_stream_error")
         if out:
             if record.ttft_ms is None:
                 record.ttft_ms = ctx.elapsed_ms()
@@ -139,6 +143,8 @@ async def _pump(upstream: aiohttp.ClientResponse, rewriter: Any, response: web.S
     out = rewriter.flush()
     if out:
         await response.write(out)
+    if rewriter.malformed:  # e.g. half an event left when the upstream cut the stream
+        return BadGateway(f"Provider '{provider}' sent a stream chunk that is not valid JSON.", code="upstream_stream_error")
     return None
 
 

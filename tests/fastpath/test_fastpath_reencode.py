@@ -211,10 +211,10 @@ def test_rewrites(reencode_mod, payload: bytes, expected: bytes) -> None:
     [b'{"model":"x",', b'{"model" "x"}', b"not json", b'{"a":[1,2}', b'{"model":"x"} trailing',
      b"[1,2]", b'"str"', b'{"model":"x\\', b'{"a":tru'],
 )
-def test_malformed_forwarded_unchanged(reencode_mod, payload: bytes) -> None:
+def test_malformed_is_counted_not_forwarded(reencode_mod, payload: bytes) -> None:
     out, rw = one(reencode_mod, payload)
-    assert out == b"data: " + payload + b"\n\n"
-    assert rw.chunks == 1
+    assert out == b""
+    assert rw.chunks == 0 and rw.malformed == 1
 
 
 def test_public_model_is_json_escaped(reencode_mod) -> None:

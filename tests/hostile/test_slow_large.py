@@ -249,13 +249,16 @@ def test_a_truncated_chunk_ends_the_stream_with_an_error_event(hostile: tuple[Se
     assert _ledger(home, headers["x-request-id"])[0] == 502
 
 
-def test_an_invalid_json_chunk_is_passed_on_and_the_stream_goes_on(hostile: tuple[Server, Mock, Path]) -> None:
-    # Documented pass-through behaviour of the fastpath rewriter (docs/hostile.md): a payload
-    # that is not JSON is forwarded unchanged; the client's SDK decides what to do with it.
+def test_an_invalid_json_chunk_ends_the_stream_with_an_error_event(hostile: tuple[Server, Mock, Path]) -> None:
+    # A chat chunk that is not JSON is never passed on: the chunks before it reach the client,
+    # then a final error event; the ledger says 502.
     gw, _, home = hostile
     status, headers, body = _chat(gw, {"invalid_json": True})
-    assert status == 200 and b"data: {\"id\": not json at all" in body and body.endswith(b"data: [DONE]\n\n")
-    assert _ledger(home, headers["x-request-id"])[0] == 200
+    assert status == 200 and b"not json at all" not in body
+    assert json.loads(_events(body)[-1][6:])["error"]["code"] == "upstream_stream_error"
+    assert "not valid JSON" in json.loads(_events(body)[-1][6:])["error"]["message"]
+    assert not body.endswith(b"data: [DONE]\n\n")
+    assert _ledger(home, headers["x-request-id"])[0] == 502
 
 
 def test_invalid_json_from_a_whole_response_is_502(hostile: tuple[Server, Mock, Path]) -> None:
