@@ -10,9 +10,9 @@ import datetime as dt
 import re
 import secrets
 import time
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from msgspec import Struct
+from msgspec import Meta, Struct
 
 from .auth import hash_key
 from .errors import InvalidRequest
@@ -26,16 +26,16 @@ PREFIX = "sk-edge-"
 class KeySpec(Struct, kw_only=True, forbid_unknown_fields=True):
     """What a caller asks for (CLI flags or the admin API's JSON body)."""
 
-    name: str
+    name: Annotated[str, Meta(min_length=1, max_length=128)]
     models: list[str] | None = None
-    rpm: int | None = None
-    tpm: int | None = None
-    budget_usd: float | None = None
-    period: str = "month"
+    rpm: Annotated[int, Meta(ge=1)] | None = None
+    tpm: Annotated[int, Meta(ge=1)] | None = None
+    budget_usd: Annotated[float, Meta(ge=0)] | None = None
+    period: Literal["day", "month"] = "month"
     tags: dict[str, str] | None = None
     expires: str | float | None = None  # "30d", "12h", an ISO date, or unix seconds
     # Import an existing secret instead of making one (migrating keys from another gateway).
-    key: str | None = None
+    key: Annotated[str, Meta(min_length=20, max_length=256)] | None = None
 
 
 def parse_tag_list(text: str) -> dict[str, str]:
