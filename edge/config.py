@@ -9,7 +9,6 @@ The file a user writes is examples/edge.yaml; the README documents every key.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -20,15 +19,13 @@ from msgspec import Struct, field
 
 from edge.fastpath import jsonio
 
+from .config_text import ConfigError, describe, redact_url, substitute
+
 __all__ = ["Config", "ConfigError", "load_config", "parse_config"]
 
 ProviderKind = Literal["openai", "anthropic", "gemini", "ollama", "mock"]
 RetryCondition = int | Literal["timeout", "connection"]
 Check = Literal["invalid_json", "truncated", "refusal", "empty"]
-
-
-class ConfigError(ValueError):
-    """A config file that cannot be used; the message names the path and the value at fault."""
 
 
 class _Frozen(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -164,10 +161,6 @@ class Config(_Frozen):
     source: str = "<embedded default>"
 
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_SECRET_KEYS = ("api_key", "admin", "password", "secret", "token", "authorization")
-
-
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
     """Read, substitute and validate a YAML config file. Raises ConfigError."""
     file = Path(path)
@@ -190,7 +183,7 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None, source: str = "
         raise ConfigError(f"{source}: the top level must be a mapping of sections, got {type(raw).__name__}")
     used: set[str] = set()
     try:
-        raw = _substitute(raw, os.environ if env is None else env, "", used)
+        raw = substitute(raw, os.environ if env is None else env, "", used)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     try:
@@ -219,77 +212,11 @@ def _validate(raw: dict[str, Any], source: str) -> Config:
     return config
 
 
-def _substitute(node: Any, env: Mapping[str, str], path: str, used: set[str]) -> Any:
-    if isinstance(node, dict):
-        return {k: _substitute(v, env, f"{path}.{k}" if path else str(k), used) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_substitute(v, env, f"{path}[{i}]", used) for i, v in enumerate(node)]
-    if isinstance(node, str) and "${" in node:
-
-        def replace(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            value = env.get(name)
-            if value is None or (value == "" and default is not None):
-                if default is None:
-                    raise ConfigError(f"{path}: environment variable {name} is not set (write ${{{name}:-default}} for a fallback)")
-                return default
-            used.add(value)
-            return value
-
-        return _VAR.sub(replace, node)
-    return node
-
-
 def _convert(node: Any, type: Any, raw: Any, prefix: str, source: str) -> Any:
     try:
         return msgspec.convert(node, type=type, strict=False)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{source}: {_describe(exc, raw, prefix)}") from None
-
-
-def _describe(exc: msgspec.ValidationError, raw: Any, prefix: str = "") -> str:
-    """Turn msgspec's 'Expected `int`, got `str` - at `$.a.b`' into "a.b: expected int, got 'x'"."""
-    text = str(exc)
-    message, _, where = text.rpartition(" - at `")
-    if not message:
-        message, where = text, "$"
-    path = where.rstrip("`").removeprefix("$").lstrip(".")
-    if prefix:
-        path = prefix + ("." + path if path and not path.startswith("[") else path)
-    if message.startswith("Object contains unknown field"):
-        field_name = message.split("`")[1]
-        return f"{path + '.' if path else ''}{field_name}: unknown key"
-    if message.startswith("Object missing required field"):
-        field_name = message.split("`")[1]
-        return f"{path + '.' if path else ''}{field_name}: required key is missing"
-    value = _lookup(raw, path)
-    message = message.replace("`", "")
-    if value is not _MISSING:
-        head, sep, _ = message.partition(", got ")
-        if sep:
-            message = f"{head}, got {_show(path, value)}"
-        elif "enum value" not in message:
-            message = f"{message} (got {_show(path, value)})"
-    return f"{path or '<top>'}: {message[0].lower() + message[1:]}"
-
-
-_MISSING = object()
-
-
-def _lookup(node: Any, path: str) -> Any:
-    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
-        try:
-            node = node[int(part[1:-1])] if part.startswith("[") else node[part]
-        except (KeyError, IndexError, TypeError, ValueError):
-            return _MISSING
-    return node
-
-
-def _show(path: str, value: Any) -> str:
-    if any(word in path.lower() for word in _SECRET_KEYS):
-        return "<redacted>"
-    shown = repr(value)
-    return shown if len(shown) <= 80 else shown[:77] + "..."
+        raise ConfigError(f"{source}: {describe(exc, raw, prefix)}") from None
 
 
 def _check(config: Config, source: str) -> None:
@@ -381,11 +308,6 @@ def _cycles(config: Config) -> list[str]:
 
 def _known(names: Mapping[str, Any]) -> str:
     return f" (known: {', '.join(sorted(names))})" if names else " (none are configured)"
-
-
-def redact_url(url: str) -> str:
-    """postgresql://user:secret@host/db -> postgresql://user:***@host/db."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def dump_config(config: Config) -> bytes:
