@@ -107,6 +107,8 @@ class RoutingConfig(_Frozen):
     retries: int = 2
     retry_on: list[RetryCondition] = field(default_factory=lambda: [429, 500, 502, 503, 504, "timeout", "connection"])
     honor_retry_after: bool = True
+    # A Retry-After longer than this is not waited for on the same route.
+    max_retry_wait_s: float = 5.0
     timeout_s: float = 600.0
     # Streams: how long an upstream may take to start answering (its response headers).
     first_byte_timeout_s: float = 60.0

@@ -127,9 +127,13 @@ async def execute(gw: Gateway, plan: Resolution, ctx: RequestContext, attempt: A
                     if failure.context_length:
                         failed_window = stage.context_window
                         break
+                    hint = failure.retry_after if routing.honor_retry_after else None
                     if (
                         failure.condition in retry_on
                         and retry < routing.retries
+                        # An upstream that asks for a long wait is not retried here: the next
+                        # route, a fallback or the client (who gets the Retry-After) goes on.
+                        and (hint is None or hint <= routing.max_retry_wait_s)
                         and not state.breaker.retry_in(finished)  # opened meanwhile: move on
                         and gw.retry_budget.try_spend(finished)
                     ):

@@ -26,6 +26,7 @@ MODELS = """
     timeout_s: 0.5
 models:
   p429: {{route: [{{provider: up, model: p429}}], fallbacks: [backup]}}
+  p429w: {{route: [{{provider: up, model: p429w}}], fallbacks: [backup]}}
   p429l: {{route: [{{provider: up, model: p429l}}], fallbacks: [backup]}}
   p503s: {{route: [{{provider: up, model: p503s}}], fallbacks: [backup]}}
   pstall: {{route: [{{provider: slow, model: pstall}}], fallbacks: [backup]}}
@@ -237,3 +238,10 @@ def test_every_attempt_is_in_the_ledger(client: openai.OpenAI, routed: Server) -
     assert [e["status"] for e in entries] == ["429", "429", "429", "200"]
     assert all(e["latency_ms"] >= 0 for e in entries)
     assert reason == "429 on up/p429l"
+
+
+def test_a_long_retry_after_is_not_waited_for(client: openai.OpenAI) -> None:
+    started = time.monotonic()
+    raw = _ask(client, "p429w", "no long waits", extra_body={"mock": {"by_model": {"p429w": {"status": 429, "retry_after": 60}}}})
+    assert time.monotonic() - started < 3  # not 2 x 60 s of waiting on the primary
+    assert raw.headers["x-edge-route"] == "up/back" and raw.headers["x-edge-attempts"] == "2"
