@@ -29,6 +29,7 @@ class OpenAIAdapter:
         base = base_url.rstrip("/")
         self._chat_url = base + "/chat/completions"
         self._embeddings_url = base + "/embeddings"
+        self._models_url = base + "/models"
         self._headers = {"content-type": "application/json", "accept": "application/json"}
         if headers:
             self._headers.update({k.lower(): v for k, v in headers.items()})
@@ -67,6 +68,16 @@ class OpenAIAdapter:
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             finish = choices[0].get("finish_reason")
         return ChatResult(jsonio.dumps(doc), usage_from_openai(doc.get("usage")), finish)
+
+    def models_request(self) -> UpstreamRequest:
+        """GET {base}/models: the upstream's own model list (OpenAI ``ListModelsResponse``)."""
+        return UpstreamRequest("GET", self._models_url, self._headers, b"")
+
+    @staticmethod
+    def parse_models(body: bytes) -> list[str]:
+        doc = jsonio.loads(body)
+        data = doc.get("data") if isinstance(doc, dict) else None
+        return [str(m["id"]) for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)] if isinstance(data, list) else []
 
     def embeddings_request(self, body: dict[str, Any], upstream_model: str) -> UpstreamRequest:
         out = dict(body)

@@ -7,6 +7,7 @@ kind ``mock`` starts the built-in mock server on a loopback port inside this wor
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 
 import aiohttp
@@ -22,6 +23,8 @@ __all__ = ["Provider", "Providers"]
 
 log = logging.getLogger("edge.providers")
 
+_DISCOVERY_TIMEOUT = aiohttp.ClientTimeout(total=3.0)
+
 
 class Provider:
     """One configured upstream. ``adapter`` is None for a kind this build cannot speak yet."""
@@ -35,10 +38,37 @@ class Provider:
         # instead, since a long answer may legitimately stream for minutes.
         self.timeout = aiohttp.ClientTimeout(total=config.timeout_s, sock_connect=config.connect_timeout_s)
         self.stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=config.connect_timeout_s, sock_read=config.timeout_s)
+        self._models: list[str] = []
+        self._models_until = 0.0
 
     @property
     def kind(self) -> str:
         return self.config.kind
+
+    async def upstream_models(self) -> list[str]:
+        """The models the upstream itself lists, for GET /v1/models; cached, never raises.
+
+        Only for OpenAI-format upstreams without a configured ``models`` list; a failure is
+        remembered briefly, so a dead upstream cannot slow every listing down.
+        """
+        now = time.monotonic()
+        if now < self._models_until:
+            return self._models
+        request = getattr(self.adapter, "models_request", None)
+        if self.config.models or request is None or self.session is None:
+            return list(self.config.models)
+        try:
+            upstream = request()
+            async with self.session.request(upstream.method, upstream.url, headers=upstream.headers, timeout=_DISCOVERY_TIMEOUT) as response:
+                body = await response.read()
+                if response.status != 200:
+                    raise ValueError(f"HTTP {response.status}")
+            self._models = self.adapter.parse_models(body)  # type: ignore[union-attr]
+            self._models_until = now + 60.0
+        except (aiohttp.ClientError, TimeoutError, ValueError, TypeError) as exc:
+            log.info("provider %r: cannot list its models (%s)", self.name, type(exc).__name__)
+            self._models, self._models_until = [], now + 10.0
+        return self._models
 
 
 class Providers(Mapping[str, Provider]):

@@ -159,6 +159,6 @@ class GatewayServicer:
             out.models.add(id=name, owned_by="llm-edge", created=_CREATED)
         if gw.config.allow_passthrough:
             for provider_name, provider in gw.providers.items():
-                for upstream in provider.config.models:
+                for upstream in await provider.upstream_models():
                     out.models.add(id=f"{provider_name}/{upstream}", owned_by=provider_name, created=_CREATED)
         return out

@@ -1,7 +1,9 @@
 """GET /v1/models and GET /v1/models/{id} (OpenAI ``Model`` objects, wire-formats.md s.1.9).
 
-Lists the configured public models and, when passthrough is on, each provider's advertised
-upstream models as ``<provider>/<model>``. Any name that routes can be retrieved.
+Lists the configured public models and, when passthrough is on, each provider's upstream models
+as ``<provider>/<model>``: its configured ``models``, or for an OpenAI-format upstream without
+one, what the upstream's own GET /models lists (cached for a minute). Any name that routes can
+be retrieved.
 """
 
 from __future__ import annotations
@@ -24,25 +26,25 @@ def _model(model_id: str, owner: str) -> dict[str, object]:
     return {"id": model_id, "object": "model", "created": _CREATED, "owned_by": owner}
 
 
-def _catalogue(gw: Gateway) -> list[dict[str, object]]:
+async def _catalogue(gw: Gateway) -> list[dict[str, object]]:
     rows = [_model(name, "llm-edge") for name in gw.router.public_models]
     if gw.config.allow_passthrough:
         for name, provider in gw.providers.items():
-            rows.extend(_model(f"{name}/{upstream}", name) for upstream in provider.config.models)
+            rows.extend(_model(f"{name}/{upstream}", name) for upstream in await provider.upstream_models())
     return rows
 
 
 async def list_models(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     gw.auth.authenticate(request.headers.get("authorization"))
-    return web.Response(body=jsonio.dumps({"object": "list", "data": _catalogue(gw)}), content_type="application/json")
+    return web.Response(body=jsonio.dumps({"object": "list", "data": await _catalogue(gw)}), content_type="application/json")
 
 
 async def get_model(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     gw.auth.authenticate(request.headers.get("authorization"))
     model_id = request.match_info["model"]
-    for row in _catalogue(gw):
+    for row in await _catalogue(gw):
         if row["id"] == model_id:
             return web.Response(body=jsonio.dumps(row), content_type="application/json")
     try:

@@ -45,6 +45,8 @@ def test_embedded_default_adds_providers_from_environment(tmp_path: Path, mock: 
         client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
         completion = client.chat.completions.create(model="openai/echo", messages=[{"role": "user", "content": "via env"}])
         assert completion.model == "openai/echo" and completion.choices[0].message.content == "via env"
+        # the upstream's own model list shows through, under the provider's name
+        assert {"openai/echo", "openai/tool", "openai/json", "mock/echo"} <= {m.id for m in client.models.list()}
     finally:
         assert server.stop() == 0
     assert "sk-env-secret-abcdef" not in server.output
