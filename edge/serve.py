@@ -19,7 +19,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from .config import Config
 from .http import create_app
-from .http.keys import GATEWAY
+from .http.appkeys import GATEWAY
 
 __all__ = ["run_worker"]
 

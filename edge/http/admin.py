@@ -16,7 +16,7 @@ from edge.fastpath import jsonio
 from edge.keys import KeySpec, describe, make_key
 
 from .body import read_json
-from .keys import GATEWAY
+from .appkeys import GATEWAY
 
 __all__ = ["create_key", "list_keys", "revoke_key"]
 

@@ -18,7 +18,7 @@ from .admin import create_key, list_keys, revoke_key
 from .chat import chat_completions
 from .embeddings import embeddings
 from .health import healthz, metrics, readyz
-from .keys import GATEWAY
+from .appkeys import GATEWAY
 from .middleware import CAPS, edge_middleware
 from .models import get_model, list_models
 from .openapi import openapi_json

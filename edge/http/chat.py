@@ -19,7 +19,7 @@ from edge.errors import EdgeError
 from ..proxy import RequestContext, answer_chat, settle
 from .body import read_json
 from .headers import admit_request, client_timeout, response_headers
-from .keys import GATEWAY, REQUEST_ID
+from .appkeys import GATEWAY, REQUEST_ID
 from .stream import replay_as_stream, stream_chat
 
 __all__ = ["chat_completions"]

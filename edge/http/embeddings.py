@@ -12,7 +12,7 @@ from edge.errors import EdgeError, InvalidRequest
 from ..proxy import RequestContext, call_upstream, settle
 from .body import read_json
 from .headers import admit_request, client_timeout, response_headers
-from .keys import GATEWAY, REQUEST_ID
+from .appkeys import GATEWAY, REQUEST_ID
 
 __all__ = ["embeddings"]
 

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from edge.metrics import CONTENT_TYPE
 
-from .keys import GATEWAY
+from .appkeys import GATEWAY
 
 __all__ = ["healthz", "metrics", "readyz"]
 

@@ -18,7 +18,7 @@ from aiohttp import web
 from edge.caps import ConcurrencyCaps
 from edge.errors import EdgeError, MethodNotAllowed, NotFound, PayloadTooLarge
 
-from .keys import GATEWAY, REQUEST_ID
+from .appkeys import GATEWAY, REQUEST_ID
 
 __all__ = ["CAPS", "edge_middleware", "error_response", "new_request_id"]
 

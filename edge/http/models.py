@@ -14,7 +14,7 @@ from edge.errors import ModelNotFound
 from edge.fastpath import jsonio
 from edge.gateway import Gateway
 
-from .keys import GATEWAY
+from .appkeys import GATEWAY
 
 __all__ = ["get_model", "list_models"]
 

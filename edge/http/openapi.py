@@ -21,7 +21,7 @@ from edge.adapters.schema import ChatRequest, EmbeddingsRequest
 from edge.fastpath import jsonio
 from edge.keys import KeySpec
 
-from .keys import GATEWAY
+from .appkeys import GATEWAY
 
 __all__ = ["build_openapi", "openapi_json"]
 

@@ -15,7 +15,7 @@ from edge.fastpath import jsonio
 from edge.store import check_grouping
 from edge.usage import build_report, parse_since
 
-from .keys import GATEWAY
+from .appkeys import GATEWAY
 
 __all__ = ["usage_report"]
 
