@@ -35,7 +35,7 @@ class Gateway:
         self.prices = PriceTable(config.prices)
         self.metrics = Metrics()
         base = Path(config.source).parent if config.source and not config.source.startswith("<") else Path.cwd()
-        self.store = open_store(config.state.ledger, base)
+        self.store = open_store(config.state.ledger, base, server=True)
         self.ledger = Ledger(self.store)
         self.auth = Authenticator(config, self.store)
         # shared_dir: the supervisor's folder that every worker of this host maps (rate limits).

@@ -1,8 +1,9 @@
 """The usage ledger writer: one row per request, written off the hot path in batches.
 
 Records queue in memory and a background task hands them to the store every
-``flush_interval_s`` (or sooner when ``batch_size`` pile up); the store writes from a thread
-(SQLite) or a connection pool (PostgreSQL), so the event loop never waits on disk. A graceful
+``flush_interval_s`` (or sooner when ``batch_size`` pile up); the store writes through a child
+process (SQLite, edge.store.sqlite_writer) or a connection pool (PostgreSQL), so the event loop
+never waits on disk. A graceful
 shutdown flushes what is queued; kill -9 loses at most the last interval (0.5 s).
 """
 

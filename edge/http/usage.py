@@ -36,5 +36,6 @@ async def usage_report(request: web.Request) -> web.Response:
         raise InvalidRequest(str(exc), param="group_by") from None
     # Rows this worker still holds go in first, so a report right after a request counts it.
     await gw.ledger.flush()
+    await gw.store.sync()
     report = await build_report(gw.store, since, group_by)
     return web.Response(body=jsonio.dumps(report), content_type="application/json")

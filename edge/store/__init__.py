@@ -9,12 +9,15 @@ from .base import GROUPINGS, KeyRow, Store, UsageRow, check_grouping
 __all__ = ["GROUPINGS", "KeyRow", "Store", "UsageRow", "check_grouping", "open_store"]
 
 
-def open_store(url: str, base: Path) -> Store:
-    """The store for ``state.ledger``: sqlite:///path or postgresql://user@host/db."""
+def open_store(url: str, base: Path, *, server: bool = False) -> Store:
+    """The store for ``state.ledger``: sqlite:///path or postgresql://user@host/db.
+
+    ``server``: the gateway's own store, whose SQLite ledger rows go through a writer process.
+    """
     if url.startswith("sqlite://"):
         from .sqlite import SQLiteStore, sqlite_path
 
-        return SQLiteStore(sqlite_path(url, base))
+        return SQLiteStore(sqlite_path(url, base), writer_process=server)
     if url.startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresStore
 

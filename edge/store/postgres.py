@@ -168,6 +168,9 @@ class PostgresStore:
             raise RuntimeError("store not started")
         return self._pool
 
+    async def sync(self) -> None:
+        """Inserts commit before insert_requests returns: nothing to wait for."""
+
     async def insert_requests(self, records: list[UsageRecord]) -> None:
         if not records:
             return

@@ -8,6 +8,7 @@ folder, ``sqlite:////abs.db`` absolute.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 from pathlib import Path
@@ -16,8 +17,11 @@ from typing import Any
 from ..accounting import UsageRecord
 from .base import KeyRow, UsageRow, check_grouping
 from .schema import KEY_COLUMNS, REQUEST_COLUMNS, key_from_row, key_row, request_row
+from .sqlite_writer import WriterProcess
 
 __all__ = ["SQLiteStore", "sqlite_path"]
+
+log = logging.getLogger("edge.ledger")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -51,13 +55,18 @@ def sqlite_path(url: str, base: Path) -> Path:
 
 
 class SQLiteStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, writer_process: bool = False) -> None:
         self.path = path
         self._lock = threading.Lock()  # one connection, used by one thread at a time
         self._conn: sqlite3.Connection | None = None
+        # The server hands ledger rows to a child process (edge.store.sqlite_writer: no GIL
+        # shared with the event loop); tools and tests that open a store write from a thread.
+        self._writer = WriterProcess(path) if writer_process else None
 
     async def start(self) -> None:
         await asyncio.to_thread(self.open_sync)
+        if self._writer is not None:
+            await self._writer.start()
 
     def open_sync(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,6 +77,8 @@ class SQLiteStore:
         self._conn = conn
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
         if self._conn is not None:
             await asyncio.to_thread(self._conn.close)
             self._conn = None
@@ -89,7 +100,18 @@ class SQLiteStore:
     async def _call(self, sql: str, params: Any = (), many: bool = False) -> list[tuple[Any, ...]]:
         return await asyncio.to_thread(self._run, sql, params, many)
 
+    async def sync(self) -> None:
+        """Rows handed to the writer process are committed (for reads that must see them)."""
+        if self._writer is not None:
+            await self._writer.sync()
+
     async def insert_requests(self, records: list[UsageRecord]) -> None:
+        if self._writer is not None:
+            try:
+                await self._writer.write([request_row(r) for r in records])
+                return
+            except (OSError, ConnectionError) as exc:  # the child died: write here this once
+                log.warning("ledger writer process is gone (%s); writing from the worker, restarting it", type(exc).__name__)
         placeholders = ",".join("?" * len(REQUEST_COLUMNS))
         await self._call(f"INSERT INTO requests ({','.join(REQUEST_COLUMNS)}) VALUES ({placeholders})", [request_row(r) for r in records], many=True)
 
