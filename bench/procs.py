@@ -123,8 +123,9 @@ class Child:
         return "".join(self.lines[-n:])
 
     def workers(self) -> list[int]:
-        """Processes that serve requests: the leaves of the tree (the root when it has none)."""
-        pids = tree_pids(self.pid)
+        """Processes that serve requests: the leaves of the tree (the root when it has none),
+        not counting llm-edge's ledger writer children (edge.store.sqlite_writer)."""
+        pids = [p for p in tree_pids(self.pid) if not _is_ledger_writer(p)]
         parents = {int(f[1]) for p in pids if (f := _stat_fields(p)) is not None}
         leaves = [p for p in pids if p not in parents]
         return leaves or [self.pid]
@@ -145,3 +146,11 @@ class Child:
         except ProcessLookupError:
             pass
         self._reader.join(5)
+
+
+def _is_ledger_writer(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"edge.store.sqlite_writer" in f.read()
+    except OSError:
+        return False
