@@ -10,7 +10,7 @@ client before that.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -60,8 +60,12 @@ def _connection_failure(target: Target, exc: BaseException) -> Failure:
     return Failure(BadGateway(f"Could not reach provider '{target.provider.name}' ({type(exc).__name__})."), "connection")
 
 
-async def call_upstream(gw: Gateway, plan: Resolution, ctx: RequestContext, build: BuildRequest, parse: ParseResponse) -> ChatResult:
-    """A whole request/response exchange; the first attempt that answers well wins."""
+def call_upstream(gw: Gateway, plan: Resolution, ctx: RequestContext, build: BuildRequest, parse: ParseResponse) -> Awaitable[ChatResult]:
+    """A whole request/response exchange; the first attempt that answers well wins.
+
+    Plain functions returning the executor's coroutine (here and below) keep the chain of
+    coroutine frames short: every resumption of a request walks the whole chain.
+    """
 
     async def attempt(target: Target, timeout: float) -> ChatResult:
         adapter, request = _build(target, lambda a: build(a, target))
@@ -85,10 +89,10 @@ async def call_upstream(gw: Gateway, plan: Resolution, ctx: RequestContext, buil
         except (ValueError, TypeError, KeyError):
             raise Failure(BadGateway(f"Provider '{provider.name}' returned a response that is not valid JSON for this endpoint.", code="upstream_invalid_response"), 502) from None
 
-    return await execute(gw, plan, ctx, attempt)
+    return execute(gw, plan, ctx, attempt)
 
 
-async def open_stream(gw: Gateway, plan: Resolution, ctx: RequestContext, body: dict[str, Any]) -> tuple[aiohttp.ClientResponse, Target, Adapter]:
+def open_stream(gw: Gateway, plan: Resolution, ctx: RequestContext, body: dict[str, Any]) -> Awaitable[tuple[aiohttp.ClientResponse, Target, Adapter]]:
     """Start an upstream stream; returns once one upstream answered 200."""
     first_byte = gw.config.routing.first_byte_timeout_s
 
@@ -106,7 +110,7 @@ async def open_stream(gw: Gateway, plan: Resolution, ctx: RequestContext, body: 
             raise Failure(UpstreamError(adapter.parse_error(status, headers, data), target.provider.name), status)
         return response, target, adapter
 
-    return await execute(gw, plan, ctx, attempt)
+    return execute(gw, plan, ctx, attempt)
 
 
 async def _start(target: Target, request: UpstreamRequest, first_byte_s: float) -> tuple[aiohttp.ClientResponse | None, int, bytes, Any]:
@@ -134,11 +138,11 @@ async def _start(target: Target, request: UpstreamRequest, first_byte_s: float) 
     return None, response.status, data, response.headers
 
 
-async def answer_chat(gw: Gateway, resolution: Resolution, ctx: RequestContext, body: dict[str, Any]) -> ChatResult:
+def answer_chat(gw: Gateway, resolution: Resolution, ctx: RequestContext, body: dict[str, Any]) -> Awaitable[ChatResult]:
     """One plain answer; with escalation, the checked answer of `from` or the answer of `to`."""
     public = resolution.public_model
 
-    def call(plan: Resolution) -> Any:
+    def call(plan: Resolution) -> Awaitable[ChatResult]:
         return call_upstream(
             gw,
             plan,
@@ -147,9 +151,15 @@ async def answer_chat(gw: Gateway, resolution: Resolution, ctx: RequestContext, 
             lambda adapter, data: adapter.parse_chat(data, public),
         )
 
+    if resolution.escalation is None:
+        return call(resolution)
+    return _escalated(gw, resolution, ctx, body, call)
+
+
+async def _escalated(gw: Gateway, resolution: Resolution, ctx: RequestContext, body: dict[str, Any], call: Callable[[Resolution], Awaitable[ChatResult]]) -> ChatResult:
     escalation = resolution.escalation
-    if escalation is None:
-        return await call(resolution)
+    assert escalation is not None
+    public = resolution.public_model
     first = await call(escalation.source)
     failed = failed_check(jsonio.loads(first.body), body, escalation.when)
     if failed is None:
