@@ -28,6 +28,8 @@ __all__ = [
     "ServiceUnavailable",
     "UnsupportedMediaType",
     "UpstreamError",
+    "error_event",
+    "invalid_from_validation",
 ]
 
 
@@ -148,6 +150,21 @@ class UpstreamError(EdgeError):
         self.type = info.type
         self.provider = provider
         self.info = info
+
+
+def invalid_from_validation(text: str) -> InvalidRequest:
+    """A msgspec ValidationError message (``... - at `$.messages[0].role```) -> a 400 whose
+    ``param`` is the failing path (``messages[0].role``); both surfaces use it."""
+    message, sep, where = text.rpartition(" - at `")
+    if not sep:
+        message, where = text, "$"
+    param = where.rstrip("`").removeprefix("$").lstrip(".") or None
+    if message.startswith("Object missing required field"):
+        field = message.split("`")[1]
+        param = f"{param}.{field}" if param else field
+        return InvalidRequest(f"Invalid request: '{param}' is a required property.", param=param)
+    message = message.replace("`", "'")
+    return InvalidRequest(f"Invalid request: {message} at '{param}'." if param else f"Invalid request: {message}.", param=param)
 
 
 def error_event(err: EdgeError) -> bytes:

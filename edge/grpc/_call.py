@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from edge.errors import GatewayTimeout
+from edge.errors import GatewayTimeout, invalid_from_validation
 from edge.adapters.types import ChatResult
 from edge.fastpath import jsonio
 from edge.gateway import Gateway
@@ -18,7 +18,6 @@ from edge.proxy import RequestContext
 from edge.router import Resolution
 from edge.v1 import types_pb2
 
-from .errors import invalid_from_validation
 
 __all__ = ["DeadlineExceeded", "answer_chat", "buffered", "call_metadata", "call_timeout", "deadline_error", "deadline_passed", "route", "validate"]
 

@@ -19,9 +19,9 @@ import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from edge.errors import EdgeError, InvalidRequest
+from edge.errors import EdgeError
 
-__all__ = ["DOMAIN", "abort", "grpc_code", "invalid_from_validation", "status_proto", "trailing_metadata"]
+__all__ = ["DOMAIN", "abort", "grpc_code", "status_proto", "trailing_metadata"]
 
 DOMAIN = "llm-edge"
 
@@ -69,24 +69,6 @@ def trailing_metadata(err: EdgeError, request_id: str) -> tuple[tuple[str, str |
 async def abort(context: grpc.aio.ServicerContext, err: EdgeError, request_id: str) -> None:
     """End the call with the error's code, message and details; raises grpc's AbortError."""
     await context.abort(grpc_code(err.status), err.message, trailing_metadata(err, request_id))
-
-
-def invalid_from_validation(text: str) -> InvalidRequest:
-    """A msgspec ValidationError message (``... - at `$.messages[0].role```) -> INVALID_ARGUMENT.
-
-    The path uses the OpenAI JSON names the request became (messages[0].content), which match
-    the protobuf field names except where docs/grpc.md says otherwise.
-    """
-    message, sep, where = text.rpartition(" - at `")
-    if not sep:
-        message, where = text, "$"
-    param = where.rstrip("`").removeprefix("$").lstrip(".") or None
-    if message.startswith("Object missing required field"):
-        field = message.split("`")[1]
-        param = f"{param}.{field}" if param else field
-        return InvalidRequest(f"Invalid request: '{param}' is a required property.", param=param)
-    message = message.replace("`", "'")
-    return InvalidRequest(f"Invalid request: {message} at '{param}'." if param else f"Invalid request: {message}.", param=param)
 
 
 def _pack(message: error_details_pb2.ErrorInfo | error_details_pb2.RetryInfo) -> any_pb2.Any:

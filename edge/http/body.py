@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from edge.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from edge.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType, invalid_from_validation
 from edge.fastpath import jsonio
 
 __all__ = ["read_json"]
@@ -35,8 +35,7 @@ async def read_json(request: web.Request, type: type[T], max_bytes: int) -> tupl
     try:
         typed = jsonio.decode(raw, type)
     except jsonio.ValidationError as exc:
-        message, param = _describe(str(exc))
-        raise InvalidRequest(f"Invalid request: {message}", param=param) from None
+        raise invalid_from_validation(str(exc)) from None
     except jsonio.DecodeError as exc:
         raise InvalidRequest(f"We could not parse the JSON body of your request: {exc}.", code="invalid_json") from None
     except UnicodeDecodeError:
@@ -48,16 +47,3 @@ async def read_json(request: web.Request, type: type[T], max_bytes: int) -> tupl
     except jsonio.JSONDecodeError as exc:  # e.g. nesting deeper than orjson's limit
         raise InvalidRequest(f"We could not parse the JSON body of your request: {exc}.", code="invalid_json") from None
     return typed, body
-
-
-def _describe(text: str) -> tuple[str, str | None]:
-    message, sep, where = text.rpartition(" - at `")
-    if not sep:
-        message, where = text, "$"
-    param = where.rstrip("`").removeprefix("$").lstrip(".") or None
-    if message.startswith("Object missing required field"):
-        field = message.split("`")[1]
-        param = f"{param}.{field}" if param else field
-        return f"'{param}' is a required property.", param
-    message = message.replace("`", "'")
-    return (f"{message} at '{param}'." if param else f"{message}."), param
