@@ -6,8 +6,10 @@ UsageRecord: metrics at once, the ledger in batches. Both surfaces (HTTP, gRPC) 
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from edge.adapters.types import Usage
 
@@ -17,7 +19,9 @@ from .errors import EdgeError
 from .tags import request_tags
 from .gateway import Gateway
 
-__all__ = ["RequestContext", "admit", "admit_checked", "settle"]
+T = TypeVar("T")
+
+__all__ = ["RequestContext", "admit", "admit_checked", "settle", "settled_on_failure"]
 
 
 class RequestContext:
@@ -101,6 +105,25 @@ async def admit_checked(gw: Gateway, ctx: RequestContext, *, tag_header: str | N
         await admit(gw, ctx, tags, messages, body_size)
     except EdgeError as err:
         ctx.record.status, ctx.record.error_type = err.status, err.type
+        settle(gw, ctx)
+        raise
+
+
+def _client_gone(ctx: RequestContext) -> None:
+    ctx.record.status, ctx.record.client_disconnected = 499, True
+
+
+async def settled_on_failure(gw: Gateway, ctx: RequestContext, exchange: Awaitable[T], on_cancel: Callable[[RequestContext], None] = _client_gone) -> T:
+    """Await an upstream exchange. A failure or a cancellation is recorded (its status, one
+    ledger row) and raised; success is left to the caller, which knows the usage to settle."""
+    try:
+        return await exchange
+    except EdgeError as err:
+        ctx.record.status, ctx.record.error_type = err.status, err.type
+        settle(gw, ctx)
+        raise
+    except asyncio.CancelledError:
+        on_cancel(ctx)  # the client went away (HTTP), or its deadline passed (gRPC decides)
         settle(gw, ctx)
         raise
 

@@ -21,7 +21,7 @@ from edge.adapters.schema import ChatRequest, EmbeddingsRequest
 from edge.errors import BadGateway, EdgeError, InvalidRequest
 from edge.fastpath import jsonio
 from edge.gateway import Gateway
-from edge.context import admit_checked
+from edge.context import admit_checked, settled_on_failure
 from edge.proxy import RequestContext, call_upstream, settle
 from edge.v1 import chat_pb2, embeddings_pb2, models_pb2
 
@@ -133,20 +133,15 @@ class GatewayServicer:
     async def _settled(self, context: grpc.aio.ServicerContext, ctx: RequestContext, exchange: Awaitable[R]) -> R:
         """Await the upstream exchange; every outcome but success is settled (recorded) here."""
         record = ctx.record
-        try:
-            result = await exchange
-        except EdgeError as err:
-            record.status, record.error_type = err.status, err.type
-            settle(self.gw, ctx)
-            raise
-        except asyncio.CancelledError:
+
+        def cancelled(c: RequestContext) -> None:
             # Cancelled by grpc: the caller went away, or its deadline passed first.
             if deadline_passed(context):
-                record.status, record.error_type = 504, "timeout"
+                c.record.status, c.record.error_type = 504, "timeout"
             else:
-                record.status, record.client_disconnected = 499, True
-            settle(self.gw, ctx)
-            raise
+                c.record.status, c.record.client_disconnected = 499, True
+
+        result = await settled_on_failure(self.gw, ctx, exchange, cancelled)
         record.status = 200
         return result
 

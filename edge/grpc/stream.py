@@ -24,7 +24,7 @@ from edge.adapters.types import Adapter, Chunk, StreamDecoder, Usage
 from edge.errors import BadGateway, EdgeError, GatewayTimeout, UpstreamError
 from edge.fastpath import jsonio, tokens
 from edge.gateway import Gateway
-from edge.context import admit_checked
+from edge.context import admit_checked, settled_on_failure
 from edge.proxy import RequestContext, open_stream, settle
 from edge.v1 import chat_pb2
 
@@ -53,16 +53,7 @@ async def chat_stream(gw: Gateway, request: chat_pb2.ChatRequest, context: grpc.
     if resolution.escalation is not None and buffered(context):
         await _buffered(gw, ctx, context, resolution, body)
         return
-    try:
-        upstream, target, adapter = await open_stream(gw, resolution, ctx, body)
-    except EdgeError as err:
-        record.status, record.error_type = err.status, err.type
-        settle(gw, ctx)
-        raise
-    except asyncio.CancelledError:
-        _cancelled(ctx, context)
-        settle(gw, ctx)
-        raise
+    upstream, target, adapter = await settled_on_failure(gw, ctx, open_stream(gw, resolution, ctx, body), lambda c: _cancelled(c, context))
     relay = _Relay(gw, ctx, context, target, stream_decoder(adapter), body)
     # The request's deadline (the caller's, or routing.timeout_s) bounds the whole stream.
     timer = asyncio.timeout(max(0.0, ctx.remaining()))
@@ -95,16 +86,7 @@ async def _buffered(gw: Gateway, ctx: RequestContext, context: grpc.aio.Servicer
     delta message and the last message (as HTTP replays it as a stream)."""
     record = ctx.record
     body = {k: v for k, v in body.items() if k != "stream"}
-    try:
-        result = await answer_chat(gw, resolution, ctx, body)
-    except EdgeError as err:
-        record.status, record.error_type = err.status, err.type
-        settle(gw, ctx)
-        raise
-    except asyncio.CancelledError:
-        _cancelled(ctx, context)
-        settle(gw, ctx)
-        raise
+    result = await settled_on_failure(gw, ctx, answer_chat(gw, resolution, ctx, body), lambda c: _cancelled(c, context))
     record.status = 200
     cost = settle(gw, ctx, result.usage)
     whole = convert.chat_response(jsonio.loads(result.body), ctx.usage, route(ctx), cost, ctx.request_id)

@@ -9,13 +9,12 @@ stream from ``from`` unchecked.
 
 from __future__ import annotations
 
-import asyncio
 
 from aiohttp import web
 
 from edge.adapters.schema import ChatRequest
-from edge.errors import EdgeError
 
+from ..context import settled_on_failure
 from ..proxy import RequestContext, answer_chat, settle
 from .body import read_json
 from .headers import admit_request, client_timeout, response_headers
@@ -23,6 +22,7 @@ from .appkeys import GATEWAY, REQUEST_ID
 from .stream import replay_as_stream, stream_chat
 
 __all__ = ["chat_completions"]
+
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
@@ -34,21 +34,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     buffered = resolution.escalation is not None and request.headers.get("x-edge-buffer", "").lower() in ("1", "true", "yes")
     if chat.stream and not buffered:
         return await stream_chat(request, gw, ctx, chat, body, resolution)
-    status = 500
-    try:
-        result = await answer_chat(gw, resolution, ctx, body)
-        status = 200
-    except EdgeError as err:
-        status = err.status
-        ctx.record.error_type = err.type
-        raise
-    except asyncio.CancelledError:
-        status = 499  # the client went away; aiohttp cancelled us, which closed the upstream
-        raise
-    finally:
-        ctx.record.status = status
-        if status != 200:
-            settle(gw, ctx)
+    result = await settled_on_failure(gw, ctx, answer_chat(gw, resolution, ctx, body))
+    ctx.record.status = 200
     cost = settle(gw, ctx, result.usage)
     headers = response_headers(ctx, cost)
     if chat.stream:

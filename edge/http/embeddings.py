@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from edge.adapters.schema import EmbeddingsRequest
-from edge.errors import EdgeError, InvalidRequest
+from edge.errors import InvalidRequest
 
+from ..context import settled_on_failure
 from ..proxy import RequestContext, call_upstream, settle
 from .body import read_json
 from .headers import admit_request, client_timeout, response_headers
@@ -27,22 +26,14 @@ async def embeddings(request: web.Request) -> web.Response:
     resolution = gw.router.resolve(typed.model)
     ctx = RequestContext(request[REQUEST_ID], principal, resolution.public_model, "embeddings", False, timeout_s=client_timeout(request))
     await admit_request(request, gw, ctx, body, [{"role": "user", "content": body["input"]}] if isinstance(body.get("input"), str) else None)
-    try:
-        result = await call_upstream(
-            gw,
-            resolution,
-            ctx,
-            lambda adapter, target: adapter.embeddings_request(body, target.upstream_model),
-            lambda adapter, data: adapter.parse_embeddings(data, resolution.public_model),
-        )
-    except EdgeError as err:
-        ctx.record.status, ctx.record.error_type = err.status, err.type
-        settle(gw, ctx, None)
-        raise
-    except asyncio.CancelledError:
-        ctx.record.status = 499
-        settle(gw, ctx, None)
-        raise
+    exchange = call_upstream(
+        gw,
+        resolution,
+        ctx,
+        lambda adapter, target: adapter.embeddings_request(body, target.upstream_model),
+        lambda adapter, data: adapter.parse_embeddings(data, resolution.public_model),
+    )
+    result = await settled_on_failure(gw, ctx, exchange)
     ctx.record.status = 200
     cost = settle(gw, ctx, result.usage)
     return web.Response(body=result.body, content_type="application/json", headers=response_headers(ctx, cost))

@@ -28,6 +28,7 @@ from edge.fastpath.reencode import OpenAIStreamRewriter
 from edge.gateway import Gateway
 from edge.router import Resolution
 
+from ..context import settled_on_failure
 from ..proxy import RequestContext, decode_usage, open_stream, settle
 from .headers import response_headers
 
@@ -51,16 +52,7 @@ def _sse_response(headers: dict[str, str]) -> web.StreamResponse:
 
 async def stream_chat(request: web.Request, gw: Gateway, ctx: RequestContext, chat: ChatRequest, body: dict[str, Any], plan: Resolution) -> web.StreamResponse:
     record = ctx.record
-    try:
-        upstream, target, adapter = await open_stream(gw, plan, ctx, body)
-    except EdgeError as err:
-        record.status, record.error_type = err.status, err.type
-        settle(gw, ctx)
-        raise
-    except asyncio.CancelledError:
-        record.status = 499
-        settle(gw, ctx)
-        raise
+    upstream, target, adapter = await settled_on_failure(gw, ctx, open_stream(gw, plan, ctx, body))
 
     include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
     rewriter: Any
