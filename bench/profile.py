@@ -1,6 +1,7 @@
-"""Where a worker's CPU goes under load: py-spy attached to one worker of floor and edge.
+"""Where a worker's CPU goes under load: py-spy attached to one worker of each profiled system.
 
-For each profiled system and scenario (chat and stream20 by default) the system is started fresh,
+For each profiled system and scenario (chat and stream20 over HTTP, grpc_unary and grpc_stream
+for the gRPC systems) the system is started fresh,
 warmed up, and loaded at --connections while ``py-spy record`` samples one worker; this pass is
 separate from the measured ones because sampling costs the target CPU. Written to DIR:
 
@@ -21,7 +22,8 @@ from typing import Any
 
 from .common import Scenario
 from .loadgen import builtin_load, wrk_load
-from .systems import Running, start_system
+from .loadgen_grpc import run_child as grpc_child
+from .systems import GRPC_SYSTEMS, Running, start_system
 
 __all__ = ["parse_collapsed", "run_profiles", "summarize"]
 
@@ -99,23 +101,31 @@ def run_profiles(mock: Running, systems: list[str], scenarios: list[Scenario], a
         notes.append("profile: py-spy is not installed (pip install py-spy): no profile")
         return {}
     outdir.mkdir(parents=True, exist_ok=True)
-    run_load = wrk_load if tool == "wrk" else builtin_load
-    wanted = [s for s in scenarios if s.name in ("chat", "stream20")] or scenarios[:1]
+    http_load = wrk_load if tool == "wrk" else builtin_load
+    wanted = [s for s in scenarios if s.name in ("chat", "stream20", "grpc_unary", "grpc_stream")] or scenarios[:1]
     summary: list[str] = []
     results: dict[str, Any] = {}
-    for name in [s for s in ("floor", "edge") if s in systems]:
+    for name in [s for s in ("floor", "edge", "grpc_floor", "edge_grpc") if s in systems]:
+        protocol = "grpc" if name in GRPC_SYSTEMS else "http"
+        runs = [s for s in wanted if s.protocol == protocol]
+        if not runs:
+            continue
         home = tmp / f"profile-{name}"
         home.mkdir(exist_ok=True)
         system = start_system(name, mock, args.workers[0], key, home, None)
         try:
             assert system.child is not None
             pid = system.child.workers()[0]
-            for scenario in wanted:
-                url = system.url + scenario.path
-                run_load(url, scenario.body, key, args.connections, 1.0)  # warm-up
+            for scenario in runs:
 
-                def load(seconds: float, url: str = url, scenario: Scenario = scenario) -> None:
-                    run_load(url, scenario.body, key, args.connections, seconds)
+                def load(seconds: float, system: Running = system, scenario: Scenario = scenario) -> None:
+                    if scenario.protocol == "grpc":
+                        assert system.grpc_target is not None
+                        grpc_child(system.grpc_target, scenario.path, scenario.body, key, connections=args.connections, duration=seconds, stream=scenario.stream)
+                    else:
+                        http_load(system.url + scenario.path, scenario.body, key, args.connections, seconds)
+
+                load(1.0)  # warm-up
 
                 raw = outdir / f"{name}-{scenario.name}.txt"
                 try:
@@ -128,7 +138,7 @@ def run_profiles(mock: Running, systems: list[str], scenarios: list[Scenario], a
                 results[f"{name}/{scenario.name}"] = found
                 summary += [f"### {name}, {scenario.name} ({found['samples']} samples at {RATE} Hz, one worker)", ""]
                 summary += _table("Top functions by self time:", found["self"])
-                if name == "edge":
+                if name.startswith("edge"):
                     summary += _table("Top llm-edge functions by total time (self + callees):", found["inclusive_ours"])
                 summary += ["Self time by package: " + ", ".join(f"{k} {v:.1f}%" for k, v in found["by_package"]), ""]
         finally:

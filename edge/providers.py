@@ -1,7 +1,7 @@
-"""Upstream providers at run time: an adapter, a pooled HTTP session and timeouts per provider.
+"""Upstream providers at run time: an adapter and a pooled HTTP client per provider.
 
-Sessions keep connections alive to each upstream (aiohttp TCPConnector pools); a provider of
-kind ``mock`` starts the built-in mock server on a loopback port inside this worker's loop.
+Clients keep connections alive to each upstream (edge.client pools); a provider of kind
+``mock`` starts the built-in mock server on a loopback port inside this worker's loop.
 """
 
 from __future__ import annotations
@@ -10,20 +10,20 @@ import logging
 import time
 from collections.abc import Mapping
 
-import aiohttp
 from aiohttp import web
 
 from edge.adapters import build_adapter
 from edge.adapters.mock import start_mock_server
 from edge.adapters.types import Adapter
 
+from .client import Client, ClientError
 from .config import Config, ProviderConfig
 
 __all__ = ["Provider", "Providers"]
 
 log = logging.getLogger("edge.providers")
 
-_DISCOVERY_TIMEOUT = aiohttp.ClientTimeout(total=3.0)
+_DISCOVERY_TIMEOUT_S = 3.0
 
 
 class Provider:
@@ -33,11 +33,9 @@ class Provider:
         self.name = name
         self.config = config
         self.adapter: Adapter | None = None
-        self.session: aiohttp.ClientSession | None = None
-        # Whole-request bound for plain calls; streams bound the connect and each idle gap
-        # instead, since a long answer may legitimately stream for minutes.
-        self.timeout = aiohttp.ClientTimeout(total=config.timeout_s, sock_connect=config.connect_timeout_s)
-        self.stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=config.connect_timeout_s, sock_read=config.timeout_s)
+        # Plain calls are bounded as a whole (timeout_s); streams by their first byte and then
+        # each idle gap, since a long answer may legitimately stream for minutes.
+        self.client: Client | None = None
         self._models: list[str] = []
         self._models_until = 0.0
 
@@ -55,17 +53,16 @@ class Provider:
         if now < self._models_until:
             return self._models
         request = getattr(self.adapter, "models_request", None)
-        if self.config.models or request is None or self.session is None:
+        if self.config.models or request is None or self.client is None:
             return list(self.config.models)
         try:
             upstream = request()
-            async with self.session.request(upstream.method, upstream.url, headers=upstream.headers, timeout=_DISCOVERY_TIMEOUT) as response:
-                body = await response.read()
-                if response.status != 200:
-                    raise ValueError(f"HTTP {response.status}")
-            self._models = self.adapter.parse_models(body)  # type: ignore[union-attr]
+            response = await self.client.request(upstream.method, upstream.url, upstream.headers, upstream.body, timeout=_DISCOVERY_TIMEOUT_S)
+            if response.status != 200:
+                raise ValueError(f"HTTP {response.status}")
+            self._models = self.adapter.parse_models(response.body)  # type: ignore[union-attr]
             self._models_until = now + 60.0
-        except (aiohttp.ClientError, TimeoutError, ValueError, TypeError) as exc:
+        except (ClientError, TimeoutError, ValueError, TypeError) as exc:
             log.info("provider %r: cannot list its models (%s)", self.name, type(exc).__name__)
             self._models, self._models_until = [], now + 10.0
         return self._models
@@ -94,15 +91,13 @@ class Providers(Mapping[str, Provider]):
                 self._mock_runners.append(runner)
                 base_url = f"http://127.0.0.1:{port}/v1"
             provider.adapter = build_adapter(cfg.kind, base_url, cfg.api_key, cfg.headers, default_max_tokens=cfg.default_max_tokens, thinking_budgets=cfg.thinking_budgets)
-            connector = aiohttp.TCPConnector(limit=cfg.max_connections, limit_per_host=cfg.max_connections, ttl_dns_cache=300, keepalive_timeout=60)
-            # auto_decompress stays on: upstream bodies are parsed or re-framed, never relayed raw.
-            provider.session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",), trust_env=False)
+            provider.client = Client(limit=cfg.max_connections, connect_timeout=cfg.connect_timeout_s, keepalive_s=60.0)
             if provider.adapter is None:
                 log.warning("provider %r: kind %r has no adapter in this version; requests to it get a clear error", provider.name, cfg.kind)
 
     async def close(self) -> None:
         for provider in self._providers.values():
-            if provider.session is not None:
-                await provider.session.close()
+            if provider.client is not None:
+                await provider.client.close()
         for runner in self._mock_runners:
             await runner.cleanup()

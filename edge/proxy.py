@@ -13,12 +13,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
-
 from edge.adapters.openai_compat import OpenAIAdapter, usage_dict
 from edge.adapters.types import Adapter, ChatResult, Unsupported, UpstreamRequest, Usage
 from edge.fastpath import jsonio
 
+from .client import ClientError, Response
 from .context import RequestContext, settle
 from .errors import BadGateway, GatewayTimeout, InvalidRequest, UpstreamError
 from .gateway import Gateway
@@ -70,18 +69,14 @@ def call_upstream(gw: Gateway, plan: Resolution, ctx: RequestContext, build: Bui
     async def attempt(target: Target, timeout: float) -> ChatResult:
         adapter, request = _build(target, lambda a: build(a, target))
         provider = target.provider
-        assert provider.session is not None
+        assert provider.client is not None
         try:
-            async with provider.session.request(
-                request.method, request.url, headers=request.headers, data=request.body,
-                timeout=provider.timeout if timeout >= provider.config.timeout_s else aiohttp.ClientTimeout(total=timeout, sock_connect=provider.config.connect_timeout_s),
-            ) as response:
-                data = await response.read()
-                status, headers = response.status, response.headers
+            response = await provider.client.request(request.method, request.url, request.headers, request.body, timeout=timeout)
         except TimeoutError:
             raise _timeout_failure(target, timeout, "answer") from None
-        except aiohttp.ClientError as exc:
+        except (ClientError, ValueError) as exc:
             raise _connection_failure(target, exc) from None
+        status, headers, data = response.status, response.headers, response.body
         if status >= 400:
             raise Failure(UpstreamError(adapter.parse_error(status, headers, data), provider.name), status)
         try:
@@ -92,11 +87,11 @@ def call_upstream(gw: Gateway, plan: Resolution, ctx: RequestContext, build: Bui
     return execute(gw, plan, ctx, attempt)
 
 
-def open_stream(gw: Gateway, plan: Resolution, ctx: RequestContext, body: dict[str, Any]) -> Awaitable[tuple[aiohttp.ClientResponse, Target, Adapter]]:
+def open_stream(gw: Gateway, plan: Resolution, ctx: RequestContext, body: dict[str, Any]) -> Awaitable[tuple[Response, Target, Adapter]]:
     """Start an upstream stream; returns once one upstream answered 200."""
     first_byte = gw.config.routing.first_byte_timeout_s
 
-    async def attempt(target: Target, timeout: float) -> tuple[aiohttp.ClientResponse, Target, Adapter]:
+    async def attempt(target: Target, timeout: float) -> tuple[Response, Target, Adapter]:
         adapter, request = _build(target, lambda a: a.chat_request(body, target.upstream_model, True))
         wait = min(first_byte, timeout)
         response, status, data, headers = await _start(target, request, wait)
@@ -113,25 +108,23 @@ def open_stream(gw: Gateway, plan: Resolution, ctx: RequestContext, body: dict[s
     return execute(gw, plan, ctx, attempt)
 
 
-async def _start(target: Target, request: UpstreamRequest, first_byte_s: float) -> tuple[aiohttp.ClientResponse | None, int, bytes, Any]:
+async def _start(target: Target, request: UpstreamRequest, first_byte_s: float) -> tuple[Response | None, int, bytes, Any]:
     """Send a stream request; the open response, or the error status, body and headers."""
     provider = target.provider
-    assert provider.session is not None
+    assert provider.client is not None
     # Until the response starts, the first-byte bound applies; after it, the idle bound
-    # (provider timeout_s) between chunks, which aiohttp enforces as sock_read.
-    timeout = provider.stream_timeout
+    # (provider timeout_s) between chunks.
     try:
-        async with asyncio.timeout(first_byte_s):
-            response = await provider.session.request(request.method, request.url, headers=request.headers, data=request.body, timeout=timeout)
+        response = await provider.client.stream(request.method, request.url, request.headers, request.body, first_byte_s=first_byte_s, idle_s=provider.config.timeout_s)
     except TimeoutError:
         raise _timeout_failure(target, first_byte_s, "start answering") from None
-    except aiohttp.ClientError as exc:
+    except (ClientError, ValueError) as exc:
         raise _connection_failure(target, exc) from None
     if response.status < 400:
         return response, response.status, b"", None
     try:
         data = await asyncio.wait_for(response.read(), provider.config.connect_timeout_s)
-    except (TimeoutError, aiohttp.ClientError):
+    except (TimeoutError, ClientError):
         data = b""
     finally:
         response.release()

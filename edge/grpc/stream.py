@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import aiohttp
 import grpc
 
 from edge.adapters.schema import ChatRequest
 from edge.adapters.types import Adapter, Chunk, StreamDecoder, Usage
+from edge.client import ClientError, ReadTimeout, Response
 from edge.errors import BadGateway, EdgeError, GatewayTimeout, UpstreamError
 from edge.fastpath import jsonio, tokens
 from edge.gateway import Gateway
@@ -124,23 +124,23 @@ class _Relay:
         self.text_bytes = 0
         self._first = True
 
-    async def run(self, upstream: aiohttp.ClientResponse) -> None:
+    async def run(self, upstream: Response) -> None:
         record, provider = self.ctx.record, self.target.provider
         record.status = 200
         # In the trailers: an explicit initial-metadata send would cost a batch of its own.
         self.context.set_trailing_metadata((("x-request-id", self.ctx.request_id),))
         failure: EdgeError | None = None
-        reads = upstream.content.iter_any()
+        read = upstream.read_chunk
         while failure is None:
             try:
-                data = await reads.__anext__()
-            except StopAsyncIteration:
-                break
-            except aiohttp.ServerTimeoutError:
+                data = await read()
+            except ReadTimeout:
                 failure = GatewayTimeout(f"Provider '{provider.name}' sent nothing for {provider.config.timeout_s:g} s.")
                 break
-            except aiohttp.ClientError:
+            except ClientError:
                 failure = BadGateway(f"Provider '{provider.name}' broke off the stream.", code="upstream_stream_error")
+                break
+            if not data:
                 break
             try:
                 chunks = self.decoder.feed(data)

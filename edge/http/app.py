@@ -1,6 +1,6 @@
 """The aiohttp application factory: one frozen Config in, an app with every route out.
 
-Importing this module has no side effects; the Gateway (sessions, ledger, mock) starts on the
+Importing this module has no side effects; the Gateway (clients, ledger, mock) starts on the
 app's startup signal and closes on cleanup, after in-flight requests drained.
 """
 

@@ -15,7 +15,6 @@ import asyncio
 import socket
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from edge.adapters.openai_compat import usage_from_openai
@@ -28,6 +27,7 @@ from edge.fastpath.reencode import OpenAIStreamRewriter
 from edge.gateway import Gateway
 from edge.router import Resolution
 
+from ..client import ClientError, ReadTimeout, Response
 from ..context import settled_on_failure
 from ..proxy import RequestContext, decode_usage, open_stream, settle
 from .headers import response_headers
@@ -105,21 +105,21 @@ async def stream_chat(request: web.Request, gw: Gateway, ctx: RequestContext, ch
     return response
 
 
-async def _pump(upstream: aiohttp.ClientResponse, rewriter: Any, response: web.StreamResponse, ctx: RequestContext, provider: str, idle_s: float) -> EdgeError | None:
+async def _pump(upstream: Response, rewriter: Any, response: web.StreamResponse, ctx: RequestContext, provider: str, idle_s: float) -> EdgeError | None:
     """Forward chunks until the upstream ends; returns the upstream failure, if any."""
     record = ctx.record
-    chunks = upstream.content.iter_any()
+    read = upstream.read_chunk
     while True:
         # Only reading the upstream is guarded here; a failed write to our client raises
         # ConnectionResetError straight to the caller, so the two are never confused.
         try:
-            data = await chunks.__anext__()
-        except StopAsyncIteration:
-            break
-        except aiohttp.ServerTimeoutError:
+            data = await read()
+        except ReadTimeout:
             return GatewayTimeout(f"Provider '{provider}' sent nothing for {idle_s:g} s.")
-        except aiohttp.ClientError:
+        except ClientError:
             return BadGateway(f"Provider '{provider}' broke off the stream.", code="upstream_stream_error")
+        if not data:
+            break
         try:
             out = rewriter.feed(data)
         except ValueError as exc:  # an oversized SSE event (fastpath SSEError)
