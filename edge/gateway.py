@@ -12,6 +12,7 @@ from .accounting import Accounting
 from .admission import Admission
 from .auth import Authenticator
 from .config import Config
+from .ids import RequestIds
 from .ledger import Ledger
 from .metrics import Metrics
 from .prices import PriceTable
@@ -43,6 +44,7 @@ class Gateway:
         self.admission.on_limited = self.metrics.limited
         self.accounting = Accounting([self.metrics, self.ledger])
         self.max_body_bytes = int(config.server.max_body_mb * 1024 * 1024)
+        self.request_ids = RequestIds()
         self.ready = False
 
     async def start(self) -> None:

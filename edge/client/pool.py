@@ -157,6 +157,9 @@ class Client:
         self._pools: dict[tuple[str, str, int], Pool] = {}
         # url -> (pool, request-target, host header): adapters reuse a handful of URLs.
         self._urls: dict[str, tuple[Pool, str, str]] = {}
+        # The loop of the first call; a client lives in one worker's loop. Looking it up per
+        # call costs a getpid() system call in CPython 3.11.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def pool(self, url: str) -> Pool:
         return self._route(url)[0]
@@ -189,7 +192,7 @@ class Client:
     async def request(self, method: str, url: str, headers: Mapping[str, str], body: bytes, *, timeout: float) -> Response:
         """The whole exchange within ``timeout`` seconds (connect included); the returned
         response is complete and its connection already back in the pool (read ``body``)."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop or self._bind()
         deadline = loop.time() + timeout
         response = await self._send(loop, method, url, headers, body, deadline)
         response.deadline(deadline)
@@ -205,7 +208,7 @@ class Client:
         """Returns once the response's headers arrived (within ``first_byte_s``, connect
         included); the body is then read with ``read_chunk`` with at most ``idle_s`` seconds
         between data. The caller ends it with ``release()`` or ``close()``."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop or self._bind()
         deadline = loop.time() + first_byte_s
         response = await self._send(loop, method, url, headers, body, deadline)
         response.idle_bound(deadline, idle_s)
@@ -215,6 +218,10 @@ class Client:
             response.close()
             raise
         return response
+
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        self._loop = asyncio.get_running_loop()
+        return self._loop
 
     async def _send(self, loop: asyncio.AbstractEventLoop, method: str, url: str, headers: Mapping[str, str], body: bytes, deadline: float) -> Response:
         pool, target, host = self._route(url)

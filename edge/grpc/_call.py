@@ -13,7 +13,6 @@ from edge.adapters.types import ChatResult
 from edge.fastpath import jsonio
 from edge.gateway import Gateway
 from edge.proxy import answer_chat as _answer_chat
-from edge.http.middleware import new_request_id
 from edge.proxy import RequestContext
 from edge.router import Resolution
 from edge.v1 import types_pb2
@@ -33,7 +32,7 @@ class DeadlineExceeded(GatewayTimeout):
     code = "deadline_exceeded"
 
 
-def call_metadata(context: grpc.aio.ServicerContext) -> tuple[str, str | None]:
+def call_metadata(context: grpc.aio.ServicerContext, gw: Gateway) -> tuple[str, str | None]:
     """The request id (the caller's x-request-id when well-formed, else a new one) and the
     ``authorization`` value. gRPC metadata keys arrive lower-case."""
     request_id = None
@@ -43,7 +42,7 @@ def call_metadata(context: grpc.aio.ServicerContext) -> tuple[str, str | None]:
             authorization = value if isinstance(value, str) else None
         elif key == "x-request-id" and isinstance(value, str) and _CLIENT_ID.match(value):
             request_id = value
-    return request_id or new_request_id(), authorization
+    return request_id or gw.request_ids.new(), authorization
 
 
 def call_timeout(context: grpc.aio.ServicerContext) -> float | None:

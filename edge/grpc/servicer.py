@@ -67,7 +67,7 @@ class GatewayServicer:
         return await self._run(self._models, request, context)
 
     async def _run(self, handler: Handler[R], request: Any, context: grpc.aio.ServicerContext) -> R:
-        request_id, authorization = call_metadata(context)
+        request_id, authorization = call_metadata(context, self.gw)
         try:
             if request is None:
                 raise InvalidRequest("The request is not a valid protobuf message for this method.", code="invalid_message")

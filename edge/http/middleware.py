@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 
 from aiohttp import web
@@ -20,7 +19,7 @@ from edge.errors import EdgeError, MethodNotAllowed, NotFound, PayloadTooLarge
 
 from .appkeys import GATEWAY, REQUEST_ID
 
-__all__ = ["CAPS", "edge_middleware", "error_response", "new_request_id"]
+__all__ = ["CAPS", "edge_middleware", "error_response"]
 
 CAPS = web.AppKey("edge_caps", ConcurrencyCaps)
 # Operators' endpoints answer even when the caps are full.
@@ -29,10 +28,6 @@ _UNCAPPED = frozenset(("/healthz", "/readyz", "/metrics", "/openapi.json"))
 log = logging.getLogger("edge.http")
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-def new_request_id() -> str:
-    return "req_" + os.urandom(12).hex()
 
 
 def error_response(err: EdgeError, request_id: str) -> web.Response:
@@ -59,9 +54,10 @@ def _translate(exc: web.HTTPException, request: web.Request) -> EdgeError:
 @web.middleware
 async def edge_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
     incoming = request.headers.get("x-request-id")
-    request_id = incoming if incoming and _CLIENT_ID.match(incoming) else new_request_id()
+    gw = request.app[GATEWAY]
+    request_id = incoming if incoming and _CLIENT_ID.match(incoming) else gw.request_ids.new()
     request[REQUEST_ID] = request_id
-    inflight = request.app[GATEWAY].metrics.inflight
+    inflight = gw.metrics.inflight
     inflight.inc()
     caps = request.app.get(CAPS)
     key = None
