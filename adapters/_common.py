@@ -241,7 +241,7 @@ def chat_completion(
     }
     if usage is not None:
         doc["usage"] = usage_dict(usage)
-    return ChatResult(jsonio.dumps(doc), usage, finish_reason)
+    return ChatResult(jsonio.dumps(doc), usage, finish_reason, doc)
 
 
 def new_call_id() -> str:

@@ -67,7 +67,7 @@ class OpenAIAdapter:
         choices = doc.get("choices")
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             finish = choices[0].get("finish_reason")
-        return ChatResult(jsonio.dumps(doc), usage_from_openai(doc.get("usage")), finish)
+        return ChatResult(jsonio.dumps(doc), usage_from_openai(doc.get("usage")), finish, doc)
 
     def models_request(self) -> UpstreamRequest:
         """GET {base}/models: the upstream's own model list (OpenAI ``ListModelsResponse``)."""
@@ -89,7 +89,7 @@ class OpenAIAdapter:
         if not isinstance(doc, dict):
             raise ValueError("upstream embeddings response is not a JSON object")
         doc["model"] = public_model
-        return ChatResult(jsonio.dumps(doc), usage_from_openai(doc.get("usage")))
+        return ChatResult(jsonio.dumps(doc), usage_from_openai(doc.get("usage")), None, doc)
 
     def parse_error(self, status: int, headers: Mapping[str, str] | None, body: bytes) -> UpstreamErrorInfo:
         retry_after = parse_retry_after(headers)

@@ -13,6 +13,8 @@ from typing import Any, Literal, Protocol
 
 from msgspec import Struct
 
+from edge.fastpath import jsonio
+
 __all__ = [
     "Adapter",
     "ChatResult",
@@ -97,6 +99,18 @@ class ChatResult(Struct):
     body: bytes
     usage: Usage | None
     finish_reason: str | None = None
+    # ``body`` decoded, when the adapter built it from a dict anyway (the gRPC surface reads it
+    # instead of decoding the bytes again); never changed after ``body`` was encoded.
+    doc: dict[str, Any] | None = None
+
+    def document(self) -> dict[str, Any]:
+        """The body as a dict (decoded here when the adapter kept none)."""
+        if self.doc is not None:
+            return self.doc
+        doc = jsonio.loads(self.body)
+        if not isinstance(doc, dict):
+            raise ValueError("the answer is not a JSON object")
+        return doc
 
 
 class StreamDecoder(Protocol):

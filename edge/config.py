@@ -221,6 +221,11 @@ def _convert(node: Any, type: Any, raw: Any, prefix: str, source: str) -> Any:
         raise ConfigError(f"{source}: {describe(exc, raw, prefix)}") from None
 
 
+def _token(name: str) -> bool:
+    """An HTTP field name (RFC 9110 section 5.1: a token)."""
+    return bool(name) and name.isascii() and all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in name)
+
+
 def _check(config: Config, source: str) -> None:
     """What types cannot say: names that must refer to something, ranges, URLs."""
     errors: list[str] = []
@@ -255,6 +260,14 @@ def _check(config: Config, source: str) -> None:
             errors.append(f"providers.{name}.thinking_budgets: only for kinds anthropic and gemini (this one is {provider.kind})")
         if provider.timeout_s <= 0:
             errors.append(f"providers.{name}.timeout_s: must be positive (got {provider.timeout_s})")
+        if provider.max_connections < 1:
+            errors.append(f"providers.{name}.max_connections: must be at least 1 (got {provider.max_connections})")
+        for header, value in provider.headers.items():
+            # Values can hold secrets: name the header, never echo the value.
+            if not _token(header):
+                errors.append(f"providers.{name}.headers: {header!r} is not a valid header name")
+            elif any(c in value for c in "\r\n\0") or not value.isascii():
+                errors.append(f"providers.{name}.headers.{header}: the value must be printable ASCII on one line")
     for name, model in config.models.items():
         where = f"models.{name}"
         if not model.route and model.escalate is None:

@@ -154,7 +154,7 @@ async def _escalated(gw: Gateway, resolution: Resolution, ctx: RequestContext, b
     assert escalation is not None
     public = resolution.public_model
     first = await call(escalation.source)
-    failed = failed_check(jsonio.loads(first.body), body, escalation.when)
+    failed = failed_check(first.document(), body, escalation.when)
     if failed is None:
         return first
     # The first answer was paid for: count it, then ask the stronger model.
@@ -164,7 +164,7 @@ async def _escalated(gw: Gateway, resolution: Resolution, ctx: RequestContext, b
     second = await call(escalation.target)
     if ctx.usage is None or second.usage is None:
         return second
-    doc = jsonio.loads(second.body)
+    doc = dict(second.document())
     both = ctx.usage
     doc["usage"] = usage_dict(Usage(
         both.prompt_tokens + second.usage.prompt_tokens,
@@ -172,7 +172,7 @@ async def _escalated(gw: Gateway, resolution: Resolution, ctx: RequestContext, b
         both.cached_tokens + second.usage.cached_tokens,
         both.reasoning_tokens + second.usage.reasoning_tokens,
     ))
-    return ChatResult(jsonio.dumps(doc), second.usage, second.finish_reason)
+    return ChatResult(jsonio.dumps(doc), second.usage, second.finish_reason, doc)
 
 
 def decode_usage(raw: bytes | None) -> dict[str, Any] | None:

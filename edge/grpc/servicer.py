@@ -19,7 +19,6 @@ import grpc
 
 from edge.adapters.schema import ChatRequest, EmbeddingsRequest
 from edge.errors import BadGateway, EdgeError, InvalidRequest
-from edge.fastpath import jsonio
 from edge.gateway import Gateway
 from edge.context import admit_checked, settled_on_failure
 from edge.proxy import RequestContext, call_upstream, settle
@@ -95,7 +94,7 @@ class GatewayServicer:
         cost = settle(gw, ctx, result.usage)
         try:
             # ctx.usage: after settle, the whole request's usage (both calls of an escalation).
-            response = convert.chat_response(jsonio.loads(result.body), ctx.usage, route(ctx), cost, request_id)
+            response = convert.chat_response(result.document(), ctx.usage, route(ctx), cost, request_id)
         except (ValueError, TypeError) as exc:
             raise BadGateway(f"Provider '{ctx.record.provider}' returned a chat completion that does not fit edge.v1 ({type(exc).__name__}).", code="upstream_invalid_response") from None
         # In the trailers: an explicit initial-metadata send costs a batch (~100 us) of its own.
@@ -124,7 +123,7 @@ class GatewayServicer:
         result = await self._settled(context, ctx, exchange)
         cost = settle(gw, ctx, result.usage)
         try:
-            response = convert.embed_response(jsonio.loads(result.body), ctx.usage, route(ctx), cost, request_id)
+            response = convert.embed_response(result.document(), ctx.usage, route(ctx), cost, request_id)
         except (ValueError, TypeError) as exc:
             raise BadGateway(f"Provider '{ctx.record.provider}' returned embeddings that do not fit edge.v1 ({type(exc).__name__}).", code="upstream_invalid_response") from None
         context.set_trailing_metadata((("x-request-id", request_id),))

@@ -22,7 +22,7 @@ from edge.adapters.schema import ChatRequest
 from edge.adapters.types import Adapter, Chunk, StreamDecoder, Usage
 from edge.client import ClientError, ReadTimeout, Response
 from edge.errors import BadGateway, EdgeError, GatewayTimeout, UpstreamError
-from edge.fastpath import jsonio, tokens
+from edge.fastpath import tokens
 from edge.gateway import Gateway
 from edge.context import admit_checked, settled_on_failure
 from edge.proxy import RequestContext, open_stream, settle
@@ -89,7 +89,7 @@ async def _buffered(gw: Gateway, ctx: RequestContext, context: grpc.aio.Servicer
     result = await settled_on_failure(gw, ctx, answer_chat(gw, resolution, ctx, body), lambda c: _cancelled(c, context))
     record.status = 200
     cost = settle(gw, ctx, result.usage)
-    whole = convert.chat_response(jsonio.loads(result.body), ctx.usage, route(ctx), cost, ctx.request_id)
+    whole = convert.chat_response(result.document(), ctx.usage, route(ctx), cost, ctx.request_id)
     context.set_trailing_metadata((("x-request-id", ctx.request_id),))
     first = chat_pb2.ChatChunk(request_id=ctx.request_id, model=record.public_model, route=whole.route)
     choice = whole.choices[0] if whole.choices else chat_pb2.Choice()

@@ -61,6 +61,10 @@ def test_missing_variable_is_named() -> None:
             "models.a.fallbacks[0]: a model cannot fall back to itself",
         ),
         ({"state": {"ledger": "mysql://db"}}, "state.ledger: must be sqlite:///path or postgresql://"),
+        # Configured headers go onto the wire as they are: one line each, or they split requests.
+        ({"providers": {"p": {"kind": "openai", "base_url": "https://x", "headers": {"x-a": "1\r\nx-b: 2"}}}}, "providers.p.headers.x-a: the value must be printable ASCII on one line"),
+        ({"providers": {"p": {"kind": "openai", "base_url": "https://x", "headers": {"x a": "1"}}}}, "providers.p.headers: 'x a' is not a valid header name"),
+        ({"providers": {"p": {"kind": "openai", "base_url": "https://x", "max_connections": 0}}}, "providers.p.max_connections: must be at least 1"),
     ],
 )
 def test_bad_values_name_path_and_value(doc: dict, message: str) -> None:
