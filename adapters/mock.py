@@ -8,7 +8,7 @@ like any unknown field:
 
     latency_ms       delay before the response starts
     tokens           words in the reply (default: echo the last user text, else 8 words)
-    chunk_delay_ms   delay between stream chunks
+    chunk_delay_ms   delay between generated stream chunks (none before the usage chunk and [DONE])
     status           answer with this HTTP error status (429, 500, 503, ...)
     retry_after      Retry-After seconds sent with an error status
     fail_after       streams: drop the connection after this many chunks
@@ -260,6 +260,9 @@ async def _stream(request: web.Request, body: dict[str, Any], completion_id: str
             for piece in (args[: len(args) // 2], args[len(args) // 2 :]):
                 frames.append(frame(delta({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})))
     frames.append(frame(delta({}, finish)))
+    # Pacing stands for generation: the usage chunk and [DONE] follow the finish at once, as
+    # real providers send them (a delay there would bill the gateway for asking for usage).
+    last_paced = len(frames) - 1
     if include_usage and usage is not None:
         frames.append(frame(b"[]", jsonio.dumps(usage)))
     frames.append(b"data: [DONE]\n\n")
@@ -283,7 +286,7 @@ async def _stream(request: web.Request, body: dict[str, Any], completion_id: str
             await response.write(data)
             if sent + 1 == stall_after:
                 await asyncio.sleep(stall_ms / 1000.0)  # an upstream that goes quiet mid-stream
-            if delay and sent < len(frames) - 1:
+            if delay and sent < last_paced:
                 await asyncio.sleep(delay)
         completed = True
         await response.write_eof()

@@ -243,6 +243,7 @@ class Connection(asyncio.Protocol):
         self._header_bytes = 0
         self._framed = False  # content-length or chunked: the body ends on its own
         self._interim = False  # a 1xx response, skipped
+        self._surplus = False  # bytes after the complete response: ignored, never reused
 
     # -- used by the pool -----------------------------------------------------------------
 
@@ -251,6 +252,7 @@ class Connection(asyncio.Protocol):
         self._return = on_idle
         self.keep_alive = False
         self._header_bytes = 0
+        self._surplus = False
         transport = self.transport
         assert transport is not None
         if len(body) > 65536:
@@ -284,6 +286,9 @@ class Connection(asyncio.Protocol):
             # connection's state is unknown now, so it is not reused.
             self.abort()
             return
+        if response._stage == DONE:
+            self._surplus, self.keep_alive = True, False
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -315,7 +320,16 @@ class Connection(asyncio.Protocol):
 
     # -- httptools callbacks --------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        response = self.response
+        if response is not None and response._stage == DONE:
+            # A second response to one request (in the same read as the first): a broken
+            # server. The answer stays what the first response said; the connection is dropped.
+            self._surplus, self.keep_alive = True, False
+
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._surplus:
+            return
         self._header_bytes += len(name) + len(value)
         if self._header_bytes > MAX_HEADER_BYTES:
             raise InvalidResponse("response headers are too large")
@@ -329,7 +343,7 @@ class Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         response = self.response
-        if response is None:
+        if response is None or self._surplus:
             return
         status = self._parser.get_status_code()
         if status < 200:
@@ -353,10 +367,12 @@ class Connection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         response = self.response
-        if response is not None and not self._interim:
+        if response is not None and not self._interim and not self._surplus:
             response._data(body)
 
     def on_message_complete(self) -> None:
+        if self._surplus:
+            return
         if self._interim:
             self._interim = False
             return

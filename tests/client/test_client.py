@@ -307,6 +307,25 @@ async def test_cut_body_malformed_response_and_refused_connection(scripted, clie
         await client.request("POST", "http://127.0.0.1:1/v1", {}, b"{}", timeout=5)
 
 
+async def test_a_second_response_to_one_request_is_ignored_and_the_connection_dropped(scripted, client: Client) -> None:
+    # fuzz_client finding: bytes after a complete response (here a whole second response, in
+    # the same write or a later one) were parsed into the first response's headers.
+    async def handler(reader, writer, head, body):
+        writer.write(answer(b"{}") + answer(b"[]", extra="x-second: 1\r\n"))
+        await writer.drain()
+        if body == b"later":
+            writer.write(answer(b"!!"))
+
+    server, url = await scripted(handler)
+    for body in (b"same", b"later"):
+        response = await client.request("POST", url, {}, body, timeout=5)
+        assert (response.status, response.body) == (200, b"{}")
+        assert response.headers["content-length"] == "2" and "x-second" not in response.headers
+    await asyncio.sleep(0.05)
+    assert client.pools[0].open == 0, "a connection that said more than it was asked is not reused"
+    assert server.connections == 2
+
+
 async def test_header_injection_refused_before_sending(scripted, client: Client) -> None:
     server, url = await scripted(lambda *a: asyncio.sleep(0))
     with pytest.raises(ValueError):
