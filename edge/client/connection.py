@@ -7,7 +7,10 @@ deflate are decoded as they arrive. One exchange at a time; no pipelining.
 
 A Response is read either whole (``wait(DONE)``, for plain calls) or as it arrives
 (``read_chunk``, for streams). Streams apply back-pressure: above ``HIGH_WATER`` buffered bytes
-the connection stops reading from the socket until the reader catches up.
+the connection stops reading from the socket until the reader catches up. Headers are capped at
+``MAX_HEADER_BYTES`` and bodies at the client's ``max_body_bytes`` (a decompressed piece too),
+so an upstream cannot make the gateway buffer without bound. Bytes after a complete response
+are a broken server: ignored, and the connection is not reused.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
 # Response headers beyond this are a broken or hostile upstream, not an answer.
 MAX_HEADER_BYTES = 64 * 1024
+# A body read whole, or one decoded piece of any body, beyond this is not an answer either: the
+# largest real ones (2,048 embeddings of 3,072 floats as JSON) are about 80 MB.
+MAX_BODY_BYTES = 256 * 1024 * 1024
 
 
 class Response:
@@ -37,9 +43,10 @@ class Response:
     __slots__ = (
         "status", "headers", "_conn", "_loop", "_chunks", "_size", "_stage", "_error",
         "_waiter", "_want", "_decoder", "_timer", "_idle_s", "_last", "_paused", "_finished",
+        "_max_body",
     )
 
-    def __init__(self, conn: Connection, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, conn: Connection, loop: asyncio.AbstractEventLoop, max_body: int = MAX_BODY_BYTES) -> None:
         self.status = 0
         self.headers: dict[str, str] = {}
         self._conn: Connection | None = conn
@@ -56,6 +63,7 @@ class Response:
         self._last = 0.0
         self._paused = False
         self._finished = False  # released or closed: the connection is no longer ours
+        self._max_body = max_body
 
     # -- reading --------------------------------------------------------------------------
 
@@ -195,14 +203,19 @@ class Response:
 
     def _data(self, data: bytes) -> None:
         if self._decoder is not None:
+            decoder = self._decoder
             try:
-                data = self._decoder.decompress(data)
+                data = decoder.decompress(data, self._max_body)
             except zlib.error:
                 raise InvalidResponse("the body does not match its content-encoding") from None
+            if decoder.unconsumed_tail:  # a decompression bomb
+                raise InvalidResponse(f"the body is larger than {self._max_body} bytes")
             if not data:
                 return
         self._chunks.append(data)
         self._size += len(data)
+        if self._size > self._max_body:  # only a whole-body read buffers this much
+            raise InvalidResponse(f"the body is larger than {self._max_body} bytes")
         if self._idle_s:
             self._last = self._loop.time()
             if self._size > HIGH_WATER and not self._paused and self._want != DONE:
@@ -390,7 +403,11 @@ class _Deflate:
         self._inner: Any = None
         self._head = b""
 
-    def decompress(self, data: bytes) -> bytes:
+    @property
+    def unconsumed_tail(self) -> bytes:
+        return self._inner.unconsumed_tail if self._inner is not None else b""
+
+    def decompress(self, data: bytes, max_length: int = 0) -> bytes:
         if self._inner is None:
             self._head += data
             if len(self._head) < 2:
@@ -398,7 +415,7 @@ class _Deflate:
             zlib_wrapped = (self._head[0] & 0x0F) == 8 and ((self._head[0] << 8) | self._head[1]) % 31 == 0
             self._inner = zlib.decompressobj(zlib.MAX_WBITS if zlib_wrapped else -zlib.MAX_WBITS)
             data, self._head = self._head, b""
-        return self._inner.decompress(data)
+        return self._inner.decompress(data, max_length)
 
     def flush(self) -> bytes:
         if self._inner is None:

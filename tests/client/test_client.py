@@ -166,6 +166,26 @@ async def test_gzip_and_both_deflate_flavours_are_decoded(scripted, client: Clie
         assert response.body == text, kind
 
 
+async def test_bodies_beyond_the_cap_fail_and_a_gzip_bomb_is_not_inflated(scripted) -> None:
+    bomb = gzip.compress(b"0" * (8 * 1024 * 1024))  # 8 MiB of zeros in about 8 kB
+
+    async def handler(reader, writer, head, body):
+        if body == b"bomb":
+            writer.write(answer(bomb, extra="content-encoding: gzip\r\n"))
+        else:
+            writer.write(answer(b"x" * 300_000))
+
+    _, url = await scripted(handler)
+    client = Client(limit=2, max_body_bytes=256 * 1024)
+    try:
+        for body in (b"big", b"bomb"):
+            with pytest.raises(InvalidResponse, match="larger than 262144 bytes"):
+                await client.request("POST", url, {}, body, timeout=5)
+    finally:
+        await client.close()
+        await asyncio.sleep(0)
+
+
 async def test_interim_1xx_is_skipped(scripted, client: Client) -> None:
     async def handler(reader, writer, head, body):
         writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" + answer(b"{}"))
