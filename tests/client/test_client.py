@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
+import subprocess
 import zlib
+from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -23,17 +26,18 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, bytes, bytes], A
 class Scripted:
     """A loopback server: every request on every connection goes to ``handler``."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, tls: ssl.SSLContext | None = None) -> None:
         self.handler = handler
+        self.tls = tls
         self.connections = 0
         self.requests: list[bytes] = []
         self.closed = asyncio.Event()
         self.server: asyncio.Server | None = None
 
     async def start(self) -> str:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
         port = self.server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{port}"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -369,6 +373,38 @@ async def test_cancelled_stream_closes_the_upstream(scripted, client: Client) ->
     response.close()
     await asyncio.wait_for(server.closed.wait(), 2)
     assert client.pools[0].open == 0
+
+
+async def test_https_upstream_is_verified(tmp_path: Path) -> None:
+    """TLS with SNI and certificate checks: an upstream whose certificate the context trusts
+    answers; with only the system's CAs, the same self-signed upstream is refused."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+        check=True, capture_output=True,
+    )
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+
+    async def handler(reader, writer, head, body):
+        writer.write(answer(b'{"tls":true}'))
+
+    server = Scripted(handler, server_tls)
+    url = (await server.start()).replace("127.0.0.1", "localhost")
+    trusting = Client(ssl_context=ssl.create_default_context(cafile=str(cert)))
+    system = Client()
+    try:
+        response = await trusting.request("POST", url + "/v1/chat/completions", {}, b"{}", timeout=5)
+        assert (response.status, response.body) == (200, b'{"tls":true}')
+        assert b"host: localhost:" in server.requests[0]
+        with pytest.raises(ConnectError):
+            await system.request("POST", url + "/v1/chat/completions", {}, b"{}", timeout=5)
+    finally:
+        await trusting.close()
+        await system.close()
+        await server.stop()
+        await asyncio.sleep(0.05)
 
 
 async def test_against_the_mock_upstream_whole_and_streamed(client: Client) -> None:
