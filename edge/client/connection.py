@@ -126,10 +126,12 @@ class Response:
         if self._stage == DONE or self._error is not None:
             return
         if idle and self._stage >= HEAD:
-            # Data counts as activity; so does holding the socket paused for a slow reader.
-            quiet_until = self._last + self._idle_s
-            if self._paused or quiet_until > self._loop.time():
-                self._timer = self._loop.call_at(max(quiet_until, self._loop.time() + 0.001), self._expired, True)
+            # Data counts as activity; so does holding the socket paused for a slow reader
+            # (read_chunk restarts the clock when it resumes reading).
+            now = self._loop.time()
+            quiet_until = now + self._idle_s if self._paused else self._last + self._idle_s
+            if quiet_until > now:
+                self._timer = self._loop.call_at(quiet_until, self._expired, True)
                 return
             self._fail(ReadTimeout(f"no data for {self._idle_s:g} s"))
         else:
