@@ -10,7 +10,7 @@ Why not aiohttp's client: under the gRPC surface one aiohttp call cost about 170
 against about 55 us for a bare protocol (bench/PROFILE.md), most of a unary call's budget.
 """
 
-from .connection import Response
+from .response import Response
 from .errors import ClientError, ConnectError, InvalidResponse, ReadTimeout, ServerDisconnected
 from .pool import Client, Pool
 

@@ -18,7 +18,8 @@ import ssl
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from .connection import DONE, HEAD, MAX_BODY_BYTES, Connection, Response
+from .connection import Connection
+from .response import DONE, HEAD, MAX_BODY_BYTES, Response
 from .errors import ConnectError
 
 __all__ = ["Client", "Pool"]

@@ -3,7 +3,7 @@ in any split, end as a complete response or a ClientError on the response, never
 exception out of the protocol callbacks (which would kill uvloop's read path); and the split
 never changes the outcome (status, headers, body, error type).
 
-The connection is driven as uvloop drives it (data_received, then connection_lost) over a
+The connection (and its Response, edge.client.response) is driven as uvloop drives it (data_received, then connection_lost) over a
 transport stand-in that records what the client did to the socket; no event loop runs.
 """
 
@@ -14,7 +14,8 @@ import asyncio
 import atheris
 
 with atheris.instrument_imports(include=["edge.client"]):
-    from edge.client.connection import Connection, Response
+    from edge.client.connection import Connection
+    from edge.client.response import Response
 
 from tools.fuzz._harness import main, splits
 
