@@ -31,6 +31,7 @@ from ..accounting import UsageRecord
 from ..config import redact_url
 from .base import KeyRow, UsageRow, check_grouping
 from .schema import KEY_COLUMNS, REQUEST_COLUMNS, key_from_row, key_row, request_row
+from .spend import DAY, day_of, rollup, scope_of
 
 __all__ = ["PostgresStore", "split_schema"]
 
@@ -53,7 +54,25 @@ CREATE TABLE IF NOT EXISTS keys (
     created_at DOUBLE PRECISION NOT NULL, models JSONB, rpm INTEGER, tpm INTEGER, budget_usd DOUBLE PRECISION,
     period TEXT NOT NULL, tags JSONB, expires_at DOUBLE PRECISION, revoked_at DOUBLE PRECISION
 );
+CREATE TABLE IF NOT EXISTS spend_daily (
+    scope TEXT NOT NULL, day INTEGER NOT NULL, usd DOUBLE PRECISION NOT NULL, PRIMARY KEY (scope, day)
+);
 """
+
+# A ledger written before spend_daily existed: fill it from the rows, once (edge.store.spend).
+_BACKFILL = """
+INSERT INTO spend_daily (scope, day, usd)
+SELECT 'key:' || key_id, floor(ts / 86400)::integer, SUM(cost_usd) FROM requests
+WHERE key_id IS NOT NULL AND cost_usd <> 0 GROUP BY 1, 2;
+INSERT INTO spend_daily (scope, day, usd)
+SELECT 'tag:' || j.key || '=' || (j.value #>> '{}'), floor(r.ts / 86400)::integer, SUM(r.cost_usd)
+FROM requests AS r CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(r.tags) = 'object' THEN r.tags END) AS j
+WHERE jsonb_typeof(j.value) = 'string' AND r.cost_usd <> 0 GROUP BY 1, 2;
+"""
+_ADD_SPEND = (
+    "INSERT INTO spend_daily (scope, day, usd) SELECT * FROM unnest($1::text[], $2::integer[], $3::double precision[]) "
+    "ON CONFLICT (scope, day) DO UPDATE SET usd = spend_daily.usd + EXCLUDED.usd"
+)
 
 # Workers of one host (and other hosts) start together: serialize the CREATE ... IF NOT EXISTS,
 # which otherwise race on the catalog's unique indexes. Any constant works; this one is ours.
@@ -118,6 +137,15 @@ def _clean_row(row: tuple[object, ...]) -> tuple[object, ...]:
     return tuple(out)
 
 
+async def _insert(conn: Any, rows: list[tuple[object, ...]]) -> None:
+    """One transaction: the ledger rows (binary COPY) and their spend rollup (edge.store.spend)."""
+    spent = rollup(rows)
+    async with conn.transaction():
+        await conn.copy_records_to_table("requests", records=rows, columns=REQUEST_COLUMNS)
+        if spent:
+            await conn.execute(_ADD_SPEND, [s for s, _, _ in spent], [d for _, d, _ in spent], [u for _, _, u in spent])
+
+
 class PostgresStore:
     """A Store (edge.store.base) on PostgreSQL through a small asyncpg pool."""
 
@@ -149,6 +177,9 @@ class PostgresStore:
                 if self.schema is not None:
                     await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 await conn.execute(_SCHEMA)
+                # Under the same lock, so hosts opening the same old ledger fill it once.
+                if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM spend_daily)"):
+                    await conn.execute(_BACKFILL)
         except BaseException:
             await self.close()
             raise
@@ -180,10 +211,10 @@ class PostgresStore:
         pool = self._need_pool()
         async with pool.acquire() as conn:
             try:
-                await conn.copy_records_to_table("requests", records=rows, columns=REQUEST_COLUMNS)
+                await _insert(conn, rows)
             except (asyncpg.DataError, UnicodeEncodeError) as exc:
                 log.warning("ledger: PostgreSQL refused a batch (%s); sending it again with text cleaned", type(exc).__name__)
-                await conn.copy_records_to_table("requests", records=[_clean_row(r) for r in rows], columns=REQUEST_COLUMNS)
+                await _insert(conn, [_clean_row(r) for r in rows])
 
     async def list_keys(self) -> list[KeyRow]:
         rows = await self._need_pool().fetch(f"SELECT {','.join(KEY_COLUMNS)} FROM keys ORDER BY created_at")
@@ -201,7 +232,10 @@ class PostgresStore:
 
     async def spend(self, since: float, *, key_id: str | None = None, tag: tuple[str, str] | None = None) -> float:
         pool = self._need_pool()
-        if key_id is not None:
+        scope = scope_of(key_id, tag)
+        if scope is not None and since % DAY == 0:  # a budget period: whole UTC days, the rollup
+            value = await pool.fetchval("SELECT COALESCE(SUM(usd), 0) FROM spend_daily WHERE scope = $1 AND day >= $2", scope, day_of(since))
+        elif key_id is not None:
             value = await pool.fetchval("SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE ts >= $1 AND key_id = $2", since, key_id)
         elif tag is not None:
             value = await pool.fetchval("SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE ts >= $1 AND tags->>$2 = $3", since, tag[0], tag[1])

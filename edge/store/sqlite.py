@@ -16,8 +16,9 @@ from typing import Any
 
 from ..accounting import UsageRecord
 from .base import KeyRow, UsageRow, check_grouping
-from .schema import KEY_COLUMNS, REQUEST_COLUMNS, key_from_row, key_row, request_row
-from .sqlite_writer import WriterProcess
+from .schema import KEY_COLUMNS, key_from_row, key_row, request_row
+from .spend import DAY, day_of, scope_of
+from .sqlite_writer import WriterProcess, insert_batch
 
 __all__ = ["SQLiteStore", "sqlite_path"]
 
@@ -39,7 +40,18 @@ CREATE TABLE IF NOT EXISTS keys (
     created_at REAL NOT NULL, models TEXT, rpm INTEGER, tpm INTEGER, budget_usd REAL,
     period TEXT NOT NULL, tags TEXT, expires_at REAL, revoked_at REAL
 );
+CREATE TABLE IF NOT EXISTS spend_daily (
+    scope TEXT NOT NULL, day INTEGER NOT NULL, usd REAL NOT NULL, PRIMARY KEY (scope, day)
+) WITHOUT ROWID;
 """
+
+# A ledger written before spend_daily existed: fill it from the rows, once (edge.store.spend).
+_BACKFILL = (
+    "INSERT INTO spend_daily (scope, day, usd) SELECT 'key:' || key_id, CAST(ts / 86400 AS INTEGER), SUM(cost_usd) "
+    "FROM requests WHERE key_id IS NOT NULL AND cost_usd != 0 GROUP BY 1, 2",
+    "INSERT INTO spend_daily (scope, day, usd) SELECT 'tag:' || j.key || '=' || j.value, CAST(r.ts / 86400 AS INTEGER), SUM(r.cost_usd) "
+    "FROM requests AS r, json_each(r.tags) AS j WHERE r.tags IS NOT NULL AND r.cost_usd != 0 AND j.type = 'text' GROUP BY 1, 2",
+)
 
 _GROUP_SQL = {
     "model": "public_model",
@@ -74,6 +86,16 @@ class SQLiteStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
+        # Under the write lock, so two workers opening the same old ledger fill it once.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM spend_daily)").fetchone()[0]:
+                for sql in _BACKFILL:
+                    conn.execute(sql)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
         self._conn = conn
 
     async def close(self) -> None:
@@ -112,8 +134,12 @@ class SQLiteStore:
                 return
             except (OSError, ConnectionError) as exc:  # the child died: write here this once
                 log.warning("ledger writer process is gone (%s); writing from the worker, restarting it", type(exc).__name__)
-        placeholders = ",".join("?" * len(REQUEST_COLUMNS))
-        await self._call(f"INSERT INTO requests ({','.join(REQUEST_COLUMNS)}) VALUES ({placeholders})", [request_row(r) for r in records], many=True)
+        await asyncio.to_thread(self._insert, [request_row(r) for r in records])
+
+    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        with self._lock:
+            assert self._conn is not None, "store not started"
+            insert_batch(self._conn, rows)
 
     async def list_keys(self) -> list[KeyRow]:
         return [key_from_row(row) for row in await self._call(f"SELECT {','.join(KEY_COLUMNS)} FROM keys ORDER BY created_at")]
@@ -127,7 +153,10 @@ class SQLiteStore:
         return bool(found)
 
     async def spend(self, since: float, *, key_id: str | None = None, tag: tuple[str, str] | None = None) -> float:
-        if key_id is not None:
+        scope = scope_of(key_id, tag)
+        if scope is not None and since % DAY == 0:  # a budget period: whole UTC days, the rollup
+            rows = await self._call("SELECT COALESCE(SUM(usd), 0) FROM spend_daily WHERE scope = ? AND day >= ?", (scope, day_of(since)))
+        elif key_id is not None:
             rows = await self._call("SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE ts >= ? AND key_id = ?", (since, key_id))
         elif tag is not None:
             rows = await self._call("SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE ts >= ? AND json_extract(tags, ?) = ?", (since, f'$."{tag[0]}"', tag[1]))

@@ -28,13 +28,27 @@ from typing import Any
 import msgspec
 
 from .schema import REQUEST_COLUMNS
+from .spend import rollup
 
-__all__ = ["WriterProcess", "main"]
+__all__ = ["WriterProcess", "insert_batch", "main"]
 
 log = logging.getLogger("edge.ledger")
 
 _LENGTH = struct.Struct(">I")
 _INSERT = f"INSERT INTO requests ({','.join(REQUEST_COLUMNS)}) VALUES ({','.join('?' * len(REQUEST_COLUMNS))})"
+_ADD_SPEND = "INSERT INTO spend_daily (scope, day, usd) VALUES (?, ?, ?) ON CONFLICT (scope, day) DO UPDATE SET usd = usd + excluded.usd"
+
+
+def insert_batch(conn: sqlite3.Connection, rows: list[Any]) -> None:
+    """One transaction: the ledger rows and their spend rollup (edge.store.spend)."""
+    conn.execute("BEGIN")
+    try:
+        conn.executemany(_INSERT, rows)
+        conn.executemany(_ADD_SPEND, rollup(rows))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 class WriterProcess:
@@ -92,9 +106,7 @@ def _read_exact(stream: Any, size: int) -> bytes | None:
 def _insert(conn: sqlite3.Connection, rows: list[Any]) -> None:
     for attempt in range(5):
         try:
-            conn.execute("BEGIN")
-            conn.executemany(_INSERT, rows)
-            conn.execute("COMMIT")
+            insert_batch(conn, rows)
             return
         except sqlite3.OperationalError as exc:  # another worker's writer held the lock too long
             if conn.in_transaction:

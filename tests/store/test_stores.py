@@ -121,6 +121,68 @@ async def test_spend_by_key_tag_and_all(filled: Store) -> None:
     assert await filled.spend(MIDNIGHT) == 0.5625
 
 
+def _spend_of(records: list[UsageRecord], since: float, key_id: str | None = None, tag: tuple[str, str] | None = None) -> float:
+    return sum(
+        r.cost_usd or 0.0
+        for r in records
+        if r.ts >= since and (key_id is None or r.key_id == key_id) and (tag is None or (r.tags or {}).get(tag[0]) == tag[1])
+    )
+
+
+SCOPES = [{"key_id": "k1"}, {"key_id": "k2"}, {"key_id": "nobody"}, {"tag": ("customer", "acme")}, {"tag": ("customer", "globex")}, {"tag": ("feature", "chat")}, {"tag": ("feature", "search")}]
+
+
+@pytest.mark.parametrize("since", [MIDNIGHT - 86400, MIDNIGHT, MIDNIGHT + 86400, 0.0])
+async def test_spend_for_budget_periods_reads_the_daily_rollup(filled: Store, since: float) -> None:
+    # Budget periods start at UTC midnight: those reads come from spend_daily, kept in the
+    # same transaction as the rows; the answers must be the ledger's own sums.
+    for scope in SCOPES:
+        assert await filled.spend(since, **scope) == _spend_of(RECORDS, since, **scope), scope  # type: ignore[arg-type]
+
+
+async def test_an_old_ledger_gets_its_daily_rollup_once(tmp_path: Path) -> None:
+    # A ledger written before spend_daily existed (here: the table emptied behind the store's
+    # back) is filled from its rows when a store opens it; a second open does not add it again.
+    import sqlite3
+
+    first = open_store("sqlite:///old.db", tmp_path)
+    await first.start()
+    await first.insert_requests(RECORDS)
+    await first.close()
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        conn.execute("DELETE FROM spend_daily")
+    for _ in range(2):
+        again = open_store("sqlite:///old.db", tmp_path)
+        await again.start()
+        try:
+            for scope in SCOPES:
+                assert await again.spend(MIDNIGHT - 86400, **scope) == _spend_of(RECORDS, MIDNIGHT - 86400, **scope), scope  # type: ignore[arg-type]
+                assert await again.spend(0.0, **scope) == _spend_of(RECORDS, 0.0, **scope), scope  # type: ignore[arg-type]
+        finally:
+            await again.close()
+
+
+async def test_an_old_postgres_ledger_gets_its_daily_rollup_once() -> None:
+    await require_postgres()
+    schema = new_schema()
+    try:
+        first = open_store(schema_url(schema), Path("."))
+        await first.start()
+        await first.insert_requests(RECORDS)
+        await first.close()
+        await fetch(schema_url(schema), "DELETE FROM spend_daily")
+        for _ in range(2):
+            again = open_store(schema_url(schema), Path("."))
+            await again.start()
+            try:
+                for scope in SCOPES:
+                    assert await again.spend(0.0, **scope) == _spend_of(RECORDS, 0.0, **scope), scope  # type: ignore[arg-type]
+            finally:
+                await again.close()
+    finally:
+        await drop_schema(schema)
+
+
 async def test_bad_grouping_is_refused(store: Store) -> None:
     for bad in ("team", "tag:", "tag:a'b", "tag:x)--"):
         with pytest.raises(ValueError):
