@@ -8,7 +8,13 @@ paced stream costs the floor the same number of timer wake-ups and writes. Whate
 spends beyond this is the cost of its features (auth, routing, the upstream HTTP call,
 accounting, the ledger).
 
-    python bench/grpc_floor.py [--host 127.0.0.1] [--port 0] [--workers N]
+With ``--relay URL`` it is the relay floor (system ``grpc_relay``): the same answers, but each
+call first makes the upstream call the gateway would (POST URL, the mock's knobs from
+``extra_body``, through edge.client, the gateway's own upstream client), and ChatStream writes
+one prebuilt ChatChunk per upstream read. No decoding, auth, routing or accounting: what the
+gateway spends beyond this is its features, not the cost of relaying an upstream at all.
+
+    python bench/grpc_floor.py [--host 127.0.0.1] [--port 0] [--workers N] [--relay URL]
 
 Logs ``grpc serving on HOST:PORT (pid N)`` like ``edge serve --grpc-port``. With --workers N it
 starts N-1 more copies of itself on the same port (grpc enables SO_REUSEPORT by default).
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -53,6 +60,37 @@ def _knobs(request: chat_pb2.ChatRequest) -> tuple[int, float]:
     return max(1, min(tokens, len(_CHUNKS))), delay / 1000.0
 
 
+def _upstream_body(request: chat_pb2.ChatRequest, stream: bool) -> bytes:
+    count, delay = _knobs(request)
+    body = {"model": "echo", "stream": stream, "messages": [{"role": "user", "content": "relay"}], "mock": {"tokens": count, "chunk_delay_ms": delay * 1000.0}}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+class RelayGateway(gateway_pb2_grpc.GatewayServicer):
+    """The relay floor: one upstream call per gRPC call, one message per upstream read."""
+
+    def __init__(self, url: str) -> None:
+        from edge.client import Client
+
+        self.url = url
+        self.client = Client()
+        self.headers = {"content-type": "application/json"}
+
+    async def ChatComplete(self, request: chat_pb2.ChatRequest, context: grpc.aio.ServicerContext) -> chat_pb2.ChatResponse:  # noqa: N802
+        await self.client.request("POST", self.url, self.headers, _upstream_body(request, False), timeout=30)
+        return _RESPONSE
+
+    async def ChatStream(self, request: chat_pb2.ChatRequest, context: grpc.aio.ServicerContext) -> None:  # noqa: N802
+        upstream = await self.client.stream("POST", self.url, self.headers, _upstream_body(request, True), first_byte_s=30, idle_s=30)
+        try:
+            i = 0
+            while await upstream.read_chunk():
+                await context.write(_CHUNKS[i % len(_CHUNKS)])
+                i += 1
+        finally:
+            upstream.release()
+
+
 class FloorGateway(gateway_pb2_grpc.GatewayServicer):
     async def ChatComplete(self, request: chat_pb2.ChatRequest, context: grpc.aio.ServicerContext) -> chat_pb2.ChatResponse:  # noqa: N802
         return _RESPONSE
@@ -65,9 +103,9 @@ class FloorGateway(gateway_pb2_grpc.GatewayServicer):
             yield _CHUNKS[i]
 
 
-async def serve(host: str, port: int) -> None:
+async def serve(host: str, port: int, relay: str | None = None) -> None:
     server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
-    gateway_pb2_grpc.add_GatewayServicer_to_server(FloorGateway(), server)
+    gateway_pb2_grpc.add_GatewayServicer_to_server(RelayGateway(relay) if relay else FloorGateway(), server)
     bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
     print(f"grpc serving on {host}:{bound} (pid {os.getpid()})", file=sys.stderr, flush=True)
@@ -89,14 +127,15 @@ def main() -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--relay", default=None, metavar="URL", help="relay floor: call this upstream chat URL first (bench/README.md, grpc_relay)")
     args = parser.parse_args()
     children = []
     if args.workers > 1:
         args.port = args.port or _free_port(args.host)
-        argv = [sys.executable, __file__, "--host", args.host, "--port", str(args.port)]
+        argv = [sys.executable, __file__, "--host", args.host, "--port", str(args.port)] + (["--relay", args.relay] if args.relay else [])
         children = [subprocess.Popen(argv) for _ in range(args.workers - 1)]
     try:
-        uvloop.run(serve(args.host, args.port))
+        uvloop.run(serve(args.host, args.port, args.relay))
     finally:
         for child in children:
             child.terminate()

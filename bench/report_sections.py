@@ -89,6 +89,9 @@ def _limits_section(doc: dict[str, Any], workers: int) -> list[str]:
     return [*lines, "", "edge: the admin key, no limits; edge_limits: a non-admin key with rpm, tpm, a budget and tags (never refused); both write the SQLite ledger.", ""]
 
 
+_RELAY_NOTE = "reference, no target (this row's grpc_floor column is grpc_relay)"
+
+
 def grpc_targets(doc: dict[str, Any], workers: int) -> list[dict[str, Any]]:
     conns = _loaded(doc, workers)
     rows = []
@@ -100,11 +103,19 @@ def grpc_targets(doc: dict[str, Any], workers: int) -> list[dict[str, Any]]:
         scaled = GRPC_UNARY_US / GRPC_FLOOR_REF_US
         rows.append({"target": f"CPU per unary call <= {GRPC_UNARY_US:g} us", "edge": fmt_us(cpu), "floor": fmt_us(fcpu), "ratio": ratio, "verdict": _verdict(cpu, GRPC_UNARY_US, " us")})
         rows.append({"target": f"the same as a ratio: <= {scaled:.2f}x the gRPC floor ({GRPC_UNARY_US:g}/{GRPC_FLOOR_REF_US:g} us)", "edge": fmt_us(cpu), "floor": fmt_us(fcpu), "ratio": ratio, "verdict": _verdict(ratio, scaled)})
+        relay_u = _find(doc, "grpc_relay", "grpc_unary", workers, conns)
+        if relay_u:
+            rcpu = relay_u["cpu_us_per_request"]
+            rows.append({"target": "reference: the relay floor (grpc_relay) per unary call", "edge": fmt_us(cpu), "floor": fmt_us(rcpu), "ratio": _ratio(cpu, rcpu), "verdict": _RELAY_NOTE})
     stream, floor_s = _find(doc, "edge_grpc", "grpc_stream", workers, conns), _find(doc, "grpc_floor", "grpc_stream", workers, conns)
     if stream:
         per = stream["cpu_us_per_chunk"]
         fper = floor_s["cpu_us_per_chunk"] if floor_s else None
         rows.append({"target": f"CPU per streamed message <= {GRPC_MESSAGE_US:g} us", "edge": fmt_us(per), "floor": fmt_us(fper), "ratio": _ratio(per, fper), "verdict": _verdict(per, GRPC_MESSAGE_US, " us")})
+        relay = _find(doc, "grpc_relay", "grpc_stream", workers, conns)
+        if relay:
+            rper = relay["cpu_us_per_chunk"]
+            rows.append({"target": "reference: the relay floor (grpc_relay) per streamed message", "edge": fmt_us(per), "floor": fmt_us(rper), "ratio": _ratio(per, rper), "verdict": _RELAY_NOTE})
     return rows
 
 

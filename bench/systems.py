@@ -9,6 +9,8 @@
     litellm   LiteLLM proxy, from its own venv (``--litellm`` or EDGE_BENCH_LITELLM); skipped
               with a note when not found
     grpc_floor   bench/grpc_floor.py, an empty grpc.aio servicer of edge.v1.Gateway (gRPC only)
+    grpc_relay   bench/grpc_floor.py --relay: the same, plus the upstream call and one message per
+              upstream read (the relay floor: gRPC streams cannot cost less than relaying)
     edge_nocooldown  the edge config with a cooldown that never opens (failures: 1000000); runs
               the chaos scenario, so the report can show the breaker's share of its figures
     edge_grpc    ``edge serve --grpc-port 0`` with the edge config, measured on its gRPC port
@@ -38,8 +40,8 @@ from .procs import Child
 
 __all__ = ["SYSTEMS", "Running", "start_mock", "start_system"]
 
-SYSTEMS = ("direct", "floor", "edge", "edge_limits", "edge_nocooldown", "litellm", "grpc_floor", "edge_grpc")
-GRPC_SYSTEMS = ("grpc_floor", "edge_grpc")
+SYSTEMS = ("direct", "floor", "edge", "edge_limits", "edge_nocooldown", "litellm", "grpc_floor", "grpc_relay", "edge_grpc")
+GRPC_SYSTEMS = ("grpc_floor", "grpc_relay", "edge_grpc")
 # Peers that get an explicit "not applicable" row for a scenario they cannot serve.
 PEERS = ("direct", "floor", "litellm")
 # What a system runs when --scenarios is not given (None: every scenario of its protocol).
@@ -239,11 +241,13 @@ def start_system(name: str, mock: Running, workers: int, key: str, home: Path, l
             _wait_workers(child, workers, pattern=_GRPC_SERVING)
             running.protocol, running.grpc_target = "grpc", f"127.0.0.1:{grpc.group(2)}"
         return running
-    if name == "grpc_floor":
-        child = Child(name, _python_argv(str(HERE / "grpc_floor.py"), "--workers", str(workers)), env=_env())
+    if name in ("grpc_floor", "grpc_relay"):
+        relay = ["--relay", mock.url + "/v1/chat/completions"] if name == "grpc_relay" else []
+        child = Child(name, _python_argv(str(HERE / "grpc_floor.py"), "--workers", str(workers), *relay), env=_env())
         found = child.wait_for(_GRPC_SERVING, 20)
         _wait_workers(child, workers, pattern=_GRPC_SERVING)
-        return Running(name, "", child, child.pid, workers, "grpc.aio+uvloop", protocol="grpc", grpc_target=f"127.0.0.1:{found.group(2)}")
+        label = "grpc.aio+uvloop+edge.client" if relay else "grpc.aio+uvloop"
+        return Running(name, "", child, child.pid, workers, label, protocol="grpc", grpc_target=f"127.0.0.1:{found.group(2)}")
     if name == "litellm":
         if litellm is None:
             raise LookupError("LiteLLM not found: pass --litellm PATH or set EDGE_BENCH_LITELLM (see bench/README.md)")
