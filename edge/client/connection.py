@@ -131,12 +131,8 @@ class Connection(asyncio.Protocol):
         if self._header_bytes > MAX_HEADER_BYTES:
             raise InvalidResponse("response headers are too large")
         response = self.response
-        if response is None:
-            return
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        headers = response.headers
-        headers[key] = headers[key] + ", " + text if key in headers else text
+        if response is not None:
+            response._raw.append((name, value))
 
     def on_headers_complete(self) -> None:
         response = self.response
@@ -145,15 +141,23 @@ class Connection(asyncio.Protocol):
         status = self._parser.get_status_code()
         if status < 200:
             self._interim = True
-            response.headers = {}
+            response._raw = []
             self._header_bytes = 0
             return
         self._interim = False
-        headers = response.headers
-        self._framed = "content-length" in headers or "chunked" in headers.get("transfer-encoding", "").lower()
-        encoding = headers.get("content-encoding")
+        framed = False
+        encoding = ""
+        for name, value in response._raw:
+            # Only three fields matter here; their lengths spare lower-casing the others.
+            size = len(name)
+            if size == 14 and name.lower() == b"content-length":
+                framed = True
+            elif size == 17 and name.lower() == b"transfer-encoding" and b"chunked" in value.lower():
+                framed = True
+            elif size == 16 and name.lower() == b"content-encoding":
+                encoding = value.decode("latin-1").strip().lower()
+        self._framed = framed
         if encoding:
-            encoding = encoding.strip().lower()
             if encoding in ("gzip", "x-gzip"):
                 response._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
             elif encoding == "deflate":

@@ -35,14 +35,17 @@ class Response:
     """Status, headers (names lower-cased) and the body of one upstream response."""
 
     __slots__ = (
-        "status", "headers", "_conn", "_loop", "_chunks", "_size", "_stage", "_error",
+        "status", "_raw", "_headers", "_conn", "_loop", "_chunks", "_size", "_stage", "_error",
         "_waiter", "_want", "_decoder", "_timer", "_idle_s", "_last", "_paused", "_finished",
         "_max_body",
     )
 
     def __init__(self, conn: Connection, loop: asyncio.AbstractEventLoop, max_body: int = MAX_BODY_BYTES) -> None:
         self.status = 0
-        self.headers: dict[str, str] = {}
+        # As llhttp hands them over; decoded into ``headers`` only when someone asks (an error's
+        # Retry-After, a stream's content-type): most answers are read without a look at them.
+        self._raw: list[tuple[bytes, bytes]] = []
+        self._headers: dict[str, str] | None = None
         self._conn: Connection | None = conn
         self._loop = loop
         self._chunks: list[bytes] = []
@@ -58,6 +61,18 @@ class Response:
         self._paused = False
         self._finished = False  # released or closed: the connection is no longer ours
         self._max_body = max_body
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Names lower-cased; a repeated field's values joined with ", " (RFC 9110 section 5.3)."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = {}
+            for name, value in self._raw:
+                key = name.decode("latin-1").lower()
+                text = value.decode("latin-1")
+                headers[key] = headers[key] + ", " + text if key in headers else text
+        return headers
 
     # -- reading --------------------------------------------------------------------------
 
