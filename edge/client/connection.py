@@ -33,6 +33,7 @@ class Connection(asyncio.Protocol):
         self.response: Response | None = None
         self.keep_alive = False
         self.closed = False
+        self.counted = False  # the pool counts it among its open connections
         self.idle_since = 0.0
         self._on_lost = on_lost  # the pool's bookkeeping, called once
         self._return: Any = None

@@ -100,11 +100,14 @@ class Pool:
                 _, conn = await loop.create_connection(
                     lambda: Connection(self._lost), self.host, self.port, ssl=self._ssl, server_hostname=self.host if self._ssl else None
                 )
-        except TimeoutError:
+        except TimeoutError:  # an OSError too, but it stays a timeout
             raise
         except (OSError, ssl.SSLError) as exc:
             # The exception text can name addresses; callers only show its type.
             raise ConnectError(type(exc).__name__) from exc
+        # Counted from here on: a connection made as the connect timed out is closed by asyncio
+        # and must not leave the count a second time (acquire already took it back).
+        conn.counted = True
         return conn
 
     def _idle_conn(self, conn: Connection) -> None:
@@ -121,6 +124,8 @@ class Pool:
         self._idle.append(conn)
 
     def _lost(self, conn: Connection) -> None:
+        if not conn.counted:
+            return
         self._open -= 1
         try:
             self._idle.remove(conn)
