@@ -62,3 +62,34 @@ def test_edge_bench_writes_a_complete_report(tmp_path: Path) -> None:
     assert "### Resilience (issue 5)" in report and "| floor | chaos | - | n/a |" in report
     if importlib.util.find_spec("matplotlib") is not None:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+GRPC_SYSTEMS = ("grpc_floor", "grpc_relay", "edge_grpc")
+GRPC_SCENARIOS = ("grpc_unary", "grpc_stream")
+
+
+@pytest.mark.timeout(90)
+def test_edge_bench_grpc_systems_and_the_relay_floor(tmp_path: Path) -> None:
+    """The gRPC systems end to end (issue 7): the empty servicer, the relay floor and the gateway,
+    each answering every call, and the report's target rows with the relay floor as reference."""
+    out, md = tmp_path / "grpc.json", tmp_path / "grpc.md"
+    argv = [sys.executable, "-m", "edge.cli", "bench", "--duration", "1", "--warmup", "0", "--levels", "2"]
+    argv += ["--systems", *GRPC_SYSTEMS, "--scenarios", *GRPC_SCENARIOS, "--no-micro", "--json", str(out), "--markdown", str(md)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=80, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    doc = orjson.loads(out.read_bytes())
+    assert not [n for n in doc["notes"] if "probe" in n or "did not start" in n], doc["notes"]
+    phases = {(p["system"], p["scenario"]): p for p in doc["phases"]}
+    assert set(phases) == {(s, c) for s in GRPC_SYSTEMS for c in GRPC_SCENARIOS}
+    for (system, scenario), p in phases.items():
+        where = f"{system}/{scenario}"
+        assert p["requests"] > 0 and p["errors"] == 0 and p["cpu_us_per_request"] > 0, where
+        if scenario == "grpc_stream":
+            assert p["events_per_stream"] >= 19 and p["cpu_us_per_chunk"] > 0, where
+    # The relay floor makes the upstream call; the empty servicer does not.
+    assert phases[("grpc_relay", "grpc_unary")]["upstream_cpu_us_per_request"] > 0
+    report = md.read_text()
+    assert "| CPU per unary call <= 350 us |" in report and "| CPU per streamed message <= 40 us |" in report
+    assert "| reference: the relay floor (grpc_relay) per unary call |" in report
+    assert "| reference: the relay floor (grpc_relay) per streamed message |" in report
