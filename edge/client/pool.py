@@ -168,9 +168,6 @@ class Client:
         # call costs a getpid() system call in CPython 3.11.
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def pool(self, url: str) -> Pool:
-        return self._route(url)[0]
-
     def _route(self, url: str) -> tuple[Pool, str, str]:
         found = self._urls.get(url)
         if found is not None:
