@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from support import Mock, Server, gateway_config, write_config
+from tests.support import Mock, Server, gateway_config, write_config
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -3,7 +3,7 @@
 Runs grpcio-tools' bundled protoc with ``-Iproto`` into the repository root, so
 ``proto/edge/v1/x.proto`` becomes ``edge/v1/x_pb2.py`` (+ ``.pyi``, + ``x_pb2_grpc.py`` for files
 with services) importable as ``edge.v1.x_pb2``. The output depends only on the .proto files and
-the grpcio-tools version, so regenerating is reproducible; tests/grpc/test_codegen.py
+the grpcio-tools version, so regenerating is reproducible; tests/edge/grpc/test_grpc_codegen.py
 regenerates into a temporary folder and fails on any difference with the committed files.
 """
 

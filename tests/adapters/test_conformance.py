@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from edge.probe import FEATURES, Result, run_checks
-from support import Mock, Server, request, write_config
+from tests.support import Mock, Server, request, write_config
 
 KEY = "sk-upstream-secret-0123456789"
 ADAPTERS = ("openai", "anthropic", "gemini", "ollama")

@@ -17,7 +17,7 @@ import pytest
 from edge.adapters.anthropic import AnthropicAdapter
 from edge.adapters.gemini import GeminiAdapter
 from edge.adapters.ollama import OllamaAdapter
-from replay_support import every_byte, exchanges, httprr, jsonl_as_sse, random_pieces, replay, request_body, summarize
+from tests.adapters.replay_support import every_byte, exchanges, httprr, jsonl_as_sse, random_pieces, replay, request_body, summarize
 
 pytestmark = pytest.mark.shared_fixtures
 

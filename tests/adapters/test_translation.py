@@ -14,7 +14,7 @@ from edge.adapters.anthropic import AnthropicAdapter
 from edge.adapters.gemini import GeminiAdapter
 from edge.adapters.ollama import OllamaAdapter
 from edge.adapters.types import Unsupported
-from replay_support import every_byte, random_pieces, replay, summarize
+from tests.adapters.replay_support import every_byte, random_pieces, replay, summarize
 
 STREAMS = Path(__file__).resolve().parents[1] / "fixtures" / "streams"
 ANTHROPIC = AnthropicAdapter("https://api.anthropic.com", "sk-ant-secret-0123456789")

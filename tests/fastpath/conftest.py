@@ -14,7 +14,7 @@ from types import ModuleType
 
 import pytest
 
-from fastpath_builds import load_build
+from tests.fastpath.fastpath_builds import load_build
 
 SHARED_FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 OWN_STREAMS = Path(__file__).resolve().parents[1] / "fixtures" / "streams" / "openai"

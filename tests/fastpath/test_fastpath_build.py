@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fastpath_builds import compiler_available, extensions_disabled
+from tests.fastpath.fastpath_builds import compiler_available, extensions_disabled
 
 ROOT = Path(__file__).resolve().parents[2]
 FASTPATH = ROOT / "fastpath"

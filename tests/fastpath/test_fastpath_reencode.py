@@ -141,7 +141,7 @@ def test_own_streams(reencode_mod, own_streams: Path) -> None:
 
 
 def test_builds_agree(own_streams: Path) -> None:
-    from fastpath_builds import load_build
+    from tests.fastpath.fastpath_builds import load_build
 
     py, c = load_build("reencode", "py"), load_build("reencode", "c")
     for path in sorted(own_streams.glob("*.sse")):

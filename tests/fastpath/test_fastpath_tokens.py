@@ -140,7 +140,7 @@ def test_usage_accumulator_cumulative(tokens_mod) -> None:
 
 
 def test_builds_agree_on_estimates() -> None:
-    from fastpath_builds import load_build
+    from tests.fastpath.fastpath_builds import load_build
 
     py, c = load_build("tokens", "py"), load_build("tokens", "c")
     for text in list(HELD_OUT.values()) + ["", "x", "ABCdefGHI jkl", "\t\t\n\n  ", "é" * 50]:

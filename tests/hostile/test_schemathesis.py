@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from support import request
+from tests.support import request
 
 pytest.importorskip("schemathesis")
 ROOT = Path(__file__).resolve().parents[2]

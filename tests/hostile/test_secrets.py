@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from support import Mock, Server, gateway_config, request, write_config
+from tests.support import Mock, Server, gateway_config, request, write_config
 
 PROVIDER_KEY = "sk-upstream-secret-0123456789"  # what gateway_config gives provider "up"
 ADMIN_KEY = "sk-admin-7d1e0c5b9a7f4e2d8c6b"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from support import Mock, Server, gateway_config, request, write_config
+from tests.support import Mock, Server, gateway_config, request, write_config
 
 CAPS = """
 server:

@@ -1,0 +1,225 @@
+"""Keys, rate limits, budgets and tags, through real gateways (several workers, and Redis)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import openai
+import pytest
+
+from tests.support import Mock, Server, gateway_config, request, write_config
+
+ADMIN = "edge-admin-limits-000000000001"
+
+
+def _admin(server: Server, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    status, _, data = request(method, server.url + path, json.dumps(body).encode() if body is not None else None,
+                              {"authorization": f"Bearer {ADMIN}", "content-type": "application/json"})
+    return status, json.loads(data)
+
+
+def _new_key(server: Server, **spec: object) -> dict:
+    status, doc = _admin(server, "POST", "/v1/keys", {"name": f"k-{uuid.uuid4().hex[:8]}", **spec})
+    assert status == 201, doc
+    return doc
+
+
+def _chat(server: Server, key: str, text: str = "hi", headers: dict | None = None, **extra: object) -> tuple[int, dict[str, str], bytes]:
+    body = {"model": "chat", "messages": [{"role": "user", "content": text}], **extra}
+    return request("POST", server.url + "/v1/chat/completions", json.dumps(body).encode(),
+                   {"authorization": f"Bearer {key}", "content-type": "application/json", **(headers or {})})
+
+
+def _config(mock: Mock, home: Path, extra: str = "") -> Path:
+    return write_config(home / "edge.yaml", gateway_config(mock.base_url, home, extra=f"keys:\n  admin: {ADMIN}\n{extra}"))
+
+
+@pytest.fixture(scope="module")
+def workers(mock: Mock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Two workers on one host, no Redis: limits must still be exact across them."""
+    home = tmp_path_factory.mktemp("limits")
+    path = _config(mock, home, "budgets:\n  - {tag: customer=capped, usd: 0.00001, period: day}\n")
+    server = Server(["serve", "--config", str(path), "--workers", "2", "--port", "0"], cwd=str(home))
+    server.home = home  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while server.output.count("serving on") < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield server
+    server.stop()
+    assert ADMIN not in server.output
+
+
+def test_key_lifecycle(workers: Server, mock: Mock) -> None:
+    made = _new_key(workers, models=["chat", "up/*"])
+    key = made["key"]
+    assert key.startswith("sk-edge-") and made["prefix"].endswith("...")
+    time.sleep(0.7)  # every worker re-reads the keys every 0.5 s
+    client = openai.OpenAI(base_url=workers.url + "/v1", api_key=key, max_retries=0)
+    assert client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "ok"}]).choices[0].message.content == "ok"
+    assert client.chat.completions.create(model="up/echo", messages=[{"role": "user", "content": "ok"}]).choices[0].message.content == "ok"
+    before = mock.stats()["requests"]
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        client.chat.completions.create(model="failover", messages=[{"role": "user", "content": "no"}])
+    assert info.value.code == "model_not_allowed" and mock.stats()["requests"] == before
+    status, listing = _admin(workers, "GET", "/v1/keys")
+    assert status == 200 and key not in json.dumps(listing)
+    assert any(row["id"] == made["id"] for row in listing["data"])
+    assert _admin(workers, "DELETE", f"/v1/keys/{made['id']}")[0] == 200
+    revoked_at = time.monotonic()
+    # within a second, every worker refuses it (several requests reach both workers)
+    time.sleep(1.0)
+    for _ in range(6):
+        with pytest.raises(openai.AuthenticationError) as info:
+            client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])
+        assert info.value.code == "key_revoked"
+    assert time.monotonic() - revoked_at < 3
+    # non-admin keys cannot use the admin API
+    other = _new_key(workers)["key"]
+    time.sleep(0.7)
+    status, _, _ = request("GET", workers.url + "/v1/keys", headers={"authorization": f"Bearer {other}"})
+    assert status == 403
+
+
+def test_rpm_is_exact_across_workers(workers: Server, mock: Mock) -> None:
+    key = _new_key(workers, rpm=5)["key"]
+    time.sleep(0.7)  # both workers have loaded the new key
+    before = mock.stats()["chat_requests"]
+    with ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(lambda i: _chat(workers, key, f"r{i}"), range(12)))
+    statuses = sorted(status for status, _, _ in results)
+    assert statuses == [200] * 5 + [429] * 7
+    assert mock.stats()["chat_requests"] - before == 5  # refused requests never reached the upstream
+    refused = next(r for r in results if r[0] == 429)
+    headers = refused[1]
+    assert int(headers["retry-after"]) >= 1
+    assert headers["x-ratelimit-limit-requests"] == "5" and headers["x-ratelimit-remaining-requests"] == "0"
+    assert json.loads(refused[2])["error"]["code"] == "rate_limit_exceeded"
+    ok = next(r for r in results if r[0] == 200)
+    assert ok[1]["x-ratelimit-limit-requests"] == "5"
+
+
+def test_tpm_limit_and_oversized_request(workers: Server) -> None:
+    key = _new_key(workers, tpm=100)["key"]
+    time.sleep(0.7)
+    status, _, body = _chat(workers, key, "word " * 400)
+    assert status == 429 and json.loads(body)["error"]["code"] == "tokens_exceed_limit"
+    statuses = [_chat(workers, key, "a few words in this prompt")[0] for _ in range(8)]
+    assert statuses[0] == 200 and statuses[-1] == 429
+    status, headers, body = _chat(workers, key, "again")
+    assert status == 429 and "tokens per minute" in json.loads(body)["error"]["message"]
+    assert headers["x-ratelimit-limit-tokens"] == "100"
+
+
+def test_key_budget(workers: Server, mock: Mock) -> None:
+    key = _new_key(workers, budget_usd=0.00001, period="day")["key"]
+    time.sleep(0.7)
+    assert _chat(workers, key, "spend it")[0] == 200  # costs ~1.5e-5 USD at the test prices
+    time.sleep(1.6)  # the spend reaches the ledger and every worker's view of it
+    before = mock.stats()["chat_requests"]
+    for _ in range(4):
+        status, headers, body = _chat(workers, key, "more")
+        assert status == 429
+        assert json.loads(body)["error"]["code"] == "insufficient_quota"
+        assert headers["x-should-retry"] == "false"
+    assert mock.stats()["chat_requests"] == before
+
+
+def test_tags_reach_the_ledger_and_tag_budgets_hold(workers: Server) -> None:
+    key = _new_key(workers, tags={"team": "search"})["key"]
+    time.sleep(0.7)
+    status, headers, _ = _chat(workers, key, "tagged", headers={"x-edge-tags": "feature=summary,customer=acme,team=spoofed"}, metadata={"workflow": "nightly"})
+    assert status == 200
+    request_id = headers["x-request-id"]
+    row = None
+    deadline = time.monotonic() + 5
+    while row is None and time.monotonic() < deadline:
+        with sqlite3.connect(workers.home / "edge.db") as db:  # type: ignore[attr-defined]
+            row = db.execute("SELECT tags FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+        time.sleep(0.05)
+    assert row is not None
+    assert json.loads(row[0]) == {"feature": "summary", "customer": "acme", "workflow": "nightly", "team": "search"}
+    assert _chat(workers, key, "x", headers={"x-edge-tags": "no-equals-sign"})[0] == 400
+    # the config's budget for customer=capped
+    assert _chat(workers, key, "spend", headers={"x-edge-tags": "customer=capped"})[0] == 200
+    time.sleep(1.6)
+    status, _, body = _chat(workers, key, "over", headers={"x-edge-tags": "customer=capped"})
+    assert status == 429 and json.loads(body)["error"]["type"] == "insufficient_quota"
+    assert _chat(workers, key, "other customer", headers={"x-edge-tags": "customer=other"})[0] == 200
+
+
+def _redis_up() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture()
+def redis_url() -> str:
+    if not _redis_up():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but Redis is not answering on 127.0.0.1:6379")
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    return "redis://127.0.0.1:6379/0"
+
+
+def test_two_instances_share_one_limit_through_redis(mock: Mock, tmp_path: Path, redis_url: str) -> None:
+    path = _config(mock, tmp_path, "").read_text().replace("state:\n", f"state:\n  redis: {redis_url}\n")
+    config = write_config(tmp_path / "edge.yaml", path)
+    first = Server(["serve", "--config", str(config)], cwd=str(tmp_path))
+    second = Server(["serve", "--config", str(config)], cwd=str(tmp_path))
+    try:
+        key = _new_key(first, rpm=4)["key"]
+        time.sleep(0.8)
+        with ThreadPoolExecutor(10) as pool:
+            results = list(pool.map(lambda i: _chat(first if i % 2 else second, key, f"r{i}")[0], range(10)))
+        assert sorted(results) == [200] * 4 + [429] * 6
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_redis_outage_degrades_to_host_limits(mock: Mock, tmp_path: Path) -> None:
+    text = _config(mock, tmp_path, "").read_text().replace("state:\n", "state:\n  redis: redis://127.0.0.1:1/0\n")
+    server = Server(["serve", "--config", str(write_config(tmp_path / "edge.yaml", text))], cwd=str(tmp_path))
+    try:
+        key = _new_key(server, rpm=3)["key"]
+        time.sleep(0.7)
+        statuses = [_chat(server, key, f"n{i}")[0] for i in range(5)]
+        assert statuses == [200, 200, 200, 429, 429]  # still limited, exactly, without Redis
+    finally:
+        server.stop()
+    assert server.output.count("Redis is not answering") == 1
+
+
+def test_cooldown_is_shared_through_redis(mock: Mock, tmp_path: Path, redis_url: str) -> None:
+    """Failures seen by one instance cool the route down on another (within a poll, 0.5 s)."""
+    text = gateway_config(mock.base_url, tmp_path, routing="routing:\n  retries: 0\n  cooldown: {failures: 3, window_s: 30, for_s: 10}\n")
+    text = text.replace("state:\n", f"state:\n  redis: {redis_url}\n")
+    config = write_config(tmp_path / "edge.yaml", text)
+    first = Server(["serve", "--config", str(config)], cwd=str(tmp_path))
+    second = Server(["serve", "--config", str(config)], cwd=str(tmp_path))
+    model = f"up/cooldown-{uuid.uuid4().hex[:10]}"  # a route no earlier run has touched
+    body = lambda knobs: json.dumps({"model": model, "messages": [{"role": "user", "content": "x"}], "mock": knobs}).encode()  # noqa: E731
+    try:
+        assert request("POST", second.url + "/v1/chat/completions", body({}), {"content-type": "application/json"})[0] == 200
+        for _ in range(3):
+            status, _, _ = request("POST", first.url + "/v1/chat/completions", body({"status": 503}), {"content-type": "application/json"})
+            assert status == 503
+        time.sleep(1.2)
+        before = mock.stats()["chat_requests"]
+        status, headers, data = request("POST", second.url + "/v1/chat/completions", body({}), {"content-type": "application/json"})
+        assert status == 503 and json.loads(data)["error"]["code"] == "cooling_down", data
+        assert mock.stats()["chat_requests"] == before  # the second instance never called the upstream
+    finally:
+        first.stop()
+        second.stop()

@@ -1,0 +1,136 @@
+"""`edge serve`: the embedded default, workers sharing a port, restart, graceful drain."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import threading
+import time
+from pathlib import Path
+
+import openai
+
+from tests.support import SERVING, Mock, Proc, Server, gateway_config, request, write_config
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "GEMINI_", "OLLAMA_", "EDGE_"))}
+    env.update(EDGE_HOME=str(home), **extra)
+    return env
+
+
+def test_embedded_default_answers_within_3_seconds(tmp_path: Path) -> None:
+    started = time.monotonic()
+    proc = Proc(["serve", "--port", "0"], env=_env(tmp_path), cwd=str(tmp_path))
+    try:
+        found = proc.wait_for(SERVING, 10)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{found.group(2)}/v1", api_key="unused", max_retries=0)
+        completion = client.chat.completions.create(model="mock/echo", messages=[{"role": "user", "content": "ready?"}])
+        elapsed = time.monotonic() - started
+        assert completion.choices[0].message.content == "ready?"
+        assert elapsed < 3.0, f"first answer after {elapsed:.2f} s"
+        ids = {m.id for m in client.models.list()}
+        assert {"mock/echo", "mock/tool", "mock/json"} <= ids
+    finally:
+        assert proc.stop() == 0
+    assert (tmp_path / "edge.db").exists(), "the embedded default keeps its ledger in $EDGE_HOME/edge.db"
+
+
+def test_embedded_default_adds_providers_from_environment(tmp_path: Path, mock: Mock) -> None:
+    env = _env(tmp_path, OPENAI_API_KEY="sk-env-secret-abcdef", OPENAI_BASE_URL=mock.base_url)
+    server = Server(["serve", "--port", "0"], env=env, cwd=str(tmp_path))
+    try:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+        completion = client.chat.completions.create(model="openai/echo", messages=[{"role": "user", "content": "via env"}])
+        assert completion.model == "openai/echo" and completion.choices[0].message.content == "via env"
+        # the upstream's own model list shows through, under the provider's name
+        assert {"openai/echo", "openai/tool", "openai/json", "mock/echo"} <= {m.id for m in client.models.list()}
+    finally:
+        assert server.stop() == 0
+    assert "sk-env-secret-abcdef" not in server.output
+
+
+def test_sigterm_drains_inflight_stream_then_exits_zero(tmp_path: Path, mock: Mock) -> None:
+    path = write_config(tmp_path / "edge.yaml", gateway_config(mock.base_url, tmp_path))
+    server = Server(["serve", "--config", str(path)], cwd=str(tmp_path))
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="k", max_retries=0)
+    result: dict[str, object] = {}
+
+    def consume() -> None:
+        stream = client.chat.completions.create(
+            model="chat", stream=True, messages=[{"role": "user", "content": "x"}], extra_body={"mock": {"tokens": 20, "chunk_delay_ms": 50}}
+        )
+        result["text"] = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+    reader = threading.Thread(target=consume)
+    reader.start()
+    time.sleep(0.3)  # the stream is under way
+    server.popen.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    # no longer accepting new connections once draining started
+    try:
+        status = request("GET", server.url + "/readyz", timeout=1)[0]
+    except OSError:
+        status = None
+    assert status in (None, 503)
+    reader.join(10)
+    code = server.popen.wait(10)
+    server.stop()
+    assert code == 0
+    assert len(str(result.get("text", "")).split()) == 20, result
+
+
+def test_workers_share_port_and_dead_worker_is_restarted(tmp_path: Path, mock: Mock) -> None:
+    path = write_config(tmp_path / "edge.yaml", gateway_config(mock.base_url, tmp_path))
+    proc = Proc(["serve", "--config", str(path), "--workers", "2", "--port", "0"], cwd=str(tmp_path))
+    try:
+        pids = set()
+        port = None
+        deadline = time.monotonic() + 15
+        while len(pids) < 2 and time.monotonic() < deadline:
+            for line in proc.lines:
+                found = re.search(r"serving on http://[\d.]+:(\d+) \(pid (\d+)", line)
+                if found:
+                    port = int(found.group(1))
+                    pids.add(int(found.group(2)))
+            time.sleep(0.05)
+        assert len(pids) == 2 and port
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0)
+        for _ in range(4):
+            assert client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}]).choices[0].message.content == "hi"
+        victim = sorted(pids)[0]
+        os.kill(victim, signal.SIGKILL)
+        new_pid = None
+        deadline = time.monotonic() + 10
+        while new_pid is None and time.monotonic() < deadline:
+            for line in proc.lines:
+                found = re.search(r"serving on http://[\d.]+:\d+ \(pid (\d+)", line)
+                if found and int(found.group(1)) not in pids:
+                    new_pid = int(found.group(1))
+            time.sleep(0.05)
+        assert new_pid is not None, proc.output
+        for _ in range(4):
+            assert client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "again"}]).choices[0].message.content == "again"
+        # metrics aggregate over workers
+        status, headers, body = request("GET", f"http://127.0.0.1:{port}/metrics")
+        assert status == 200 and headers["content-type"].startswith("text/plain")
+        assert b'edge_requests_total{model="chat",provider="up",status="200"}' in body
+    finally:
+        assert proc.stop() == 0
+
+
+def test_health_ready_and_metrics(gateway: Server) -> None:
+    assert json.loads(request("GET", gateway.url + "/healthz")[2]) == {"status": "ok"}
+    assert request("GET", gateway.url + "/readyz")[0] == 200
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="k", max_retries=0)
+    client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "count me"}])
+    status, headers, body = request("GET", gateway.url + "/metrics")
+    text = body.decode()
+    assert status == 200
+    assert re.search(r'edge_requests_total\{model="chat",provider="up",status="200"\} \d', text)
+    assert re.search(r'edge_tokens_total\{model="chat",type="completion"\} \d', text)
+    assert "edge_inflight_requests" in text
+    assert "edge_request_duration_seconds_bucket" in text
+    assert "sk-upstream-secret" not in text
