@@ -1,45 +1,32 @@
-"""Provider adapters: one module per wire dialect, and the registry that maps kinds to them.
+"""Provider adapters: one module per wire dialect, and the registry of provider kinds.
 
-The registry is an explicit table (style.md section 5): the router never branches on a
-provider's name, and OpenAI-compatible vendors are config rows for the ``openai`` kind.
+Each module declares its kind once (``KIND``: options, factory, capabilities; adapters/kinds.py);
+this registry is the explicit table of them (style.md section 5), from which the config loader
+takes the list of kinds and each kind's options, and the server builds adapters. Nothing outside
+a kind's own module branches on its name; OpenAI-compatible vendors are config rows for the
+``openai`` kind.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from .anthropic import AnthropicAdapter
-from .gemini import GeminiAdapter
-from .ollama import OllamaAdapter
-from .openai_compat import OpenAIAdapter
+from . import anthropic, gemini, mock, ollama, openai_compat
+from .kinds import ProviderKind
 from .types import Adapter
 
-__all__ = ["ADAPTERS", "Adapter", "build_adapter", "supported_kinds"]
+__all__ = ["KINDS", "Adapter", "ProviderKind", "build_adapter", "supported_kinds"]
 
-AdapterFactory = Callable[[str, "str | None", "Mapping[str, str] | None"], Adapter]
-
-# kind -> factory(base_url, api_key, extra headers). The mock speaks the OpenAI dialect.
-ADAPTERS: Mapping[str, AdapterFactory] = {
-    "openai": OpenAIAdapter,
-    "mock": OpenAIAdapter,
-    "anthropic": AnthropicAdapter,
-    "gemini": GeminiAdapter,
-    "ollama": OllamaAdapter,
-}
+KINDS: Mapping[str, ProviderKind] = {kind.name: kind for kind in (openai_compat.KIND, anthropic.KIND, gemini.KIND, ollama.KIND, mock.KIND)}
 
 
 def supported_kinds() -> tuple[str, ...]:
-    return tuple(ADAPTERS)
+    return tuple(KINDS)
 
 
-def build_adapter(kind: str, base_url: str, api_key: str | None, headers: Mapping[str, str] | None = None, **options: Any) -> Adapter | None:
-    """The adapter for a provider kind, or None when this build has no adapter for it.
-
-    ``options`` are the kind's own settings (e.g. default_max_tokens for anthropic); unset
-    ones (None) are left to the adapter's defaults.
-    """
-    factory = ADAPTERS.get(kind)
-    if factory is None:
-        return None
-    return factory(base_url, api_key, headers, **{k: v for k, v in options.items() if v is not None})  # type: ignore[call-arg]
+def build_adapter(kind: str, base_url: str, api_key: str | None, headers: Mapping[str, str] | None = None, options: Any = None) -> Adapter:
+    """The adapter for a provider of ``kind``; ``options`` is that kind's options struct (its
+    defaults when None). Raises KeyError for a kind that is not registered (config rejects it)."""
+    spec = KINDS[kind]
+    return spec.build(base_url, api_key, headers or {}, options if options is not None else spec.options())

@@ -93,10 +93,11 @@ def usage_from_anthropic(raw: Any) -> Usage | None:
     if not isinstance(raw, dict):
         return None
     cache_read = _n(raw.get("cache_read_input_tokens"))
-    prompt = _n(raw.get("input_tokens")) + _n(raw.get("cache_creation_input_tokens")) + cache_read
+    cache_write = _n(raw.get("cache_creation_input_tokens"))
+    prompt = _n(raw.get("input_tokens")) + cache_write + cache_read
     details = raw.get("output_tokens_details")
     reasoning = _n(details.get("thinking_tokens")) if isinstance(details, dict) else 0
-    return Usage(prompt_tokens=prompt, completion_tokens=_n(raw.get("output_tokens")), cached_tokens=cache_read, reasoning_tokens=reasoning)
+    return Usage(prompt_tokens=prompt, completion_tokens=_n(raw.get("output_tokens")), cached_tokens=cache_read, reasoning_tokens=reasoning, cache_write_tokens=cache_write)
 
 
 class AnthropicStreamDecoder:
@@ -206,10 +207,14 @@ class AnthropicStreamDecoder:
             text = delta.get("thinking")
             if text:
                 out.append(Chunk(reasoning=str(text)))
+        elif kind == "signature_delta":
+            signature = delta.get("signature")
+            if signature:
+                out.append(Chunk(reasoning_signature=str(signature)))
         elif kind == "input_json_delta":
             index = doc.get("index")
             piece = delta.get("partial_json")
             if isinstance(index, int) and index in self._tools and piece:
                 self._args_seen[index] = True
                 out.append(Chunk(tool_calls=[ToolCallDelta(self._tools[index], arguments=str(piece))]))
-        # signature_delta, citations_delta and input_json_delta of server tools: not shown.
+        # citations_delta and input_json_delta of server tools: not shown.

@@ -16,10 +16,11 @@ from typing import Any
 
 from edge.fastpath import jsonio
 
-from .types import ChatResult, ToolCallDelta, UpstreamErrorInfo, Usage
+from .types import ChatResult, ToolCallDelta, UpstreamErrorInfo, UpstreamRequest, Usage
 
 __all__ = [
     "OPENAI_CHAT_FIELDS",
+    "Translating",
     "body_snippet",
     "chat_completion",
     "client_finish",
@@ -259,3 +260,19 @@ def json_error_body(body: bytes) -> Any:
 def body_snippet(status: int, body: bytes) -> str:
     snippet = body[:200].decode("utf-8", "replace").strip()
     return f"upstream returned HTTP {status}" + (f": {snippet}" if snippet else "")
+
+
+class Translating:
+    """What every translating adapter (Anthropic, Gemini, Ollama) shares: no client dialect's
+    bytes pass through, no second form of a refused request, no model listing."""
+
+    passthrough: frozenset[str] = frozenset()
+
+    def retry_request(self, body: dict[str, Any], upstream_model: str, status: int, error_body: bytes) -> UpstreamRequest | None:
+        return None
+
+    def models_request(self) -> UpstreamRequest | None:
+        return None
+
+    def parse_models(self, body: bytes) -> list[str]:
+        return []

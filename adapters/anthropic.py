@@ -29,12 +29,15 @@ Wire format: shared/reference/wire-formats.md section 2 (request 2.2, response 2
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
+
+from msgspec import Meta, Struct
 
 from edge.fastpath import jsonio
 
 from ._anthropic_stream import AnthropicStreamDecoder, error_info, finish_reason_for, usage_from_anthropic
 from ._common import (
+    Translating,
     body_snippet,
     secrets_for,
     chat_completion,
@@ -48,18 +51,18 @@ from ._common import (
     upstream_error,
 )
 from .schema import ChatRequest, ContentPart, Message
+from .kinds import ProviderKind
 from .types import ChatResult, ToolCallDelta, Unsupported, UpstreamErrorInfo, UpstreamRequest
 
-__all__ = ["API_VERSION", "DEFAULT_MAX_TOKENS", "PROVIDER", "AnthropicAdapter", "AnthropicStreamDecoder"]
+__all__ = ["KIND", "API_VERSION", "DEFAULT_MAX_TOKENS", "PROVIDER", "AnthropicAdapter", "AnthropicStreamDecoder"]
 
 PROVIDER = "anthropic"
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 DEFAULT_THINKING_BUDGETS: Mapping[str, int] = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
 
-class AnthropicAdapter:
+class AnthropicAdapter(Translating):
     kind = PROVIDER
-    passthrough = False
 
     def __init__(
         self,
@@ -281,3 +284,23 @@ def _tool_choice(choice: Any, parallel: bool | None) -> dict[str, Any] | None:
     if out is not None and parallel is False:
         out["disable_parallel_tool_use"] = True
     return out
+
+
+class AnthropicOptions(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The anthropic kind's own provider options."""
+
+    # max_tokens to send when the client sets none (the Messages API requires it).
+    default_max_tokens: Annotated[int, Meta(ge=1)] = DEFAULT_MAX_TOKENS
+    # reasoning_effort (minimal/low/medium/high) -> thinking budget tokens.
+    thinking_budgets: dict[str, Annotated[int, Meta(ge=0)]] | None = None
+
+def _build(base_url: str, api_key: str | None, headers: Mapping[str, str], options: AnthropicOptions) -> AnthropicAdapter:
+    return AnthropicAdapter(base_url, api_key, headers, default_max_tokens=options.default_max_tokens, thinking_budgets=options.thinking_budgets)
+
+KIND = ProviderKind(
+    name=PROVIDER,
+    build=_build,
+    options=AnthropicOptions,
+    capabilities=frozenset(("chat", "stream", "tools", "vision", "json_schema", "reasoning")),
+    summary="Anthropic Messages API, translated from and to OpenAI chat",
+)

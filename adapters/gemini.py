@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import mimetypes
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
+
+from msgspec import Meta, Struct
 
 from edge.fastpath import jsonio
 
 from ._common import (
+    Translating,
     body_snippet,
     secrets_for,
     chat_completion,
@@ -47,17 +50,17 @@ from ._common import (
 )
 from ._gemini_stream import SIGNATURE_SEP, GeminiStreamDecoder, error_info, finish_reason_for, tool_call_id, usage_from_gemini
 from .schema import ChatRequest, ContentPart, EmbeddingsRequest, Message
+from .kinds import ProviderKind
 from .types import ChatResult, ToolCallDelta, Unsupported, UpstreamErrorInfo, UpstreamRequest, Usage
 
-__all__ = ["PROVIDER", "GeminiAdapter", "GeminiStreamDecoder"]
+__all__ = ["KIND", "PROVIDER", "GeminiAdapter", "GeminiStreamDecoder"]
 
 PROVIDER = "gemini"
 DEFAULT_THINKING_BUDGETS: Mapping[str, int] = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
 
 
-class GeminiAdapter:
+class GeminiAdapter(Translating):
     kind = PROVIDER
-    passthrough = False
 
     def __init__(
         self,
@@ -306,3 +309,21 @@ def _tool_config(choice: Any) -> dict[str, Any] | None:
     if isinstance(choice, dict) and isinstance(choice.get("function"), dict) and choice["function"].get("name"):
         return {"mode": "ANY", "allowedFunctionNames": [choice["function"]["name"]]}
     raise Unsupported(f"tool_choice {choice!r} is not supported by Gemini.")
+
+
+class GeminiOptions(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The gemini kind's own provider options."""
+
+    # reasoning_effort (none/minimal/low/medium/high) -> thinkingBudget tokens.
+    thinking_budgets: dict[str, Annotated[int, Meta(ge=0)]] | None = None
+
+def _build(base_url: str, api_key: str | None, headers: Mapping[str, str], options: GeminiOptions) -> GeminiAdapter:
+    return GeminiAdapter(base_url, api_key, headers, thinking_budgets=options.thinking_budgets)
+
+KIND = ProviderKind(
+    name=PROVIDER,
+    build=_build,
+    options=GeminiOptions,
+    capabilities=frozenset(("chat", "stream", "embeddings", "tools", "vision", "json_schema", "reasoning")),
+    summary="Google Gemini generateContent / streamGenerateContent, translated",
+)

@@ -26,6 +26,7 @@ from edge.fastpath import jsonio
 from edge.fastpath.sse import SSEError
 
 from ._common import (
+    Translating,
     body_snippet,
     secrets_for,
     chat_completion,
@@ -40,9 +41,10 @@ from ._common import (
     upstream_error,
 )
 from .schema import ChatRequest, Message
+from .kinds import NoOptions, ProviderKind
 from .types import ChatResult, Chunk, FinishReason, ToolCallDelta, Unsupported, UpstreamErrorInfo, UpstreamRequest, Usage
 
-__all__ = ["PROVIDER", "OllamaAdapter", "OllamaStreamDecoder"]
+__all__ = ["KIND", "PROVIDER", "OllamaAdapter", "OllamaStreamDecoder"]
 
 PROVIDER = "ollama"
 
@@ -75,9 +77,8 @@ def _calls(raw: Any, first_index: int) -> list[ToolCallDelta]:
     return out
 
 
-class OllamaAdapter:
+class OllamaAdapter(Translating):
     kind = PROVIDER
-    passthrough = False
 
     def __init__(self, base_url: str, api_key: str | None = None, headers: Mapping[str, str] | None = None) -> None:
         base = (base_url or "http://localhost:11434").rstrip("/")
@@ -280,3 +281,16 @@ def _message(message: Message, names: dict[str, str]) -> dict[str, Any]:
     if message.role == "tool" and message.tool_call_id in names:
         out["tool_name"] = names[message.tool_call_id]
     return out
+
+
+
+
+def _build(base_url: str, api_key: str | None, headers: Mapping[str, str], options: NoOptions) -> OllamaAdapter:
+    return OllamaAdapter(base_url, api_key, headers)
+
+KIND = ProviderKind(
+    name=PROVIDER,
+    build=_build,
+    capabilities=frozenset(("chat", "stream", "embeddings", "tools", "vision", "json_schema", "reasoning")),
+    summary="Ollama's native /api/chat and /api/embed, translated",
+)

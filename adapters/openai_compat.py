@@ -14,16 +14,21 @@ from typing import Any
 from edge.fastpath import jsonio
 
 from ._common import parse_retry_after, secrets_for, upstream_error, usage_dict
-from .types import ChatResult, UpstreamErrorInfo, UpstreamRequest, Usage
+from ._openai_stream import OpenAIStreamDecoder, usage_from_openai
+from .kinds import NoOptions, ProviderKind
+from .types import OPENAI_CHAT, ChatResult, UpstreamErrorInfo, UpstreamRequest
 
-__all__ = ["PROVIDER", "OpenAIAdapter", "usage_dict", "usage_from_openai"]
+__all__ = ["KIND", "PROVIDER", "OpenAIAdapter", "usage_dict", "usage_from_openai"]
 
 PROVIDER = "openai"
+
+# The upstream speaks OpenAI chat JSON and SSE: an OpenAI chat client's stream passes through.
+_PASSTHROUGH = frozenset((OPENAI_CHAT,))
 
 
 class OpenAIAdapter:
     kind = PROVIDER
-    passthrough = True
+    passthrough = _PASSTHROUGH
 
     def __init__(self, base_url: str, api_key: str | None = None, headers: Mapping[str, str] | None = None) -> None:
         base = base_url.rstrip("/")
@@ -58,6 +63,16 @@ class OpenAIAdapter:
             out.pop("stream_options", None)
         return UpstreamRequest("POST", self._chat_url, self._headers, jsonio.dumps(out))
 
+    def retry_request(self, body: dict[str, Any], upstream_model: str, status: int, error_body: bytes) -> UpstreamRequest | None:
+        """Some OpenAI-format servers reject stream_options (strict schemas, older builds): ask
+        once more without it; usage is then estimated if the server sends none."""
+        if status in (400, 422) and b"stream_options" in error_body:
+            return self.chat_request(body, upstream_model, True, ask_usage=False)
+        return None
+
+    def stream_decoder(self) -> OpenAIStreamDecoder:
+        return OpenAIStreamDecoder()
+
     def parse_chat(self, body: bytes, public_model: str) -> ChatResult:
         doc = jsonio.loads(body)
         if not isinstance(doc, dict):
@@ -69,7 +84,7 @@ class OpenAIAdapter:
             finish = choices[0].get("finish_reason")
         return ChatResult(jsonio.dumps(doc), usage_from_openai(doc.get("usage")), finish, doc)
 
-    def models_request(self) -> UpstreamRequest:
+    def models_request(self) -> UpstreamRequest | None:
         """GET {base}/models: the upstream's own model list (OpenAI ``ListModelsResponse``)."""
         return UpstreamRequest("GET", self._models_url, self._headers, b"")
 
@@ -115,18 +130,13 @@ class OpenAIAdapter:
         return upstream_error(status, message, retry_after=retry_after, secrets=self._secrets)
 
 
-def usage_from_openai(raw: Any) -> Usage | None:
-    """OpenAI ``CompletionUsage`` -> Usage; tolerant of missing or null detail objects."""
-    if not isinstance(raw, dict):
-        return None
-    prompt = _int(raw.get("prompt_tokens"))
-    completion = _int(raw.get("completion_tokens"))
-    details = raw.get("prompt_tokens_details")
-    cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
-    cdetails = raw.get("completion_tokens_details")
-    reasoning = _int(cdetails.get("reasoning_tokens")) if isinstance(cdetails, dict) else 0
-    return Usage(prompt, completion, cached, reasoning)
+def _build(base_url: str, api_key: str | None, headers: Mapping[str, str], options: NoOptions) -> OpenAIAdapter:
+    return OpenAIAdapter(base_url, api_key, headers)
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and value > 0 else 0
+KIND = ProviderKind(
+    name=PROVIDER,
+    build=_build,
+    capabilities=frozenset(("chat", "stream", "embeddings", "tools", "vision", "json_schema", "models_list")),
+    summary="OpenAI and every OpenAI-compatible server (vLLM, TGI, Ollama /v1, OpenRouter, DeepSeek, Groq, ...)",
+)

@@ -16,6 +16,7 @@ from msgspec import Struct
 from edge.fastpath import jsonio
 
 __all__ = [
+    "OPENAI_CHAT",
     "Adapter",
     "ChatResult",
     "Chunk",
@@ -27,6 +28,11 @@ __all__ = [
     "UpstreamRequest",
     "Usage",
 ]
+
+# Wire dialects a client or an upstream speaks. An adapter lists the ones whose bytes it can pass
+# through unchanged but for the model name (``Adapter.passthrough``); a client surface names the
+# one it speaks, and the server takes the byte fast path exactly when the two meet.
+OPENAI_CHAT = "openai.chat"
 
 # A closed set; "unknown" is for upstream values we do not map, so nothing crashes on a new one.
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call", "unknown"]
@@ -48,8 +54,9 @@ class UpstreamRequest(Struct):
 class Usage(Struct, omit_defaults=True):
     """Token usage, with cached and reasoning tokens kept apart (never double counted).
 
-    ``prompt_tokens`` includes ``cached_tokens``; ``completion_tokens`` includes
-    ``reasoning_tokens``, as OpenAI counts them.
+    ``prompt_tokens`` includes ``cached_tokens`` (cache reads) and ``cache_write_tokens`` (input
+    written to a prompt cache, Anthropic's cache_creation_input_tokens); ``completion_tokens``
+    includes ``reasoning_tokens``, as OpenAI counts them.
     """
 
     prompt_tokens: int = 0
@@ -57,6 +64,18 @@ class Usage(Struct, omit_defaults=True):
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     estimated: bool = False
+    cache_write_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        """Two answers' usage together (escalation pays for both); estimated if either was."""
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            estimated=self.estimated or other.estimated,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+        )
 
     @property
     def total_tokens(self) -> int:
@@ -82,10 +101,15 @@ class UpstreamErrorInfo(Struct, omit_defaults=True):
 
 
 class Chunk(Struct, omit_defaults=True):
-    """One normalized piece of a streamed answer (choice 0)."""
+    """One normalized piece of a streamed answer (choice 0): what every decoder emits.
+
+    ``reasoning_signature`` is the provider's proof over the reasoning so far (Anthropic's
+    signature_delta), which a client must send back unchanged for the next turn to verify.
+    """
 
     content: str | None = None
     reasoning: str | None = None
+    reasoning_signature: str | None = None
     refusal: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
     finish_reason: FinishReason | None = None
@@ -114,7 +138,13 @@ class ChatResult(Struct):
 
 
 class StreamDecoder(Protocol):
-    """Incremental: bytes in, normalized chunks out (httpx's decode/flush)."""
+    """Incremental: bytes in, normalized chunks out (httpx's decode/flush).
+
+    ``done`` turns true once the provider's own end-of-stream marker arrived ([DONE],
+    message_stop, a final candidate, ``done: true``): a body that ends before it was cut.
+    """
+
+    done: bool
 
     def feed(self, data: bytes) -> list[Chunk]: ...
 
@@ -122,14 +152,20 @@ class StreamDecoder(Protocol):
 
 
 class Adapter(Protocol):
-    """What every provider module offers. The registry in adapters/__init__ maps kinds to these."""
+    """What every provider module offers; its ProviderKind (adapters/kinds.py) builds it."""
 
     kind: str
-    # True when the upstream already speaks OpenAI chat JSON and SSE, so the server forwards its
-    # stream through the fastpath rewriter instead of decoding it into Chunks.
-    passthrough: bool
+    # The client dialects whose requests and streams this upstream speaks byte for byte (see
+    # OPENAI_CHAT): for those the server forwards the stream through fastpath's rewriter
+    # instead of decoding it into Chunks.
+    passthrough: frozenset[str]
 
     def chat_request(self, body: dict[str, Any], upstream_model: str, stream: bool) -> UpstreamRequest: ...
+
+    def retry_request(self, body: dict[str, Any], upstream_model: str, status: int, error_body: bytes) -> UpstreamRequest | None:
+        """A second form of a refused stream request worth one more try on the same route
+        (an OpenAI-format server that rejects stream_options), or None."""
+        ...
 
     def parse_chat(self, body: bytes, public_model: str) -> ChatResult: ...
 
@@ -138,5 +174,11 @@ class Adapter(Protocol):
     def embeddings_request(self, body: dict[str, Any], upstream_model: str) -> UpstreamRequest: ...
 
     def parse_embeddings(self, body: bytes, public_model: str) -> ChatResult: ...
+
+    def models_request(self) -> UpstreamRequest | None:
+        """The request that lists the upstream's own models, or None when it has no such call."""
+        ...
+
+    def parse_models(self, body: bytes) -> list[str]: ...
 
     def parse_error(self, status: int, headers: Any, body: bytes) -> UpstreamErrorInfo: ...

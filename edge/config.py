@@ -17,13 +17,13 @@ import msgspec
 import yaml
 from msgspec import Struct, field
 
+from edge.adapters import KINDS
 from edge.fastpath import jsonio
 
 from .config_text import ConfigError, describe, redact_url, substitute
 
 __all__ = ["Config", "ConfigError", "load_config", "parse_config"]
 
-ProviderKind = Literal["openai", "anthropic", "gemini", "ollama", "mock"]
 RetryCondition = int | Literal["timeout", "connection"]
 Check = Literal["invalid_json", "truncated", "refusal", "empty"]
 
@@ -60,7 +60,11 @@ class StateConfig(_Frozen):
 
 
 class ProviderConfig(_Frozen):
-    kind: ProviderKind
+    """What every provider entry may say; a kind's own options (edge.adapters: its module's
+    ``KIND.options``, e.g. anthropic's default_max_tokens) sit beside these keys in the YAML and
+    end up decoded in ``options``."""
+
+    kind: str
     base_url: str = ""
     api_key: str | None = None
     timeout_s: float = 600.0
@@ -69,10 +73,8 @@ class ProviderConfig(_Frozen):
     max_connections: int = 256
     # Upstream models advertised by GET /v1/models as "<provider>/<model>".
     models: list[str] = field(default_factory=list)
-    # anthropic: max_tokens to send when the client sets none (the Messages API requires it).
-    default_max_tokens: int | None = None
-    # anthropic, gemini: reasoning_effort (minimal/low/medium/high) -> thinking budget tokens.
-    thinking_budgets: dict[str, int] | None = None
+    # The kind's options struct, filled in by the loader (never written in the YAML as such).
+    options: Any = None
 
 
 class RouteConfig(_Frozen):
@@ -204,14 +206,49 @@ def _validate(raw: dict[str, Any], source: str) -> Config:
     raw["source"] = source
     # Sections keyed by user-chosen names are checked entry by entry first, so an error can name
     # the entry (msgspec reports dict values as "[...]").
+    options = _kind_options(raw, source)
     for section, entry_type in (("providers", ProviderConfig), ("models", ModelConfig), ("prices", PriceConfig)):
         entries = raw.get(section)
         if isinstance(entries, dict):
             for name, entry in entries.items():
                 _convert(entry, entry_type, raw, f"{section}.{name}", source)
     config = _convert(raw, Config, raw, "", source)
+    providers = {name: msgspec.structs.replace(p, options=options.get(name) or KINDS[p.kind].options()) for name, p in config.providers.items()}
+    config = msgspec.structs.replace(config, providers=providers)
     _check(config, source)
     return config
+
+
+_COMMON_PROVIDER_KEYS = frozenset(f.encode_name for f in msgspec.structs.fields(ProviderConfig)) - {"options"}
+
+
+def _kind_options(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """Take each provider entry's own-kind keys out of ``raw`` and decode them with that kind's
+    options struct; returns them by provider name. An unknown kind, or an option of another kind,
+    is an error naming the path."""
+    entries = raw.get("providers")
+    found: dict[str, Any] = {}
+    if not isinstance(entries, dict):
+        return found
+    for name, entry in list(entries.items()):
+        if not isinstance(entry, dict) or "kind" not in entry:
+            continue  # the ProviderConfig check reports it
+        kind = entry["kind"]
+        spec = KINDS.get(kind) if isinstance(kind, str) else None
+        if spec is None:
+            raise ConfigError(f"{source}: providers.{name}.kind: invalid enum value {kind!r} (known: {', '.join(sorted(KINDS))})")
+        own = {k: v for k, v in entry.items() if k not in _COMMON_PROVIDER_KEYS}
+        for key in own:
+            if key not in {f.encode_name for f in msgspec.structs.fields(spec.options)}:
+                owners = sorted(k.name for k in KINDS.values() if key in {f.encode_name for f in msgspec.structs.fields(k.options)})
+                where = f"only for kind {' and '.join(owners)}" if owners else "unknown field"
+                raise ConfigError(f"{source}: providers.{name}.{key}: {where} (this one is {kind})")
+        entries[name] = {k: v for k, v in entry.items() if k in _COMMON_PROVIDER_KEYS}
+        try:
+            found[name] = msgspec.convert(own, type=spec.options, strict=False)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"{source}: {describe(exc, own, f'providers.{name}')}") from None
+    return found
 
 
 def _convert(node: Any, type: Any, raw: Any, prefix: str, source: str) -> Any:
@@ -252,12 +289,8 @@ def _check(config: Config, source: str) -> None:
     for name, provider in config.providers.items():
         if "/" in name:
             errors.append(f"providers.{name}: a provider name cannot contain '/'")
-        if provider.kind != "mock" and not provider.base_url.startswith(("http://", "https://")):
+        if KINDS[provider.kind].needs_base_url and not provider.base_url.startswith(("http://", "https://")):
             errors.append(f"providers.{name}.base_url: must be an http(s) URL (got {provider.base_url!r})")
-        if provider.default_max_tokens is not None and provider.kind != "anthropic":
-            errors.append(f"providers.{name}.default_max_tokens: only for kind anthropic (this one is {provider.kind})")
-        if provider.thinking_budgets is not None and provider.kind not in ("anthropic", "gemini"):
-            errors.append(f"providers.{name}.thinking_budgets: only for kinds anthropic and gemini (this one is {provider.kind})")
         if provider.timeout_s <= 0:
             errors.append(f"providers.{name}.timeout_s: must be positive (got {provider.timeout_s})")
         if provider.max_connections < 1:

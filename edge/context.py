@@ -75,17 +75,7 @@ class RequestContext:
             return
         cost = gw.prices.cost(upstream_model, usage)
         self.cost = None if cost is None or self.cost is None else self.cost + cost
-        total = self.usage
-        if total is None:
-            self.usage = usage
-        else:
-            self.usage = Usage(
-                total.prompt_tokens + usage.prompt_tokens,
-                total.completion_tokens + usage.completion_tokens,
-                total.cached_tokens + usage.cached_tokens,
-                total.reasoning_tokens + usage.reasoning_tokens,
-                total.estimated or usage.estimated,
-            )
+        self.usage = usage if self.usage is None else self.usage + usage
 
 
 async def admit(gw: Gateway, ctx: RequestContext, tags: dict[str, str] | None, messages: object, body_size: int) -> None:

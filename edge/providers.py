@@ -1,19 +1,18 @@
 """Upstream providers at run time: an adapter and a pooled HTTP client per provider.
 
-Clients keep connections alive to each upstream (edge.client pools); a provider of kind
-``mock`` starts the built-in mock server on a loopback port inside this worker's loop.
+Clients keep connections alive to each upstream (edge.client pools). A kind whose upstream runs
+in the worker (the mock: ``ProviderKind.start_local``) is started on a loopback port inside this
+worker's loop, and its adapter pointed there.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
-from aiohttp import web
-
-from edge.adapters import build_adapter
-from edge.adapters.mock import start_mock_server
+from edge.adapters import KINDS
+from edge.adapters.kinds import LocalUpstream
 from edge.adapters.types import Adapter
 
 from .client import Client, ClientError
@@ -27,15 +26,15 @@ _DISCOVERY_TIMEOUT_S = 3.0
 
 
 class Provider:
-    """One configured upstream. ``adapter`` is None for a kind this build cannot speak yet."""
+    """One configured upstream: its adapter and its pooled client."""
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
+    def __init__(self, name: str, config: ProviderConfig, adapter: Adapter, client: Client) -> None:
         self.name = name
         self.config = config
-        self.adapter: Adapter | None = None
+        self.adapter = adapter
         # Plain calls are bounded as a whole (timeout_s); streams by their first byte and then
         # each idle gap, since a long answer may legitimately stream for minutes.
-        self.client: Client | None = None
+        self.client = client
         self._models: list[str] = []
         self._models_until = 0.0
 
@@ -46,21 +45,21 @@ class Provider:
     async def upstream_models(self) -> list[str]:
         """The models the upstream itself lists, for GET /v1/models; cached, never raises.
 
-        Only for OpenAI-format upstreams without a configured ``models`` list; a failure is
-        remembered briefly, so a dead upstream cannot slow every listing down.
+        Only for upstreams that can list them (``Adapter.models_request``) and have no configured
+        ``models`` list; a failure is remembered briefly, so a dead upstream cannot slow every
+        listing down.
         """
         now = time.monotonic()
         if now < self._models_until:
             return self._models
-        request = getattr(self.adapter, "models_request", None)
-        if self.config.models or request is None or self.client is None:
+        upstream = None if self.config.models else self.adapter.models_request()
+        if upstream is None:
             return list(self.config.models)
         try:
-            upstream = request()
             response = await self.client.request(upstream.method, upstream.url, upstream.headers, upstream.body, timeout=_DISCOVERY_TIMEOUT_S)
             if response.status != 200:
                 raise ValueError(f"HTTP {response.status}")
-            self._models = self.adapter.parse_models(response.body)  # type: ignore[union-attr]
+            self._models = self.adapter.parse_models(response.body)
             self._models_until = now + 60.0
         except (ClientError, TimeoutError, ValueError, TypeError) as exc:
             log.info("provider %r: cannot list its models (%s)", self.name, type(exc).__name__)
@@ -69,14 +68,19 @@ class Provider:
 
 
 class Providers(Mapping[str, Provider]):
+    """Every configured provider; ``start()`` (inside the worker's loop) starts local upstreams."""
+
     def __init__(self, config: Config) -> None:
-        self._providers = {name: Provider(name, cfg) for name, cfg in config.providers.items()}
-        self._mock_runners: list[web.AppRunner] = []
+        self._providers: dict[str, Provider] = {}
+        for name, cfg in config.providers.items():
+            client = Client(limit=cfg.max_connections, connect_timeout=cfg.connect_timeout_s, keepalive_s=60.0)
+            self._providers[name] = Provider(name, cfg, _adapter(cfg, cfg.base_url), client)
+        self._local: list[LocalUpstream] = []
 
     def __getitem__(self, name: str) -> Provider:
         return self._providers[name]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         return iter(self._providers)
 
     def __len__(self) -> int:
@@ -84,20 +88,19 @@ class Providers(Mapping[str, Provider]):
 
     async def start(self) -> None:
         for provider in self._providers.values():
-            cfg = provider.config
-            base_url = cfg.base_url
-            if cfg.kind == "mock":
-                runner, port = await start_mock_server("127.0.0.1", 0)
-                self._mock_runners.append(runner)
-                base_url = f"http://127.0.0.1:{port}/v1"
-            provider.adapter = build_adapter(cfg.kind, base_url, cfg.api_key, cfg.headers, default_max_tokens=cfg.default_max_tokens, thinking_budgets=cfg.thinking_budgets)
-            provider.client = Client(limit=cfg.max_connections, connect_timeout=cfg.connect_timeout_s, keepalive_s=60.0)
-            if provider.adapter is None:
-                log.warning("provider %r: kind %r has no adapter in this version; requests to it get a clear error", provider.name, cfg.kind)
+            start_local = KINDS[provider.kind].start_local
+            if start_local is not None:
+                local = await start_local()
+                self._local.append(local)
+                provider.adapter = _adapter(provider.config, local.base_url)
 
     async def close(self) -> None:
         for provider in self._providers.values():
-            if provider.client is not None:
-                await provider.client.close()
-        for runner in self._mock_runners:
-            await runner.cleanup()
+            await provider.client.close()
+        for local in self._local:
+            await local.close()
+
+
+def _adapter(cfg: ProviderConfig, base_url: str) -> Adapter:
+    kind = KINDS[cfg.kind]
+    return kind.build(base_url, cfg.api_key, cfg.headers, cfg.options if cfg.options is not None else kind.options())

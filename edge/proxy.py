@@ -13,8 +13,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from edge.adapters.openai_compat import OpenAIAdapter, usage_dict
-from edge.adapters.types import Adapter, ChatResult, Unsupported, UpstreamRequest, Usage
+from edge.adapters._common import usage_dict
+from edge.adapters.types import Adapter, ChatResult, Unsupported, UpstreamRequest
 from edge.fastpath import jsonio
 
 from .client import ClientError, Response
@@ -31,19 +31,8 @@ BuildRequest = Callable[[Adapter, Target], UpstreamRequest]
 ParseResponse = Callable[[Adapter, bytes], ChatResult]
 
 
-def _adapter(target: Target) -> Adapter:
-    adapter = target.provider.adapter
-    if adapter is None:
-        raise InvalidRequest(
-            f"Provider '{target.provider.name}' is of kind '{target.provider.kind}', which this gateway version cannot call yet.",
-            param="model",
-            code="provider_not_supported",
-        )
-    return adapter
-
-
 def _build(target: Target, make: Callable[[Adapter], UpstreamRequest]) -> tuple[Adapter, UpstreamRequest]:
-    adapter = _adapter(target)
+    adapter = target.provider.adapter
     try:
         return adapter, make(adapter)
     except Unsupported as exc:
@@ -69,7 +58,6 @@ def call_upstream(gw: Gateway, plan: Resolution, ctx: RequestContext, build: Bui
     async def attempt(target: Target, timeout: float) -> ChatResult:
         adapter, request = _build(target, lambda a: build(a, target))
         provider = target.provider
-        assert provider.client is not None
         try:
             response = await provider.client.request(request.method, request.url, request.headers, request.body, timeout=timeout)
         except TimeoutError:
@@ -95,12 +83,10 @@ def open_stream(gw: Gateway, plan: Resolution, ctx: RequestContext, body: dict[s
         adapter, request = _build(target, lambda a: a.chat_request(body, target.upstream_model, True))
         wait = min(first_byte, timeout)
         response, status, data, headers = await _start(target, request, wait)
-        if status in (400, 422) and b"stream_options" in data and isinstance(adapter, OpenAIAdapter):
-            # Some OpenAI-format servers reject stream_options (strict schemas, older builds).
-            # Ask once more without it; usage is then estimated if the server sends none.
+        retry = adapter.retry_request(body, target.upstream_model, status, data) if response is None else None
+        if retry is not None:
             ctx.record.attempts += 1
-            request = adapter.chat_request(body, target.upstream_model, True, ask_usage=False)
-            response, status, data, headers = await _start(target, request, wait)
+            response, status, data, headers = await _start(target, retry, wait)
         if response is None:
             raise Failure(UpstreamError(adapter.parse_error(status, headers, data), target.provider.name), status)
         return response, target, adapter
@@ -111,7 +97,6 @@ def open_stream(gw: Gateway, plan: Resolution, ctx: RequestContext, body: dict[s
 async def _start(target: Target, request: UpstreamRequest, first_byte_s: float) -> tuple[Response | None, int, bytes, Any]:
     """Send a stream request; the open response, or the error status, body and headers."""
     provider = target.provider
-    assert provider.client is not None
     # Until the response starts, the first-byte bound applies; after it, the idle bound
     # (provider timeout_s) between chunks.
     try:
@@ -165,13 +150,7 @@ async def _escalated(gw: Gateway, resolution: Resolution, ctx: RequestContext, b
     if ctx.usage is None or second.usage is None:
         return second
     doc = dict(second.document())
-    both = ctx.usage
-    doc["usage"] = usage_dict(Usage(
-        both.prompt_tokens + second.usage.prompt_tokens,
-        both.completion_tokens + second.usage.completion_tokens,
-        both.cached_tokens + second.usage.cached_tokens,
-        both.reasoning_tokens + second.usage.reasoning_tokens,
-    ))
+    doc["usage"] = usage_dict(ctx.usage + second.usage)
     return ChatResult(jsonio.dumps(doc), second.usage, second.finish_reason, doc)
 
 

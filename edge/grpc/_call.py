@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -18,7 +18,7 @@ from edge.router import Resolution
 from edge.v1 import types_pb2
 
 
-__all__ = ["DeadlineExceeded", "answer_chat", "buffered", "call_metadata", "call_timeout", "deadline_error", "deadline_passed", "route", "validate"]
+__all__ = ["DeadlineExceeded", "answer_chat", "buffered", "call_metadata", "call_timeout", "cancel_outcome", "deadline_error", "deadline_passed", "route", "validate"]
 
 T = TypeVar("T")
 
@@ -59,6 +59,18 @@ def deadline_passed(context: grpc.aio.ServicerContext) -> bool:
     # grpc cancels the handler at its own reading of the deadline, which can be a few ms ahead
     # of ours: a cancellation that close to the deadline is the deadline.
     return remaining is not None and remaining <= 0.05
+
+
+def cancel_outcome(context: grpc.aio.ServicerContext) -> Callable[[], tuple[int, str | None, bool]]:
+    """What a cancelled handler was, for the record: (status, error type, caller gone). grpc
+    cancels the handler when the caller went away (499) or its deadline passed first (504)."""
+
+    def outcome() -> tuple[int, str | None, bool]:
+        if deadline_passed(context):
+            return 504, "timeout", False
+        return 499, None, True
+
+    return outcome
 
 
 def deadline_error() -> DeadlineExceeded:

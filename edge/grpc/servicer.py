@@ -25,7 +25,7 @@ from edge.proxy import RequestContext, call_upstream, settle
 from edge.v1 import chat_pb2, embeddings_pb2, models_pb2
 
 from . import convert
-from ._call import answer_chat, call_metadata, call_timeout, deadline_passed, route, validate
+from ._call import answer_chat, call_metadata, call_timeout, cancel_outcome, route, validate
 from .errors import abort
 from .stream import chat_stream
 
@@ -132,13 +132,10 @@ class GatewayServicer:
     async def _settled(self, context: grpc.aio.ServicerContext, ctx: RequestContext, exchange: Awaitable[R]) -> R:
         """Await the upstream exchange; every outcome but success is settled (recorded) here."""
         record = ctx.record
+        outcome = cancel_outcome(context)
 
         def cancelled(c: RequestContext) -> None:
-            # Cancelled by grpc: the caller went away, or its deadline passed first.
-            if deadline_passed(context):
-                c.record.status, c.record.error_type = 504, "timeout"
-            else:
-                c.record.status, c.record.client_disconnected = 499, True
+            c.record.status, c.record.error_type, c.record.client_disconnected = outcome()
 
         result = await settled_on_failure(self.gw, ctx, exchange, cancelled)
         record.status = 200

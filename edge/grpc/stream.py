@@ -1,44 +1,37 @@
-"""ChatStream: one upstream stream relayed as ChatChunk messages, with the HTTP stream's lifecycle.
+"""ChatStream: the gRPC surface's stream sink and encoder (edge.v1 ChatChunk messages).
 
-Mirrors edge/http/chat.py ``_stream``: open_stream may fall back only before anything reached
-the caller; each upstream read is decoded (the adapter's ``stream_decoder()``, or the OpenAI SSE
-decoder in _openai_stream.py while OpenAIAdapter has none) and every delta is written as it
-arrives. The finish reason, usage and cost travel in one last message. A failure after the first
-message ends the call with an error status; a cancelled call (or a passed deadline) closes the
-upstream at once. The usage record is settled exactly once, estimated when the upstream never
-reported usage, with status 499 for a caller that went away and 504 for a passed deadline.
-An escalating model streams from its ``from`` model unchecked, unless the caller sends
-``x-edge-buffer: true`` (as over HTTP): then the checked whole answer comes as one delta.
+The relay (edge/relay.py) does the streaming, as for HTTP: open_stream may fall back only before
+anything reached the caller; the adapter's decoder turns each upstream read into normalized
+chunks, which ``ChatChunkEncoder`` merges into one message (a grpc.aio write costs far more than
+decoding, and the deltas of one read arrived together anyway). The finish reason, usage and cost
+travel in one last message. A failure after the first message ends the call with the error's
+status; a cancelled call (or a passed deadline) closes the upstream at once and is recorded as
+499 or 504. An escalating model streams from its ``from`` model unchecked, unless the caller
+sends ``x-edge-buffer: true`` (as over HTTP): then the checked whole answer comes as one delta.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import grpc
 
 from edge.adapters.schema import ChatRequest
-from edge.adapters.types import Adapter, Chunk, StreamDecoder, Usage
-from edge.client import ClientError, ReadTimeout, Response
-from edge.errors import BadGateway, EdgeError, GatewayTimeout, UpstreamError
+from edge.adapters.types import Chunk, Usage
+from edge.context import admit_checked, settled_on_failure
+from edge.errors import EdgeError
 from edge.fastpath import tokens
 from edge.gateway import Gateway
-from edge.context import admit_checked, settled_on_failure
 from edge.proxy import RequestContext, open_stream, settle
+from edge.relay import relay
+from edge.transcode import DecodedStream
+from edge.types import StreamState
 from edge.v1 import chat_pb2
 
 from . import convert
-from ._call import answer_chat, buffered, call_timeout, deadline_error, deadline_passed, route, validate
-from ._openai_stream import OpenAIStreamDecoder
+from ._call import answer_chat, buffered, call_timeout, cancel_outcome, deadline_error, route, validate
 
-__all__ = ["chat_stream", "stream_decoder"]
-
-
-def stream_decoder(adapter: Adapter) -> StreamDecoder:
-    """The adapter's own decoder when it has one; the OpenAI SSE decoder otherwise."""
-    make = getattr(adapter, "stream_decoder", None)
-    return make() if make is not None else OpenAIStreamDecoder()
+__all__ = ["ChatChunkEncoder", "GrpcChatSink", "chat_stream"]
 
 
 async def chat_stream(gw: Gateway, request: chat_pb2.ChatRequest, context: grpc.aio.ServicerContext, request_id: str, authorization: str | None) -> None:
@@ -48,37 +41,24 @@ async def chat_stream(gw: Gateway, request: chat_pb2.ChatRequest, context: grpc.
     chat = validate(body, ChatRequest)
     resolution = gw.router.resolve(chat.model)
     ctx = RequestContext(request_id, principal, resolution.public_model, "chat", True, surface="grpc", timeout_s=call_timeout(context))
-    record = ctx.record
     await admit_checked(gw, ctx, tag_header=None, metadata={**(body.get("metadata") or {}), **request.tags}, messages=body.get("messages"), body_size=request.ByteSize())
     if resolution.escalation is not None and buffered(context):
         await _buffered(gw, ctx, context, resolution, body)
         return
-    upstream, target, adapter = await settled_on_failure(gw, ctx, open_stream(gw, resolution, ctx, body), lambda c: _cancelled(c, context))
-    relay = _Relay(gw, ctx, context, target, stream_decoder(adapter), body)
-    # The request's deadline (the caller's, or routing.timeout_s) bounds the whole stream.
-    timer = asyncio.timeout(max(0.0, ctx.remaining()))
-    try:
-        async with timer:
-            await relay.run(upstream)
-    except TimeoutError:
-        if not timer.expired():
-            raise
-        err = deadline_error()
-        record.status, record.error_type = err.status, err.type
-        raise err from None
-    except asyncio.CancelledError:
-        _cancelled(ctx, context)
-        raise
-    finally:
-        # A finished upstream goes back to the pool; anything else is closed at once, which is
-        # what stops a provider from generating (and billing) tokens nobody will read.
-        if relay.completed:
-            upstream.release()
-        else:
-            upstream.close()
-            if record.status == 200:  # an unexpected exception: the servicer reports INTERNAL
-                record.status, record.error_type = 500, "api_error"
-        settle(gw, ctx, relay.final_usage())
+    on_cancel = cancel_outcome(context)
+    upstream, target, adapter = await settled_on_failure(gw, ctx, open_stream(gw, resolution, ctx, body), lambda c: _record(c, on_cancel()))
+    stream = DecodedStream(adapter.stream_decoder(), ChatChunkEncoder())
+    await relay(gw, ctx, upstream, target.provider, stream, GrpcChatSink(gw, ctx, context), lambda: _prompt_tokens(body))
+
+
+def _record(ctx: RequestContext, outcome: tuple[int, str | None, bool]) -> None:
+    record = ctx.record
+    record.status, record.error_type, record.client_disconnected = outcome
+
+
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    messages = body.get("messages")
+    return tokens.estimate_prompt_tokens(messages) if isinstance(messages, list) else 0
 
 
 async def _buffered(gw: Gateway, ctx: RequestContext, context: grpc.aio.ServicerContext, resolution: Any, body: dict[str, Any]) -> None:
@@ -86,7 +66,8 @@ async def _buffered(gw: Gateway, ctx: RequestContext, context: grpc.aio.Servicer
     delta message and the last message (as HTTP replays it as a stream)."""
     record = ctx.record
     body = {k: v for k, v in body.items() if k != "stream"}
-    result = await settled_on_failure(gw, ctx, answer_chat(gw, resolution, ctx, body), lambda c: _cancelled(c, context))
+    on_cancel = cancel_outcome(context)
+    result = await settled_on_failure(gw, ctx, answer_chat(gw, resolution, ctx, body), lambda c: _record(c, on_cancel()))
     record.status = 200
     cost = settle(gw, ctx, result.usage)
     whole = convert.chat_response(result.document(), ctx.usage, route(ctx), cost, ctx.request_id)
@@ -104,82 +85,15 @@ async def _buffered(gw: Gateway, ctx: RequestContext, context: grpc.aio.Servicer
     await context.write(last)
 
 
-def _cancelled(ctx: RequestContext, context: grpc.aio.ServicerContext) -> None:
-    record = ctx.record
-    if deadline_passed(context):
-        record.status, record.error_type = 504, "timeout"
-    else:
-        record.status, record.client_disconnected = 499, True
+class ChatChunkEncoder:
+    """The chunks of one upstream read -> one ChatChunk with their deltas (None when empty)."""
 
-
-class _Relay:
-    """Reads the upstream body, decodes it and writes ChatChunks; remembers what it saw."""
-
-    def __init__(self, gw: Gateway, ctx: RequestContext, context: grpc.aio.ServicerContext, target: Any, decoder: StreamDecoder, body: dict[str, Any]) -> None:
-        self.gw, self.ctx, self.context, self.target, self.decoder = gw, ctx, context, target, decoder
-        self.body = body
-        self.completed = False
-        self.usage: Usage | None = None
-        self.finish: str | None = None
-        self.text_bytes = 0
-        self._first = True
-
-    async def run(self, upstream: Response) -> None:
-        record, provider = self.ctx.record, self.target.provider
-        record.status = 200
-        # In the trailers: an explicit initial-metadata send would cost a batch of its own.
-        self.context.set_trailing_metadata((("x-request-id", self.ctx.request_id),))
-        failure: EdgeError | None = None
-        read = upstream.read_chunk
-        while failure is None:
-            try:
-                data = await read()
-            except ReadTimeout:
-                failure = GatewayTimeout(f"Provider '{provider.name}' sent nothing for {provider.config.timeout_s:g} s.")
-                break
-            except ClientError:
-                failure = BadGateway(f"Provider '{provider.name}' broke off the stream.", code="upstream_stream_error")
-                break
-            if not data:
-                break
-            try:
-                chunks = self.decoder.feed(data)
-            except ValueError as exc:  # an oversized or malformed event (fastpath SSEError)
-                failure = BadGateway(f"Provider '{provider.name}' sent an invalid stream: {exc}", code="upstream_stream_error")
-                break
-            failure = await self._relay(chunks)
-        if failure is None:
-            failure = await self._relay(self.decoder.flush())
-        if failure is None and self.finish is None and not getattr(self.decoder, "done", False):
-            failure = BadGateway(f"Provider '{provider.name}' ended the stream before it finished.", code="upstream_stream_error")
-        if failure is not None:
-            record.status, record.error_type = failure.status, failure.type
-            self.gw.metrics.upstream_error(provider.name, "stream")
-            raise failure
-        usage = self.final_usage()
-        last = chat_pb2.ChatChunk(finish_reason=convert.finish_reason(self.finish or "stop"), usage=convert.usage_proto(usage))
-        cost = self.gw.prices.cost(record.upstream_model or "", usage)
-        if cost is not None:
-            last.cost_usd = cost
-        await self._write(last)
-        self.completed = True
-
-    async def _relay(self, chunks: list[Chunk]) -> EdgeError | None:
-        """Write what one upstream read decoded to, as one message: a grpc.aio write costs far
-        more than decoding, and the deltas of one read arrived together anyway."""
+    def encode(self, chunks: list[Chunk]) -> chat_pb2.ChatChunk | None:
         content: list[str] = []
         reasoning: list[str] = []
         refusal: list[str] = []
-        calls: list[Any] = []
-        failure: EdgeError | None = None
+        message: chat_pb2.ChatChunk | None = None
         for chunk in chunks:
-            if chunk.error is not None:
-                failure = UpstreamError(chunk.error, self.target.provider.name)
-                break
-            if chunk.usage is not None:
-                self.usage = chunk.usage
-            if chunk.finish_reason is not None and self.finish is None:
-                self.finish = chunk.finish_reason
             if chunk.content:
                 content.append(chunk.content)
             if chunk.reasoning:
@@ -187,30 +101,54 @@ class _Relay:
             if chunk.refusal:
                 refusal.append(chunk.refusal)
             if chunk.tool_calls:
-                calls.extend(chunk.tool_calls)
-        if content or reasoning or refusal or calls:
-            message = chat_pb2.ChatChunk(content="".join(content), reasoning="".join(reasoning), refusal="".join(refusal))
-            for call in calls:
-                message.tool_calls.add(index=call.index, id=call.id or "", name=call.name or "", arguments=call.arguments)
-                self.text_bytes += len(call.arguments.encode())
-            self.text_bytes += len(message.content.encode()) + len(message.reasoning.encode()) + len(message.refusal.encode())
-            await self._write(message)
-        return failure
+                if message is None:
+                    message = chat_pb2.ChatChunk()
+                for call in chunk.tool_calls:
+                    message.tool_calls.add(index=call.index, id=call.id or "", name=call.name or "", arguments=call.arguments)
+        if not (content or reasoning or refusal or message is not None):
+            return None
+        if message is None:
+            message = chat_pb2.ChatChunk()
+        message.content, message.reasoning, message.refusal = "".join(content), "".join(reasoning), "".join(refusal)
+        return message
 
-    async def _write(self, message: chat_pb2.ChatChunk) -> None:
+    def tail(self, state: StreamState) -> None:
+        return None  # the last message (finish, usage, cost) is the sink's
+
+
+class GrpcChatSink:
+    """ChatChunk messages to a grpc.aio call; the first names the request, model and route."""
+
+    def __init__(self, gw: Gateway, ctx: RequestContext, context: grpc.aio.ServicerContext) -> None:
+        self._gw, self._ctx, self._context = gw, ctx, context
+        self._first = True
+        self._on_cancel = cancel_outcome(context)
+
+    async def begin(self) -> None:
+        # In the trailers: an explicit initial-metadata send would cost a batch of its own.
+        self._context.set_trailing_metadata((("x-request-id", self._ctx.request_id),))
+
+    async def write(self, message: chat_pb2.ChatChunk) -> None:
         if self._first:
             self._first = False
-            message.request_id = self.ctx.request_id
-            message.model = self.ctx.record.public_model
-            message.route.CopyFrom(route(self.ctx))
-            self.ctx.record.ttft_ms = self.ctx.elapsed_ms()
-        await self.context.write(message)
+            ctx = self._ctx
+            message.request_id = ctx.request_id
+            message.model = ctx.record.public_model
+            message.route.CopyFrom(route(ctx))
+        await self._context.write(message)
 
-    def final_usage(self) -> Usage:
-        """The upstream's usage; else an estimate from the prompt and what was relayed."""
-        if self.usage is not None:
-            return self.usage
-        messages = self.body.get("messages")
-        prompt = tokens.estimate_prompt_tokens(messages) if isinstance(messages, list) else 0
-        return Usage(prompt_tokens=prompt, completion_tokens=tokens.estimate_tokens_from_bytes(self.text_bytes), estimated=True)
+    async def end(self, state: StreamState, usage: Usage) -> None:
+        last = chat_pb2.ChatChunk(finish_reason=convert.finish_reason(state.finish_reason or "stop"), usage=convert.usage_proto(usage))
+        cost = self._gw.prices.cost(self._ctx.record.upstream_model or "", usage)
+        if cost is not None:
+            last.cost_usd = cost
+        await self.write(last)
 
+    async def fail(self, failure: EdgeError, *, shown: bool) -> None:
+        raise failure  # the servicer ends the call with the error's status and details
+
+    def deadline_error(self) -> EdgeError:
+        return deadline_error()
+
+    def cancelled(self) -> tuple[int, str | None, bool]:
+        return self._on_cancel()

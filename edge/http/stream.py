@@ -1,38 +1,37 @@
-"""Streamed chat completions (SSE) per the OpenAI chat API.
+"""Streamed chat completions (SSE) per the OpenAI chat API: the chat surface's stream sink.
 
-Each upstream chunk is forwarded as it arrives through the fastpath rewriter (model shown as the
-public name, the usage chunk only for clients that asked, role on the first chunk), then
-``data: [DONE]``. Routing may move to another route or model only until an upstream answered;
-after the first byte reached the client, a failure ends the stream with a final error event. A
-client that disconnects closes the upstream at once (aiohttp cancels the handler) and the usage
-so far is still recorded, estimated where the upstream never counted it. The request's deadline
-bounds the whole stream.
+The relay (edge/relay.py) does the streaming; this module gives it the OpenAI chat SSE sink and
+picks the transcoder: the byte pass-through when the adapter speaks OpenAI chat
+(``OPENAI_CHAT in adapter.passthrough``: model shown as the public name, the usage chunk only for
+clients that asked, role on the first chunk), else the adapter's decoder with the OpenAI chunk
+encoder (edge/egress.py). The sink ends a good stream with ``data: [DONE]`` and a failed one with
+a final ``data: {"error": ...}`` event (the SDKs raise on it). A client that disconnects cancels
+the handler (aiohttp), which closes the upstream at once; the relay still records the usage.
 """
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from typing import Any
 
 from aiohttp import web
 
-from edge.adapters.openai_compat import usage_from_openai
 from edge.adapters.schema import ChatRequest
-from edge.adapters.types import Usage
-from edge.egress import TranslatedStream
-from edge.errors import BadGateway, EdgeError, GatewayTimeout, error_event
+from edge.adapters.types import OPENAI_CHAT, Usage
+from edge.egress import OpenAIChunkEncoder
+from edge.errors import EdgeError, GatewayTimeout, error_event
 from edge.fastpath import jsonio, tokens
-from edge.fastpath.reencode import OpenAIStreamRewriter
 from edge.gateway import Gateway
 from edge.router import Resolution
 
-from ..client import ClientError, ReadTimeout, Response
 from ..context import settled_on_failure
-from ..proxy import RequestContext, decode_usage, open_stream, settle
+from ..proxy import RequestContext, open_stream
+from ..relay import relay
+from ..transcode import DecodedStream, PassthroughStream
+from ..types import StreamState, Transcoder
 from .headers import response_headers
 
-__all__ = ["replay_as_stream", "stream_chat"]
+__all__ = ["ChatSSESink", "replay_as_stream", "stream_chat"]
 
 DONE = b"data: [DONE]\n\n"
 
@@ -50,105 +49,53 @@ def _sse_response(headers: dict[str, str]) -> web.StreamResponse:
     )
 
 
+class ChatSSESink:
+    """OpenAI chat SSE to an aiohttp client: events as they come, then [DONE] or the error."""
+
+    def __init__(self, request: web.Request, headers: dict[str, str]) -> None:
+        self._request = request
+        self.response = _sse_response(headers)
+
+    async def begin(self) -> None:
+        await self.response.prepare(self._request)
+        _nodelay(self._request)
+
+    async def write(self, out: bytes) -> None:
+        await self.response.write(out)
+
+    async def end(self, state: StreamState, usage: Usage) -> None:
+        await self.response.write(DONE)
+        await self.response.write_eof()
+
+    async def fail(self, failure: EdgeError, *, shown: bool) -> None:
+        if not shown:
+            await self.response.write(error_event(failure))
+        await self.response.write_eof()
+
+    def deadline_error(self) -> EdgeError:
+        return GatewayTimeout("The request's deadline passed while the answer was streaming.", code="deadline_exceeded")
+
+    def cancelled(self) -> tuple[int, str | None, bool]:
+        return 499, None, True  # aiohttp cancels the handler when the client goes away
+
+
 async def stream_chat(request: web.Request, gw: Gateway, ctx: RequestContext, chat: ChatRequest, body: dict[str, Any], plan: Resolution) -> web.StreamResponse:
-    record = ctx.record
     upstream, target, adapter = await settled_on_failure(gw, ctx, open_stream(gw, plan, ctx, body))
-
     include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
-    rewriter: Any
-    if adapter.passthrough:
-        rewriter = OpenAIStreamRewriter(record.public_model, include_usage)
+    public = ctx.record.public_model
+    stream: Transcoder[bytes]
+    if OPENAI_CHAT in adapter.passthrough:
+        stream = PassthroughStream(public, include_usage)
     else:
-        # Translating adapters decode the provider's stream into normalized chunks, which
-        # egress encodes as OpenAI chunks; same feed/flush surface and state as the rewriter.
-        rewriter = TranslatedStream(adapter.stream_decoder(), record.public_model, include_usage, ctx.request_id)
-    response = _sse_response(response_headers(ctx))
-    completed = False
-    record.status = 200
-    try:
-        await response.prepare(request)
-        _nodelay(request)
-        failure: EdgeError | None = None
-        timer = asyncio.timeout(max(0.0, ctx.remaining()))
-        try:
-            async with timer:
-                failure = await _pump(upstream, rewriter, response, ctx, target.provider.name, target.provider.config.timeout_s)
-        except TimeoutError:
-            if not timer.expired():
-                raise
-            failure = GatewayTimeout("The request's deadline passed while the answer was streaming.", code="deadline_exceeded")
-        if failure is None and not rewriter.done and rewriter.finish_reason is None and rewriter.error is None:
-            failure = BadGateway(f"Provider '{target.provider.name}' ended the stream before it finished.", code="upstream_stream_error")
-        if failure is not None:
-            record.status, record.error_type = failure.status, failure.type
-            gw.metrics.upstream_error(target.provider.name, "stream")
-            await response.write(error_event(failure))
-        elif rewriter.error is not None:
-            record.status, record.error_type = 502, "upstream_stream_error"
-        else:
-            await response.write(DONE)
-        await response.write_eof()
-        completed = failure is None
-    except ConnectionResetError:
-        record.status, record.client_disconnected = 499, True
-    except asyncio.CancelledError:
-        record.status, record.client_disconnected = 499, True
-        raise
-    finally:
-        # A finished upstream goes back to the pool; anything else is closed at once, which is
-        # what stops a provider from generating (and billing) tokens nobody will read.
-        if completed:
-            upstream.release()
-        else:
-            upstream.close()
-        settle(gw, ctx, _stream_usage(rewriter, body))
-    return response
+        stream = DecodedStream(adapter.stream_decoder(), OpenAIChunkEncoder(public, include_usage, ctx.request_id))
+    sink = ChatSSESink(request, response_headers(ctx))
+    await relay(gw, ctx, upstream, target.provider, stream, sink, lambda: _prompt_tokens(body))
+    return sink.response
 
 
-async def _pump(upstream: Response, rewriter: Any, response: web.StreamResponse, ctx: RequestContext, provider: str, idle_s: float) -> EdgeError | None:
-    """Forward chunks until the upstream ends; returns the upstream failure, if any."""
-    record = ctx.record
-    read = upstream.read_chunk
-    while True:
-        # Only reading the upstream is guarded here; a failed write to our client raises
-        # ConnectionResetError straight to the caller, so the two are never confused.
-        try:
-            data = await read()
-        except ReadTimeout:
-            return GatewayTimeout(f"Provider '{provider}' sent nothing for {idle_s:g} s.")
-        except ClientError:
-            return BadGateway(f"Provider '{provider}' broke off the stream.", code="upstream_stream_error")
-        if not data:
-            break
-        try:
-            out = rewriter.feed(data)
-        except ValueError as exc:  # an oversized SSE event (fastpath SSEError)
-            return BadGateway(f"Provider '{provider}' sent an invalid stream: {exc}", code="upstream_stream_error")
-        if rewriter.malformed:
-            if out:
-                await response.write(out)  # what came before the broken chunk is good
-            return BadGateway(f"Provider '{provider}' sent a stream chunk that is not valid JSON.", code="upstream_stream_error")
-        if out:
-            if record.ttft_ms is None:
-                record.ttft_ms = ctx.elapsed_ms()
-            await response.write(out)
-    out = rewriter.flush()
-    if out:
-        await response.write(out)
-    if rewriter.malformed:  # e.g. half an event left when the upstream cut the stream
-        return BadGateway(f"Provider '{provider}' sent a stream chunk that is not valid JSON.", code="upstream_stream_error")
-    return None
-
-
-def _stream_usage(rewriter: Any, body: dict[str, Any]) -> Usage:
-    usage = usage_from_openai(decode_usage(rewriter.usage))
-    if usage is not None:
-        return usage
-    # The upstream never reported usage (cut stream, or a server that counts nothing): estimate,
-    # and mark the record so the ledger tells the two apart.
+def _prompt_tokens(body: dict[str, Any]) -> int:
     messages = body.get("messages")
-    prompt = tokens.estimate_prompt_tokens(messages) if isinstance(messages, list) else 0
-    return Usage(prompt_tokens=prompt, completion_tokens=tokens.estimate_tokens_from_bytes(rewriter.text_bytes), estimated=True)
+    return tokens.estimate_prompt_tokens(messages) if isinstance(messages, list) else 0
 
 
 async def replay_as_stream(request: web.Request, completion: bytes, include_usage: bool, headers: dict[str, str]) -> web.StreamResponse:

@@ -11,10 +11,14 @@ import json
 import random
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.egress import TranslatedStream
+from edge.adapters.types import UpstreamErrorInfo, Usage
+from edge.egress import OpenAIChunkEncoder
+from edge.errors import UpstreamError, error_event
+from edge.transcode import DecodedStream
 
 GENERATED_ID = re.compile(r"call_[0-9a-f]{24}")
 
@@ -95,11 +99,32 @@ def random_pieces(body: bytes, seed: int) -> list[bytes]:
     return out
 
 
-def replay(decoder_factory: Callable[[], Any], pieces: Iterable[bytes], include_usage: bool = True) -> tuple[bytes, TranslatedStream]:
-    stream = TranslatedStream(decoder_factory(), "public-model", include_usage, "req_replay", created=1700000000)
-    out = [stream.feed(piece) for piece in pieces]
-    out.append(stream.flush())
-    return GENERATED_ID.sub("call_GENERATED", b"".join(out).decode()).encode(), stream
+@dataclass
+class Replayed:
+    """What the relay would have known at the end of a replayed stream."""
+
+    done: bool  # ended well: the provider's end marker or a finish, and no error
+    error: UpstreamErrorInfo | None
+    usage: Usage | None
+    finish_reason: str | None
+    chunks: int  # SSE events written
+    text_bytes: int
+
+
+def replay(decoder_factory: Callable[[], Any], pieces: Iterable[bytes], include_usage: bool = True) -> tuple[bytes, Replayed]:
+    """The body through decoder and OpenAI encoder, ended as edge.relay ends a stream (the
+    error event, or the usage chunk a client asked for; [DONE] is left out)."""
+    stream = DecodedStream(decoder_factory(), OpenAIChunkEncoder("public-model", include_usage, "req_replay", created=1700000000))
+    out = [stream.feed(piece) or b"" for piece in pieces]
+    out.append(stream.flush() or b"")
+    state = stream.final()
+    if state.error is not None:
+        out.append(error_event(UpstreamError(state.error, "replay")))
+    elif state.ended:
+        out.append(stream.tail() or b"")
+    body = b"".join(out)
+    result = Replayed(state.ended and state.error is None, state.error, state.usage, state.finish_reason, body.count(b"data: "), state.text_bytes)
+    return GENERATED_ID.sub("call_GENERATED", body.decode()).encode(), result
 
 
 def summarize(sse: bytes) -> dict[str, Any]:

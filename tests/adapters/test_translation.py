@@ -62,7 +62,7 @@ def test_usage_chunk_only_when_asked_but_always_captured() -> None:
     body = (STREAMS / "anthropic/thinking-text-parallel-tools.sse").read_bytes()
     sse, stream = replay(ANTHROPIC.stream_decoder, [body], include_usage=False)
     assert summarize(sse)["usage"] is None
-    assert json.loads(stream.usage or b"{}")["prompt_tokens"] == 360
+    assert stream.usage is not None and stream.usage.prompt_tokens == 360
     assert stream.finish_reason == "tool_calls" and stream.chunks > 0 and stream.text_bytes > 0
 
 

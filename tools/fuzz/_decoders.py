@@ -13,7 +13,8 @@ from typing import Any
 from edge.adapters.anthropic import AnthropicAdapter
 from edge.adapters.gemini import GeminiAdapter
 from edge.adapters.ollama import OllamaAdapter
-from edge.egress import TranslatedStream
+from edge.egress import OpenAIChunkEncoder
+from edge.transcode import DecodedStream
 from edge.fastpath import jsonio
 
 from ._harness import splits
@@ -47,9 +48,9 @@ def make_target(dialect: str) -> Callable[[bytes], None]:
         split = _chunks(dialect, pieces)
         whole = _chunks(dialect, [body] if body else [])
         assert split == whole, f"the split changed the chunks:\n{whole!r}\n{split!r}"
-        stream = TranslatedStream(ADAPTERS[dialect]().stream_decoder(), "public", True, "req_fuzz", created=1)
+        stream = DecodedStream(ADAPTERS[dialect]().stream_decoder(), OpenAIChunkEncoder("public", True, "req_fuzz", created=1))
         try:
-            text = b"".join(stream.feed(p) for p in pieces) + stream.flush()
+            text = b"".join(stream.feed(p) or b"" for p in pieces) + (stream.flush() or b"") + (stream.tail() or b"")
         except ValueError:
             return
         for event in filter(None, text.split(b"\n\n")):

@@ -1,123 +1,28 @@
-"""The mock provider: a real HTTP server on loopback that speaks the OpenAI wire format.
+"""The mock's OpenAI dialect: POST /v1/chat/completions (plain and SSE), /v1/embeddings,
+GET /v1/models, and the mock's own GET /mock/stats and POST /mock/reset.
 
-Tests, bench/ and the embedded default talk to it over sockets exactly as they would to a vendor.
-The upstream model name picks the kind of answer (``echo``, ``tool``, ``json``, ``error``); knobs
-come from the server's defaults (``edge mock --latency-ms ...``) and, per request, from an extra
-body field ``mock`` (OpenAI SDK: ``extra_body={"mock": {...}}``), which the gateway passes through
-like any unknown field:
-
-    latency_ms       delay before the response starts
-    tokens           words in the reply (default: echo the last user text, else 8 words)
-    chunk_delay_ms   delay between generated stream chunks (none before the usage chunk and [DONE])
-    status           answer with this HTTP error status (429, 500, 503, ...)
-    retry_after      Retry-After seconds sent with an error status
-    fail_after       streams: drop the connection after this many chunks
-    tool_calls       tool replies: how many parallel calls (default 1)
-    no_usage         never report usage (a provider that counts nothing)
-    reject_stream_options  answer 400 to a request that carries stream_options
-    fail_first       fail the first N calls (per ``scenario`` name and model) with fail_status
-    fail_rate        fail this fraction of calls at random with fail_status (default 503)
-    stall_after      streams: go quiet after this many chunks, for stall_ms
-    context_limit    answer 400 context_length_exceeded when the prompt is longer (tokens)
-    reply            answer with exactly this text
-    refusal          answer with this refusal (content null)
-    by_model         {"<upstream model>": {knobs}}: knobs for one upstream model only
-
-Hostile upstreams (streams only; docs/hostile.md), each after the first chunk:
-
-    huge_line_mb     send one SSE line of this many MB (64 KB writes) with no line break
-    invalid_json     send a data event whose payload is not JSON, then go on
-    truncate         send half of the next chunk's JSON, then close the body cleanly
-    endless          never finish: keep sending content chunks (every chunk_delay_ms)
-    echo_secrets     with status: the error message repeats the Authorization header and the
-                     Host it was called at (as some servers and proxies do)
-
-GET /mock/stats reports what the mock saw (requests, streams started, completed and aborted by
-the client, the last request body), so tests can assert what reached the upstream.
-Wire format: shared/reference/wire-formats.md section 1.
+Knobs and models: see the package docstring (adapters/mock/__init__.py). Wire format:
+shared/reference/wire-formats.md section 1.
 """
+
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import hashlib
-import itertools
-import random
 import struct
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from edge.fastpath import jsonio
 
-from . import _mock_replies as replies
+from . import replies
+from .state import KNOBS, MOCK_MODELS, STATE
 
-__all__ = ["MOCK_MODELS", "MockKnobs", "MockState", "create_mock_app", "start_mock_server"]
-
-PROVIDER = "mock"
-MOCK_MODELS = ("echo", "tool", "json", "error", "embed")
-
-
-@dataclass(frozen=True)
-class MockKnobs:
-    latency_ms: float = 0.0
-    tokens: int | None = None
-    chunk_delay_ms: float = 0.0
-    api_key: str | None = None
-
-
-@dataclass
-class MockState:
-    """What the mock has seen; one per app, read through GET /mock/stats."""
-
-    requests: int = 0
-    chat_requests: int = 0
-    streams_started: int = 0
-    streams_completed: int = 0
-    streams_aborted: int = 0
-    open_streams: int = 0
-    last_request: Any = None
-    last_headers: dict[str, str] = field(default_factory=dict)
-    ids: Any = field(default_factory=itertools.count)
-    counters: dict[str, int] = field(default_factory=dict)  # fail_first, per scenario and model
-    rng: random.Random = field(default_factory=random.Random)
-
-
-_STATE = web.AppKey("mock_state", MockState)
-_KNOBS = web.AppKey("mock_knobs", MockKnobs)
-
-
-def create_mock_app(knobs: MockKnobs | None = None) -> web.Application:
-    from . import mock_anthropic, mock_gemini, mock_ollama  # they import this module's helpers
-
-    app = web.Application(client_max_size=64 * 1024 * 1024)
-    app[_STATE] = MockState()
-    app[_KNOBS] = knobs or MockKnobs()
-    app.router.add_post("/v1/chat/completions", _chat)
-    app.router.add_post("/v1/embeddings", _embeddings)
-    # The native dialects (adapters/mock_anthropic.py, mock_gemini.py, mock_ollama.py).
-    app.router.add_post("/v1/messages", mock_anthropic.messages)
-    app.router.add_post("/v1beta/models/{tail}", mock_gemini.models)
-    app.router.add_post("/api/chat", mock_ollama.chat)
-    app.router.add_get("/v1/models", _models)
-    app.router.add_get("/mock/stats", _stats)
-    app.router.add_post("/mock/reset", _reset)
-    return app
-
-
-async def start_mock_server(host: str = "127.0.0.1", port: int = 0, knobs: MockKnobs | None = None) -> tuple[web.AppRunner, int]:
-    """Start the mock on the running loop; returns the runner (to clean up) and the bound port."""
-    runner = web.AppRunner(create_mock_app(knobs), access_log=None, handler_cancellation=True)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    server = site._server  # aiohttp exposes no public accessor for the bound port
-    assert server is not None and server.sockets
-    return runner, server.sockets[0].getsockname()[1]
-
+__all__ = ["chat", "embeddings", "models", "reset", "stats"]
 
 def _error(status: int, message: str, *, type: str, code: str | None = None, headers: dict[str, str] | None = None) -> web.Response:
     body = jsonio.dumps({"error": {"message": message, "type": type, "param": None, "code": code}})
@@ -125,14 +30,14 @@ def _error(status: int, message: str, *, type: str, code: str | None = None, hea
 
 
 def _check_auth(request: web.Request) -> web.Response | None:
-    key = request.app[_KNOBS].api_key
+    key = request.app[KNOBS].api_key
     if key and request.headers.get("authorization") != "Bearer " + key:
         return _error(401, "Incorrect API key provided.", type="invalid_request_error", code="invalid_api_key")
     return None
 
 
 async def _read_json(request: web.Request) -> tuple[dict[str, Any] | None, web.Response | None]:
-    state = request.app[_STATE]
+    state = request.app[STATE]
     state.requests += 1
     state.last_headers = {k.lower(): v for k, v in request.headers.items() if k.lower() != "authorization"}
     denied = _check_auth(request)
@@ -148,12 +53,12 @@ async def _read_json(request: web.Request) -> tuple[dict[str, Any] | None, web.R
     return body, None
 
 
-async def _chat(request: web.Request) -> web.StreamResponse:
+async def chat(request: web.Request) -> web.StreamResponse:
     body, failure = await _read_json(request)
     if failure is not None:
         return failure
     assert body is not None
-    state, knobs = request.app[_STATE], request.app[_KNOBS]
+    state, knobs = request.app[STATE], request.app[KNOBS]
     state.chat_requests += 1
     latency = replies.knob(body, "latency_ms", knobs.latency_ms)
     if latency:
@@ -233,7 +138,7 @@ async def _chat(request: web.Request) -> web.StreamResponse:
 
 
 async def _stream(request: web.Request, body: dict[str, Any], completion_id: str, created: int, model: str, words: list[str], tool_calls: list[dict[str, Any]] | None, finish: str, usage: dict[str, Any] | None) -> web.StreamResponse:
-    state, knobs = request.app[_STATE], request.app[_KNOBS]
+    state, knobs = request.app[STATE], request.app[KNOBS]
     delay = float(replies.knob(body, "chunk_delay_ms", knobs.chunk_delay_ms) or 0) / 1000.0
     fail_after = replies.knob(body, "fail_after")
     hostile = {k: replies.knob(body, k) for k in ("huge_line_mb", "invalid_json", "truncate", "endless")}
@@ -319,7 +224,7 @@ async def _hostile(response: web.StreamResponse, knobs: dict[str, Any], frames: 
     await response.write_eof()
 
 
-async def _embeddings(request: web.Request) -> web.Response:
+async def embeddings(request: web.Request) -> web.Response:
     body, failure = await _read_json(request)
     if failure is not None:
         return failure
@@ -350,14 +255,14 @@ def _vector(text: str, dims: int) -> list[float]:
     return [round((digest[i % len(digest)] - 127.5) / 127.5, 6) for i in range(dims)]
 
 
-async def _models(request: web.Request) -> web.Response:
+async def models(request: web.Request) -> web.Response:
     created = 1700000000
     data = [{"id": m, "object": "model", "created": created, "owned_by": "mock"} for m in MOCK_MODELS]
     return web.Response(body=jsonio.dumps({"object": "list", "data": data}), content_type="application/json")
 
 
-async def _stats(request: web.Request) -> web.Response:
-    s = request.app[_STATE]
+async def stats(request: web.Request) -> web.Response:
+    s = request.app[STATE]
     doc = {
         "requests": s.requests,
         "chat_requests": s.chat_requests,
@@ -371,6 +276,6 @@ async def _stats(request: web.Request) -> web.Response:
     return web.Response(body=jsonio.dumps(doc), content_type="application/json")
 
 
-async def _reset(request: web.Request) -> web.Response:
-    request.app[_STATE].__init__()  # type: ignore[misc]
+async def reset(request: web.Request) -> web.Response:
+    request.app[STATE].__init__()  # type: ignore[misc]
     return web.Response(status=204)

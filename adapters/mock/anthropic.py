@@ -16,7 +16,7 @@ from aiohttp import web
 
 from edge.fastpath import jsonio
 
-from ._mock_dialects import Plan, error_status, halves, json_response, knob, pieces, plan, read_body, retry_headers, send_stream
+from .dialects import Plan, error_status, halves, json_response, knob, pieces, plan, read_body, retry_headers, send_stream
 
 __all__ = ["messages"]
 

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from edge.fastpath import jsonio
 
-from ._mock_dialects import Plan, error_status, json_response, knob, pieces, plan, read_body, send_stream
+from .dialects import Plan, error_status, json_response, knob, pieces, plan, read_body, send_stream
 
 __all__ = ["chat"]
 

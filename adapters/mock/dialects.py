@@ -1,5 +1,5 @@
 """What the Anthropic, Gemini and Ollama mocks share: reading a request, planning the answer, and
-writing a stream with the same knobs as the OpenAI mock (adapters/mock.py).
+writing a stream with the same knobs as the OpenAI mock (openai.py).
 
 Each dialect's handler turns its native request into an OpenAI-shaped dict (messages with role and
 text, tools as OpenAI functions, response_format, max_tokens, stop, the ``mock`` knobs), so the
@@ -22,8 +22,8 @@ from aiohttp import web
 
 from edge.fastpath import jsonio
 
-from . import _mock_replies as replies
-from .mock import _KNOBS, _STATE
+from . import replies
+from .state import KNOBS, STATE
 
 __all__ = ["Plan", "error_status", "plan", "read_body", "send_stream"]
 
@@ -43,12 +43,12 @@ class Plan:
 
 async def read_body(request: web.Request, key_header: str, denied: Callable[[], web.Response], prefix: str = "") -> tuple[dict[str, Any] | None, web.Response | None]:
     """Count the request, check the dialect's key header, decode the JSON object."""
-    state = request.app[_STATE]
+    state = request.app[STATE]
     state.requests += 1
     state.chat_requests += 1
     state.last_headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in ("authorization", "x-api-key", "x-goog-api-key")}
     state.last_headers["path_qs"] = request.path_qs
-    key = request.app[_KNOBS].api_key
+    key = request.app[KNOBS].api_key
     if key and request.headers.get(key_header) != prefix + key:
         return None, denied()
     try:
@@ -58,7 +58,7 @@ async def read_body(request: web.Request, key_header: str, denied: Callable[[], 
     state.last_request = body
     if not isinstance(body, dict):
         return None, web.Response(status=400, text="request body must be a JSON object")
-    latency = replies.knob(body, "latency_ms", request.app[_KNOBS].latency_ms)
+    latency = replies.knob(body, "latency_ms", request.app[KNOBS].latency_ms)
     if latency:
         await asyncio.sleep(float(latency) / 1000.0)
     return body, None
@@ -74,7 +74,7 @@ def error_status(body: dict[str, Any], model: str) -> int | None:
 
 def plan(request: web.Request, openai_body: dict[str, Any], model: str, thinking: bool = False) -> Plan:
     """The answer the OpenAI mock would give to this (OpenAI-shaped) request."""
-    state, knobs = request.app[_STATE], request.app[_KNOBS]
+    state, knobs = request.app[STATE], request.app[KNOBS]
     seq = next(state.ids)
     tool_calls = None
     fmt = openai_body.get("response_format")
@@ -104,7 +104,7 @@ def plan(request: web.Request, openai_body: dict[str, Any], model: str, thinking
 
 async def send_stream(request: web.Request, body: dict[str, Any], frames: list[bytes], content_type: str) -> web.StreamResponse:
     """Write frames with the chunk_delay_ms and fail_after knobs, counting as the OpenAI mock does."""
-    state, knobs = request.app[_STATE], request.app[_KNOBS]
+    state, knobs = request.app[STATE], request.app[KNOBS]
     delay = float(replies.knob(body, "chunk_delay_ms", knobs.chunk_delay_ms) or 0) / 1000.0
     fail_after = replies.knob(body, "fail_after")
     response = web.StreamResponse(headers={"content-type": content_type, "cache-control": "no-cache"})

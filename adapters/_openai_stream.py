@@ -1,7 +1,7 @@
-"""OpenAI ``chat.completion.chunk`` SSE -> normalized Chunks, for the gRPC stream.
+"""OpenAI ``chat.completion.chunk`` SSE -> normalized Chunks (``OpenAIAdapter.stream_decoder``).
 
-A stand-in until ``OpenAIAdapter.stream_decoder()`` lands in adapters/openai_compat.py; the
-servicer prefers the adapter's own decoder whenever it has one. Wire format: OpenAI streaming
+Used whenever the client's dialect is not OpenAI chat (the gRPC surface, and the next inbound
+dialects); OpenAI chat clients get the byte pass-through instead. Wire format: OpenAI streaming
 chat (shared/reference/wire-formats.md section 1.5): one JSON object per ``data:`` event,
 choice 0 read, a last ``choices: []`` chunk with usage when asked, ``data: [DONE]`` at the end,
 and ``data: {"error": {...}}`` for a failure after the stream began.
@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge.adapters._common import upstream_error
-from edge.adapters.openai_compat import usage_from_openai
-from edge.adapters.types import Chunk, FinishReason, ToolCallDelta
 from edge.fastpath import jsonio
 from edge.fastpath.sse import SSEDecoder
 
-__all__ = ["OpenAIStreamDecoder"]
+from ._common import upstream_error
+from .types import Chunk, FinishReason, ToolCallDelta, UpstreamErrorInfo, Usage
 
-_FINISH: frozenset[str] = frozenset(("stop", "length", "tool_calls", "content_filter", "function_call"))
+__all__ = ["OpenAIStreamDecoder", "stream_error", "usage_from_openai"]
+
+FINISH_REASONS: frozenset[str] = frozenset(("stop", "length", "tool_calls", "content_filter", "function_call"))
 _STATUS_BY_TYPE = {"rate_limit_error": 429, "invalid_request_error": 400, "timeout": 504}
 
 
@@ -60,14 +60,19 @@ class OpenAIStreamDecoder:
         return out
 
 
+def stream_error(err: Any) -> UpstreamErrorInfo:
+    """The ``error`` member of an in-stream ``{"error": ...}`` event, in our vocabulary."""
+    if not isinstance(err, dict):
+        err = {"message": str(err)}
+    etype = err.get("type") if isinstance(err.get("type"), str) else None
+    status = _STATUS_BY_TYPE.get(etype or "", 502)
+    return upstream_error(status, str(err.get("message") or ""), type=etype, code=err.get("code"), param=err.get("param"))
+
+
 def _chunk(doc: dict[str, Any]) -> Chunk | None:
     err = doc.get("error")
     if err is not None:
-        if not isinstance(err, dict):
-            err = {"message": str(err)}
-        etype = err.get("type") if isinstance(err.get("type"), str) else None
-        status = _STATUS_BY_TYPE.get(etype or "", 502)
-        return Chunk(error=upstream_error(status, str(err.get("message") or ""), type=etype, code=err.get("code"), param=err.get("param")))
+        return Chunk(error=stream_error(err))
     usage = usage_from_openai(doc.get("usage"))
     choices = doc.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
@@ -78,7 +83,7 @@ def _chunk(doc: dict[str, Any]) -> Chunk | None:
     reason = choice.get("finish_reason")
     finish: FinishReason | None = None
     if isinstance(reason, str):
-        finish = reason if reason in _FINISH else "unknown"  # type: ignore[assignment]
+        finish = reason if reason in FINISH_REASONS else "unknown"  # type: ignore[assignment]
     reasoning = delta.get("reasoning_content", delta.get("reasoning"))
     return Chunk(
         content=_text(delta.get("content")),
@@ -88,6 +93,24 @@ def _chunk(doc: dict[str, Any]) -> Chunk | None:
         finish_reason=finish,
         usage=usage,
     )
+
+
+def usage_from_openai(raw: Any) -> Usage | None:
+    """OpenAI ``CompletionUsage`` -> Usage; tolerant of missing or null detail objects."""
+    if not isinstance(raw, dict):
+        return None
+    details = raw.get("prompt_tokens_details")
+    cdetails = raw.get("completion_tokens_details")
+    return Usage(
+        prompt_tokens=_int(raw.get("prompt_tokens")),
+        completion_tokens=_int(raw.get("completion_tokens")),
+        cached_tokens=_int(details.get("cached_tokens")) if isinstance(details, dict) else 0,
+        reasoning_tokens=_int(cdetails.get("reasoning_tokens")) if isinstance(cdetails, dict) else 0,
+    )
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and value > 0 else 0
 
 
 def _tool_calls(raw: Any) -> list[ToolCallDelta] | None:

@@ -1,0 +1,43 @@
+"""The mock's state and knobs, and the aiohttp app keys its handlers find them under."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+__all__ = ["KNOBS", "MOCK_MODELS", "STATE", "MockKnobs", "MockState"]
+
+MOCK_MODELS = ("echo", "tool", "json", "error", "embed")
+
+
+@dataclass(frozen=True)
+class MockKnobs:
+    latency_ms: float = 0.0
+    tokens: int | None = None
+    chunk_delay_ms: float = 0.0
+    api_key: str | None = None
+
+
+@dataclass
+class MockState:
+    """What the mock has seen; one per app, read through GET /mock/stats."""
+
+    requests: int = 0
+    chat_requests: int = 0
+    streams_started: int = 0
+    streams_completed: int = 0
+    streams_aborted: int = 0
+    open_streams: int = 0
+    last_request: Any = None
+    last_headers: dict[str, str] = field(default_factory=dict)
+    ids: Any = field(default_factory=itertools.count)
+    counters: dict[str, int] = field(default_factory=dict)  # fail_first, per scenario and model
+    rng: random.Random = field(default_factory=random.Random)
+
+
+STATE = web.AppKey("mock_state", MockState)
+KNOBS = web.AppKey("mock_knobs", MockKnobs)
