@@ -40,7 +40,7 @@ from .procs import Child
 
 __all__ = ["SYSTEMS", "Running", "start_mock", "start_system"]
 
-SYSTEMS = ("direct", "floor", "edge", "edge_limits", "edge_nocooldown", "litellm", "grpc_floor", "grpc_relay", "edge_grpc")
+SYSTEMS = ("direct", "floor", "edge", "edge_base", "edge_limits", "edge_nocooldown", "litellm", "grpc_floor", "grpc_relay", "edge_grpc")
 GRPC_SYSTEMS = ("grpc_floor", "grpc_relay", "edge_grpc")
 # Peers that get an explicit "not applicable" row for a scenario they cannot serve.
 PEERS = ("direct", "floor", "litellm")
@@ -214,7 +214,7 @@ def start_system(name: str, mock: Running, workers: int, key: str, home: Path, l
         found = child.wait_for(_SERVING, 20)
         _wait_workers(child, workers)
         return Running("floor", f"http://127.0.0.1:{found.group(2)}", child, child.pid, workers, "aiohttp+uvloop+orjson")
-    if name in ("edge", "edge_limits", "edge_nocooldown", "edge_grpc"):
+    if name in ("edge", "edge_base", "edge_limits", "edge_nocooldown", "edge_grpc"):
         # edge_limits: a different (random) admin key, and the bench key imported with limits.
         admin = "sk-bench-admin-" + secrets.token_urlsafe(32) if name == "edge_limits" else key
         config = home / "edge-bench.yaml"
@@ -223,13 +223,21 @@ def start_system(name: str, mock: Running, workers: int, key: str, home: Path, l
             text = re.sub(r"cooldown: \{[^}]*\}", NO_COOLDOWN, text)
         config.write_text(text)
         argv = _python_argv("-m", "edge.cli", "serve", "--config", str(config), "--workers", str(workers))
+        if name == "edge_base":
+            # The same gateway at another checkout, for an A/B in one run: a Python whose
+            # environment has that checkout installed (bench/README.md, "A/B").
+            base = os.environ.get("EDGE_BENCH_BASE_PYTHON")
+            if not base:
+                raise RuntimeError("edge_base needs EDGE_BENCH_BASE_PYTHON: the python of a venv with the baseline checkout installed")
+            argv[0] = base
         if name == "edge_grpc":
             argv += ["--grpc-port", "0"]
         child = Child(name, argv, env=_env(), cwd=str(home))
         found = child.wait_for(_SERVING, 30)
         _wait_workers(child, workers)
         url = f"http://127.0.0.1:{found.group(2)}"
-        running = Running(name, url, child, child.pid, workers, _edge_version(), ledger=home / "edge-bench.db")
+        version = f"llm-edge at {os.environ.get('EDGE_BENCH_BASE_PYTHON')}" if name == "edge_base" else _edge_version()
+        running = Running(name, url, child, child.pid, workers, version, ledger=home / "edge-bench.db")
         if name == "edge_limits":
             try:
                 _import_key(url, admin, key)

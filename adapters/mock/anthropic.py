@@ -1,6 +1,6 @@
 """The mock provider's Anthropic Messages dialect: ``POST /v1/messages``.
 
-Same knobs and model names as the OpenAI mock (adapters/mock.py, adapters/_mock_dialects.py);
+Same knobs and model names as the OpenAI mock (openai.py, dialects.py);
 shapes from shared/reference/wire-formats.md section 2. Like the real API it requires
 ``max_tokens`` and ``anthropic-version``, checks ``x-api-key`` when the mock has a key, rejects a
 ``tool_result`` that answers no ``tool_use`` of the previous assistant turn (the error recorded in

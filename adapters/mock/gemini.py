@@ -1,7 +1,7 @@
 """The mock provider's Gemini dialect: ``POST /v1beta/models/{model}:generateContent`` and
 ``:streamGenerateContent?alt=sse``.
 
-Same knobs and model names as the OpenAI mock (adapters/mock.py, adapters/_mock_dialects.py);
+Same knobs and model names as the OpenAI mock (openai.py, dialects.py);
 shapes from shared/reference/wire-formats.md section 3. Like Gemini 3 it puts a
 ``thoughtSignature`` on each functionCall part and answers 400 when a later turn sends a
 functionCall back without it, or a functionResponse that matches no call of the previous model

@@ -1,6 +1,6 @@
 """The mock provider's Ollama dialect: ``POST /api/chat`` (NDJSON streams, ``stream`` default true).
 
-Same knobs and model names as the OpenAI mock (adapters/mock.py, adapters/_mock_dialects.py);
+Same knobs and model names as the OpenAI mock (openai.py, dialects.py);
 shapes from shared/reference/wire-formats.md section 4.1. Like Ollama it rejects tool-call
 ``arguments`` that are not JSON objects, omits ``prompt_eval_count``/``eval_count`` when zero, and
 answers errors as ``{"error": "<text>"}``; the ``error_mid_stream`` knob sends that line inside a

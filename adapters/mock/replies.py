@@ -1,7 +1,7 @@
 """What the mock provider answers: knobs, scripted failures and reply content.
 
-Shared by the OpenAI-dialect mock (adapters/mock.py) and the other dialects
-(adapters/_mock_dialects.py), so every dialect answers the same knobs the same way.
+Shared by the OpenAI-dialect mock (openai.py) and the other dialects
+(dialects.py), so every dialect answers the same knobs the same way.
 """
 
 from __future__ import annotations

@@ -123,12 +123,13 @@ class GrpcChatSink:
         self._gw, self._ctx, self._context = gw, ctx, context
         self._first = True
         self._on_cancel = cancel_outcome(context)
+        self.write = self._write
 
     async def begin(self) -> None:
         # In the trailers: an explicit initial-metadata send would cost a batch of its own.
         self._context.set_trailing_metadata((("x-request-id", self._ctx.request_id),))
 
-    async def write(self, message: chat_pb2.ChatChunk) -> None:
+    async def _write(self, message: chat_pb2.ChatChunk) -> None:
         if self._first:
             self._first = False
             ctx = self._ctx
@@ -142,7 +143,7 @@ class GrpcChatSink:
         cost = self._gw.prices.cost(self._ctx.record.upstream_model or "", usage)
         if cost is not None:
             last.cost_usd = cost
-        await self.write(last)
+        await self._write(last)
 
     async def fail(self, failure: EdgeError, *, shown: bool) -> None:
         raise failure  # the servicer ends the call with the error's status and details

@@ -55,13 +55,11 @@ class ChatSSESink:
     def __init__(self, request: web.Request, headers: dict[str, str]) -> None:
         self._request = request
         self.response = _sse_response(headers)
+        self.write = self.response.write
 
     async def begin(self) -> None:
         await self.response.prepare(self._request)
         _nodelay(self._request)
-
-    async def write(self, out: bytes) -> None:
-        await self.response.write(out)
 
     async def end(self, state: StreamState, usage: Usage) -> None:
         await self.response.write(DONE)
