@@ -14,7 +14,7 @@ proper end). A model name ending in ``-missing`` answers 404 in the dialect's ow
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,24 +102,45 @@ def plan(request: web.Request, openai_body: dict[str, Any], model: str, thinking
     return Plan(text, words, tool_calls, finish, prompt, max(1, len(words)) + (4 if reasoning else 0), cached if isinstance(cached, int) else 0, reasoning, not replies.knob(openai_body, "no_usage"))
 
 
-async def send_stream(request: web.Request, body: dict[str, Any], frames: list[bytes], content_type: str) -> web.StreamResponse:
-    """Write frames with the chunk_delay_ms and fail_after knobs, counting as the OpenAI mock does."""
+async def send_stream(
+    request: web.Request,
+    body: dict[str, Any],
+    frames: list[bytes],
+    content_type: str,
+    *,
+    paced: int | None = None,
+    hostile: Callable[[web.StreamResponse, float], Awaitable[None]] | None = None,
+) -> web.StreamResponse:
+    """Write frames with the chunk_delay_ms, fail_after and stall_after/stall_ms knobs, counting
+    what the mock saw. A delay follows each of the first ``paced`` frames (all but the last by
+    default: pacing stands for generation). ``hostile``, when given, writes the rest after the
+    first frame instead (the OpenAI mock's hostile-upstream knobs)."""
     state, knobs = request.app[STATE], request.app[KNOBS]
     delay = float(replies.knob(body, "chunk_delay_ms", knobs.chunk_delay_ms) or 0) / 1000.0
     fail_after = replies.knob(body, "fail_after")
+    stall_after = replies.knob(body, "stall_after")
+    stall_ms = float(replies.knob(body, "stall_ms", 0) or 0)
+    paced = len(frames) - 1 if paced is None else paced
     response = web.StreamResponse(headers={"content-type": content_type, "cache-control": "no-cache"})
     await response.prepare(request)
     state.streams_started += 1
     state.open_streams += 1
     completed = False
     try:
+        if hostile is not None:
+            await response.write(frames[0])
+            await hostile(response, delay)
+            return response
         for sent, data in enumerate(frames):
             if isinstance(fail_after, int) and sent >= fail_after:
+                # Simulate an upstream that dies mid-stream: drop the TCP connection.
                 assert request.transport is not None
                 request.transport.abort()
                 return response
             await response.write(data)
-            if delay and sent < len(frames) - 1:
+            if sent + 1 == stall_after:
+                await asyncio.sleep(stall_ms / 1000.0)  # an upstream that goes quiet mid-stream
+            if delay and sent < paced:
                 await asyncio.sleep(delay)
         completed = True
         await response.write_eof()

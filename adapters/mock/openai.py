@@ -20,6 +20,7 @@ from aiohttp import web
 from edge.fastpath import jsonio
 
 from . import replies
+from .dialects import send_stream
 from .state import KNOBS, MOCK_MODELS, STATE
 
 __all__ = ["chat", "embeddings", "models", "reset", "stats"]
@@ -138,12 +139,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
 
 
 async def _stream(request: web.Request, body: dict[str, Any], completion_id: str, created: int, model: str, words: list[str], tool_calls: list[dict[str, Any]] | None, finish: str, usage: dict[str, Any] | None) -> web.StreamResponse:
-    state, knobs = request.app[STATE], request.app[KNOBS]
-    delay = float(replies.knob(body, "chunk_delay_ms", knobs.chunk_delay_ms) or 0) / 1000.0
-    fail_after = replies.knob(body, "fail_after")
     hostile = {k: replies.knob(body, k) for k in ("huge_line_mb", "invalid_json", "truncate", "endless")}
-    stall_after = replies.knob(body, "stall_after")
-    stall_ms = float(replies.knob(body, "stall_ms", 0) or 0)
     include_usage = isinstance(body.get("stream_options"), dict) and bool(body["stream_options"].get("include_usage"))
     head = b'{"id":"' + completion_id.encode() + b'","object":"chat.completion.chunk","created":' + str(created).encode() + b',"model":' + jsonio.dumps(model) + b',"choices":'
 
@@ -172,35 +168,13 @@ async def _stream(request: web.Request, body: dict[str, Any], completion_id: str
         frames.append(frame(b"[]", jsonio.dumps(usage)))
     frames.append(b"data: [DONE]\n\n")
 
-    response = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
-    await response.prepare(request)
-    state.streams_started += 1
-    state.open_streams += 1
-    completed = False
-    try:
-        if any(hostile.values()):
-            await response.write(frames[0])
+    send_hostile = None
+    if any(hostile.values()):
+
+        async def send_hostile(response: web.StreamResponse, delay: float) -> None:
             await _hostile(response, hostile, frames, frame, delta, delay)
-            return response
-        for sent, data in enumerate(frames):
-            if isinstance(fail_after, int) and sent >= fail_after:
-                # Simulate an upstream that dies mid-stream: drop the TCP connection.
-                assert request.transport is not None
-                request.transport.abort()
-                return response
-            await response.write(data)
-            if sent + 1 == stall_after:
-                await asyncio.sleep(stall_ms / 1000.0)  # an upstream that goes quiet mid-stream
-            if delay and sent < last_paced:
-                await asyncio.sleep(delay)
-        completed = True
-        await response.write_eof()
-        state.streams_completed += 1
-    finally:
-        state.open_streams -= 1
-        if not completed and fail_after is None:
-            state.streams_aborted += 1
-    return response
+
+    return await send_stream(request, body, frames, "text/event-stream", paced=last_paced, hostile=send_hostile)
 
 
 async def _hostile(response: web.StreamResponse, knobs: dict[str, Any], frames: list[bytes], frame: Any, delta: Any, delay: float) -> None:
