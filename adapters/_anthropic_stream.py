@@ -22,10 +22,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from edge.fastpath import jsonio
 from edge.fastpath.sse import SSEDecoder
 
-from ._common import upstream_error
+from ._common import event_object, upstream_error
 from .types import Chunk, FinishReason, ToolCallDelta, UpstreamErrorInfo, Usage
 
 __all__ = ["AnthropicStreamDecoder", "error_info", "finish_reason_for", "usage_from_anthropic"]
@@ -132,13 +131,12 @@ class AnthropicStreamDecoder:
             data = event.data.strip()
             if not data:
                 continue
-            try:
-                doc = jsonio.loads(data)
-            except jsonio.JSONDecodeError:
-                out.append(Chunk(error=upstream_error(502, "Anthropic sent an event that is not JSON.", code="upstream_invalid_event")))
+            doc = event_object(data, "Anthropic sent an event")
+            if isinstance(doc, Chunk):
+                out.append(doc)
                 self.done = True
                 break
-            if isinstance(doc, dict):
+            if doc is not None:
                 self._event(doc, out)
         return out
 

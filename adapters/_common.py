@@ -16,7 +16,7 @@ from typing import Any
 
 from edge.fastpath import jsonio
 
-from .types import ChatResult, ToolCallDelta, UpstreamErrorInfo, UpstreamRequest, Usage
+from .types import ChatResult, Chunk, ToolCallDelta, UpstreamErrorInfo, UpstreamRequest, Usage
 
 __all__ = [
     "OPENAI_CHAT_FIELDS",
@@ -25,6 +25,7 @@ __all__ = [
     "chat_completion",
     "client_finish",
     "error_type_for_status",
+    "event_object",
     "extra_fields",
     "json_error_body",
     "message_text",
@@ -260,6 +261,17 @@ def json_error_body(body: bytes) -> Any:
 def body_snippet(status: int, body: bytes) -> str:
     snippet = body[:200].decode("utf-8", "replace").strip()
     return f"upstream returned HTTP {status}" + (f": {snippet}" if snippet else "")
+
+
+def event_object(data: bytes, what: str) -> dict[str, Any] | Chunk | None:
+    """One stream event's JSON payload: the object; None for another JSON value (skipped); or,
+    when it is not JSON at all, the error chunk that ends the stream (``what`` names the event,
+    e.g. "Anthropic sent an event")."""
+    try:
+        doc = jsonio.loads(data)
+    except jsonio.JSONDecodeError:
+        return Chunk(error=upstream_error(502, f"{what} that is not JSON.", code="upstream_invalid_event"))
+    return doc if isinstance(doc, dict) else None
 
 
 class Translating:

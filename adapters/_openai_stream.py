@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge.fastpath import jsonio
 from edge.fastpath.sse import SSEDecoder
 
-from ._common import upstream_error
+from ._common import event_object, upstream_error
 from .types import Chunk, FinishReason, ToolCallDelta, UpstreamErrorInfo, Usage
 
 __all__ = ["OpenAIStreamDecoder", "stream_error", "usage_from_openai"]
@@ -44,19 +43,13 @@ class OpenAIStreamDecoder:
             if data == b"[DONE]" or data.strip() == b"[DONE]":
                 self.done = True
                 continue
-            try:
-                doc = jsonio.loads(data)
-            except jsonio.JSONDecodeError:
-                out.append(Chunk(error=upstream_error(502, "The provider sent a stream event that is not JSON.", code="upstream_invalid_event")))
-                self.done = True
-                break
-            if isinstance(doc, dict):
-                chunk = _chunk(doc)
-                if chunk is not None:
-                    out.append(chunk)
-                    if chunk.error is not None:
-                        self.done = True
-                        break
+            doc = event_object(data, "The provider sent a stream event")
+            chunk = doc if isinstance(doc, Chunk) else _chunk(doc) if doc is not None else None
+            if chunk is not None:
+                out.append(chunk)
+                if chunk.error is not None:
+                    self.done = True
+                    break
         return out
 
 

@@ -26,6 +26,7 @@ from edge.fastpath import jsonio
 from edge.fastpath.sse import SSEError
 
 from ._common import (
+    event_object,
     Translating,
     body_snippet,
     secrets_for,
@@ -221,13 +222,12 @@ class OllamaStreamDecoder:
     def _line(self, line: bytes, out: list[Chunk]) -> None:
         if self.done or not line.strip():
             return
-        try:
-            doc = jsonio.loads(line)
-        except jsonio.JSONDecodeError:
-            out.append(Chunk(error=upstream_error(502, "Ollama sent a line that is not JSON.", code="upstream_invalid_event")))
+        doc = event_object(line, "Ollama sent a line")
+        if isinstance(doc, Chunk):
+            out.append(doc)
             self.done = True
             return
-        if not isinstance(doc, dict):
+        if doc is None:
             return
         if isinstance(doc.get("error"), str):  # a mid-stream error keeps HTTP 200
             out.append(Chunk(error=error_info(500, doc["error"], None, self._secrets)))
