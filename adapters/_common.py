@@ -19,6 +19,7 @@ from edge.fastpath import jsonio
 from .types import ChatResult, Chunk, ToolCallDelta, UpstreamErrorInfo, UpstreamRequest, Usage
 
 __all__ = [
+    "INVALID_EVENT",
     "OPENAI_CHAT_FIELDS",
     "Translating",
     "body_snippet",
@@ -263,6 +264,10 @@ def body_snippet(status: int, body: bytes) -> str:
     return f"upstream returned HTTP {status}" + (f": {snippet}" if snippet else "")
 
 
+# The error code a decoder gives an event it cannot read (not JSON, cut off).
+INVALID_EVENT = "upstream_invalid_event"
+
+
 def event_object(data: bytes, what: str) -> dict[str, Any] | Chunk | None:
     """One stream event's JSON payload: the object; None for another JSON value (skipped); or,
     when it is not JSON at all, the error chunk that ends the stream (``what`` names the event,
@@ -270,7 +275,7 @@ def event_object(data: bytes, what: str) -> dict[str, Any] | Chunk | None:
     try:
         doc = jsonio.loads(data)
     except jsonio.JSONDecodeError:
-        return Chunk(error=upstream_error(502, f"{what} that is not JSON.", code="upstream_invalid_event"))
+        return Chunk(error=upstream_error(502, f"{what} that is not JSON.", code=INVALID_EVENT))
     return doc if isinstance(doc, dict) else None
 
 

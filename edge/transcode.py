@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Generic, cast
 
+from edge.adapters._common import INVALID_EVENT
 from edge.adapters._openai_stream import FINISH_REASONS, stream_error, usage_from_openai
 from edge.adapters.types import Chunk, FinishReason, StreamDecoder, Usage
 from edge.fastpath import jsonio
@@ -81,12 +82,12 @@ class DecodedStream(Generic[Out]):
         self.state = StreamState()
 
     def feed(self, data: bytes) -> Out | None:
-        if self.state.error is not None:
+        if self.state.error is not None or self.state.malformed:
             return None
         return self._encode(self._decoder.feed(data))
 
     def flush(self) -> Out | None:
-        if self.state.error is not None:
+        if self.state.error is not None or self.state.malformed:
             return None
         return self._encode(self._decoder.flush())
 
@@ -102,8 +103,12 @@ class DecodedStream(Generic[Out]):
         text = 0
         for i, chunk in enumerate(chunks):
             if chunk.error is not None:
-                # An error ends the answer: what came before it is still written.
-                state.error = chunk.error
+                # An error ends the answer: what came before it is still written. An event the
+                # decoder could not read is the relay's "malformed", worded as on the pass-through.
+                if chunk.error.code == INVALID_EVENT:
+                    state.malformed = True
+                else:
+                    state.error = chunk.error
                 keep = chunks[:i]
                 break
             if chunk.usage is not None:
