@@ -164,7 +164,9 @@ class AnthropicStreamDecoder:
         elif kind == "message_delta":
             if isinstance(doc.get("usage"), dict):
                 self._usage.update({k: v for k, v in doc["usage"].items() if v is not None})
-            delta = doc.get("delta") if isinstance(doc.get("delta"), dict) else {}
+            delta = doc.get("delta")
+            if not isinstance(delta, dict):
+                delta = {}
             reason = delta.get("stop_reason")
             chunk = Chunk(finish_reason=finish_reason_for(reason), usage=usage_from_anthropic(self._usage))
             if reason == "refusal":
@@ -174,7 +176,9 @@ class AnthropicStreamDecoder:
         elif kind == "message_stop":
             self.done = True
         elif kind == "error":
-            err = doc.get("error") if isinstance(doc.get("error"), dict) else {}
+            err = doc.get("error")
+            if not isinstance(err, dict):
+                err = {}
             etype = str(err.get("type") or "api_error")
             out.append(Chunk(error=error_info(_EVENT_STATUS.get(etype, 500), err, None, self._secrets)))
             self.done = True

@@ -85,7 +85,8 @@ def error_info(status: int, err: Mapping[str, Any], retry_after: float | None, s
     code = str(err.get("status") or "") or None
     message = str(err.get("message") or "")
     if status < 400:  # an error inside a 200 stream: its own code says what failed
-        status = err.get("code") if isinstance(err.get("code"), int) and err["code"] >= 400 else _STATUS_BY_CODE.get(code or "", 502)
+        own = err.get("code")
+        status = own if isinstance(own, int) and own >= 400 else _STATUS_BY_CODE.get(code or "", 502)
     details = err.get("details")
     reasons = [d.get("reason") for d in details if isinstance(d, dict)] if isinstance(details, list) else []
     if "API_KEY_INVALID" in reasons:  # Gemini answers a bad key with 400 INVALID_ARGUMENT
@@ -320,7 +321,7 @@ def _set_path(root: dict[str, Any], path: str, piece: Mapping[str, Any]) -> None
         return
     node: Any = root
     for key, nxt in zip(keys, keys[1:]):
-        child = [] if isinstance(nxt, int) else {}
+        child: list[Any] | dict[str, Any] = [] if isinstance(nxt, int) else {}
         if isinstance(node, list):
             while len(node) <= key:
                 node.append(None)

@@ -113,7 +113,9 @@ def _tool_calls(raw: Any) -> list[ToolCallDelta] | None:
     for position, call in enumerate(raw):
         if not isinstance(call, dict):
             continue
-        fn = call.get("function") if isinstance(call.get("function"), dict) else {}
+        fn = call.get("function")
+        if not isinstance(fn, dict):
+            fn = {}
         index = call.get("index", position)
         out.append(
             ToolCallDelta(

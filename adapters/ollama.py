@@ -106,7 +106,7 @@ class OllamaAdapter(Translating):
             raise Unsupported("Ollama returns one choice per request; 'n' must be 1.")
         names: dict[str, str] = {}
         out: dict[str, Any] = {"model": upstream_model, "messages": [_message(m, names) for m in chat.messages]}
-        tools = [{"type": "function", "function": _function(t.function)} for t in chat.tools or () if t.function is not None]
+        tools: list[dict[str, Any]] = [{"type": "function", "function": _function(t.function)} for t in chat.tools or () if t.function is not None]
         choice = chat.tool_choice
         if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
             tools = [t for t in tools if t["function"]["name"] == choice["function"].get("name")]
@@ -233,7 +233,9 @@ class OllamaStreamDecoder:
             out.append(Chunk(error=error_info(500, doc["error"], None, self._secrets)))
             self.done = True
             return
-        message = doc.get("message") if isinstance(doc.get("message"), dict) else {}
+        message = doc.get("message")
+        if not isinstance(message, dict):
+            message = {}
         if message.get("thinking"):
             out.append(Chunk(reasoning=str(message["thinking"])))
         if message.get("content"):

@@ -186,12 +186,14 @@ def check_usage(t: Target) -> str:
     chunks = list(_create(t, stream=True, stream_options={"include_usage": True}, messages=messages, max_tokens=32))
     streamed = chunks[-1].usage if chunks else None
     for name, u in (("plain", plain), ("stream", streamed)):
-        _expect(u is not None, f"{name}: no usage")
+        if u is None:
+            raise CheckFailed(f"{name}: no usage")
         _expect(u.prompt_tokens > 0 and u.completion_tokens > 0, f"{name}: zero counts {u}")
         _expect(u.total_tokens == u.prompt_tokens + u.completion_tokens, f"{name}: total {u.total_tokens} != prompt + completion")
         cached = u.prompt_tokens_details.cached_tokens if u.prompt_tokens_details else 0
         reasoning = u.completion_tokens_details.reasoning_tokens if u.completion_tokens_details else 0
         _expect((cached or 0) <= u.prompt_tokens and (reasoning or 0) <= u.completion_tokens, f"{name}: cached/reasoning exceed their totals")
+    assert streamed is not None  # the loop raised CheckFailed otherwise
     _expect(plain.prompt_tokens == streamed.prompt_tokens, f"prompt tokens differ: plain {plain.prompt_tokens}, stream {streamed.prompt_tokens}")
     return f"{plain.prompt_tokens}+{plain.completion_tokens}"
 

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
-
 from edge.adapters.types import Usage
 from edge.fastpath import tokens
 
@@ -32,12 +30,12 @@ from .context import RequestContext, settle
 from .errors import BadGateway, EdgeError, GatewayTimeout, UpstreamError
 from .gateway import Gateway
 from .providers import Provider
-from .types import StreamSink, StreamState, Transcoder
+from .types import Out, StreamSink, StreamState, Transcoder
 
 __all__ = ["estimated_usage", "relay"]
 
 
-async def relay(gw: Gateway, ctx: RequestContext, upstream: Response, provider: Provider, stream: Transcoder[Any], sink: StreamSink[Any], prompt_tokens: Callable[[], int]) -> None:
+async def relay(gw: Gateway, ctx: RequestContext, upstream: Response, provider: Provider, stream: Transcoder[Out], sink: StreamSink[Out], prompt_tokens: Callable[[], int]) -> None:
     """Relay ``upstream`` through ``stream`` to ``sink`` and settle the request once.
 
     ``prompt_tokens`` estimates the prompt, called only when the upstream reported no usage.
@@ -94,7 +92,7 @@ async def relay(gw: Gateway, ctx: RequestContext, upstream: Response, provider: 
         settle(gw, ctx, usage if usage is not None else estimated_usage(stream.final(), prompt_tokens))
 
 
-async def _pump(upstream: Response, stream: Transcoder[Any], sink: StreamSink[Any], ctx: RequestContext, provider: Provider) -> EdgeError | None:
+async def _pump(upstream: Response, stream: Transcoder[Out], sink: StreamSink[Out], ctx: RequestContext, provider: Provider) -> EdgeError | None:
     """Forward until the upstream body ends or the stream must stop; the failure, if any."""
     record = ctx.record
     state = stream.state

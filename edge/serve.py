@@ -57,8 +57,8 @@ async def _serve(config: Config, host: str, port: int, reuse_port: bool, grpc_po
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port, backlog=2048)
     await site.start()
-    server = site._server  # aiohttp has no public accessor for the bound sockets
-    bound = server.sockets[0].getsockname()[1] if server is not None and server.sockets else port
+    addresses = runner.addresses  # the bound sockets' names: the port that port 0 picked
+    bound = addresses[0][1] if addresses else port
     grpc_server = None
     if grpc_port is not None:
         # The gRPC surface shares this worker's loop and Gateway (one pipeline for both).

@@ -11,7 +11,7 @@ Responses and Anthropic SSE) adds a sink and an encoder, never a loop.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from edge.adapters.types import Chunk, FinishReason, UpstreamErrorInfo, Usage
 
@@ -20,8 +20,11 @@ from .errors import EdgeError
 __all__ = ["EventEncoder", "Out", "StreamSink", "StreamState", "Transcoder"]
 
 # What a sink writes: SSE bytes for HTTP, one protobuf message for gRPC. ``None`` (or b"") is
-# nothing to write.
+# nothing to write. Encoders and transcoders only produce it (covariant), sinks only take it
+# (contravariant); ``Out`` is the plain variable for generic classes and functions.
 Out = TypeVar("Out")
+_Out_co = TypeVar("_Out_co", covariant=True)
+_Out_contra = TypeVar("_Out_contra", contravariant=True)
 
 
 class StreamState:
@@ -44,30 +47,30 @@ class StreamState:
         return self.done or self.finish_reason is not None
 
 
-class EventEncoder(Protocol[Out]):
+class EventEncoder(Protocol[_Out_co]):
     """Normalized chunks -> one surface's output, chunk by chunk."""
 
-    def encode(self, chunks: list[Chunk]) -> Out | None:
+    def encode(self, chunks: list[Chunk]) -> _Out_co | None:
         """What to write for the chunks of one upstream read (errors already taken out)."""
         ...
 
-    def tail(self, state: StreamState) -> Out | None:
+    def tail(self, state: StreamState) -> _Out_co | None:
         """What to write once the answer ended well, before the sink's own ending."""
         ...
 
 
-class Transcoder(Protocol[Out]):
+class Transcoder(Protocol[_Out_co]):
     """Upstream body bytes in any split -> what the sink writes; ``state`` says what was seen."""
 
     state: StreamState
 
-    def feed(self, data: bytes) -> Out | None: ...
+    def feed(self, data: bytes) -> _Out_co | None: ...
 
-    def flush(self) -> Out | None:
+    def flush(self) -> _Out_co | None:
         """The upstream body ended: whatever was held back."""
         ...
 
-    def tail(self) -> Out | None:
+    def tail(self) -> _Out_co | None:
         """After a good ending: what the encoder adds last (the usage chunk a client asked for)."""
         ...
 
@@ -76,16 +79,17 @@ class Transcoder(Protocol[Out]):
         ...
 
 
-class StreamSink(Protocol[Out]):
+class StreamSink(Protocol[_Out_contra]):
     """One client surface's end of a relayed stream."""
 
     async def begin(self) -> None:
         """Before the first write (HTTP: send the response head)."""
         ...
 
-    # An attribute, not a method, so a sink can hand the relay its transport's own write (one
-    # coroutine less per chunk on the hot path).
-    write: Callable[[Out], Awaitable[Any]]
+    # A read-only attribute, not a method, so a sink can hand the relay its transport's own
+    # write (one coroutine less per chunk on the hot path).
+    @property
+    def write(self) -> Callable[[_Out_contra], Awaitable[object]]: ...
 
     async def end(self, state: StreamState, usage: Usage) -> None:
         """The answer ended well: the surface's last words ([DONE], the final message)."""

@@ -99,7 +99,7 @@ class ChunkScan:
 
     def __init__(self) -> None:
         self.text_bytes = 0
-        self.finish_reason = None
+        self.finish_reason: str | None = None
         self._finish_raw = b""
         self.obj_s = 0
         self.model_s = -1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from ._errors import SSEError
 
@@ -19,7 +20,11 @@ __all__ = [
 ]
 
 IMPLEMENTATION: str
-if sys.implementation.name == "cpython" and os.environ.get("EDGE_NO_EXTENSIONS", "") in ("", "0"):
+if TYPE_CHECKING:
+    # One type for both builds: reencode_c.pyi describes the compiled module, and the tests
+    # hold reencode_py to the same behaviour (tests/fastpath runs every case on both).
+    from .reencode_c import OpenAIStreamRewriter
+elif sys.implementation.name == "cpython" and os.environ.get("EDGE_NO_EXTENSIONS", "") in ("", "0"):
     try:
         from .reencode_c import OpenAIStreamRewriter
     except ImportError:  # not built (pure install, no compiler)

@@ -28,12 +28,17 @@ Source of truth for both builds: ``reencode_c.pxd`` types it, setup.py compiles 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._errors import SSEError
 
 # Pair each build with the SSE framing of the same build: the compiled module (named
 # ..._c by setup.py) uses sse_c and _chunkscan_c (through C: see reencode_c.pxd), the
-# pure-Python twin stays pure.
-if __name__.endswith("_c"):
+# pure-Python twin stays pure. The type checker reads both through the _c stubs.
+if TYPE_CHECKING:
+    from ._chunkscan_c import ChunkScan as _ChunkScan
+    from .sse_c import SSEDecoder as _SSEDecoder
+elif __name__.endswith("_c"):
     from ._chunkscan_c import ChunkScan as _ChunkScan
     from .sse_c import SSEDecoder as _SSEDecoder
 else:
@@ -69,10 +74,10 @@ class OpenAIStreamRewriter:
         self.include_usage = bool(include_usage)
         self.max_event_bytes = max_event_bytes
         self._model_json = _json_string(public_model)
-        self.usage = None
+        self.usage: bytes | None = None
         self.done = False
-        self.error = None
-        self.finish_reason = None
+        self.error: bytes | None = None
+        self.finish_reason: str | None = None
         self.chunks = 0
         self.malformed = 0
         self.text_bytes = 0
@@ -87,7 +92,7 @@ class OpenAIStreamRewriter:
         events = self._sse.feed(chunk)
         if not events:
             return b""
-        out = []
+        out: list[bytes] = []
         for data in events:
             self._event(data, out)
             if self.done:
@@ -98,7 +103,7 @@ class OpenAIStreamRewriter:
         """End of upstream body: emit an event cut before its blank line, if any."""
         if self.done:
             return b""
-        out = []
+        out: list[bytes] = []
         for data in self._sse.flush():
             self._event(data, out)
             if self.done:
@@ -107,7 +112,7 @@ class OpenAIStreamRewriter:
 
     # -- one event ----------------------------------------------------------------------
 
-    def _event(self, b: bytes, out: list) -> None:
+    def _event(self, b: bytes, out: list[bytes]) -> None:
         n = len(b)
         # Several data lines arrive joined by LF; they must leave as several lines.
         multi = b.find(b"\n") != -1
@@ -214,7 +219,7 @@ class OpenAIStreamRewriter:
         parts.append(b[cur:])
         return b"".join(parts)
 
-    def _emit(self, b: bytes, multi: bool, out: list) -> None:
+    def _emit(self, b: bytes, multi: bool, out: list[bytes]) -> None:
         if multi:
             # Data lines were joined by LF; re-split them as SSE data lines.
             b = b.replace(b"\n", b"\ndata: ")

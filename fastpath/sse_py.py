@@ -75,23 +75,23 @@ class SSEDecoder:
         # data_only: feed/flush return each event's data bytes instead of SSEEvent objects,
         # for consumers that only read data (the chat re-encoder): no object per event.
         self.data_only = bool(data_only)
-        self.last_event_id = None
-        self.retry = None
+        self.last_event_id: str | None = None
+        self.retry: int | None = None
         # Pieces of the current unterminated line; a list, not bytes +=, so an event that
         # trickles in over thousands of reads costs linear, not quadratic, copying.
-        self._tail = []
+        self._tail: list[bytes] = []
         self._tail_len = 0
         self._skip_lf = False  # the previous read ended in CR; a leading LF completes CRLF
         self._at_start = True  # the BOM may only appear at the very start of the stream
         self._head = b""
-        self._data = []
+        self._data: list[bytes] = []
         self._data_len = 0
         self._has_data = False
         self._event = ""
-        self._event_retry = None
+        self._event_retry: int | None = None
 
-    def feed(self, chunk: bytes) -> list:
-        events = []
+    def feed(self, chunk: bytes) -> list[SSEEvent | bytes]:
+        events: list[SSEEvent | bytes] = []
         if not chunk:
             return events
         if self._at_start:
@@ -134,9 +134,9 @@ class SSEDecoder:
                 )
         return events
 
-    def flush(self) -> list:
+    def flush(self) -> list[SSEEvent | bytes]:
         """End of body: finish an unterminated line and dispatch a pending event."""
-        events = []
+        events: list[SSEEvent | bytes] = []
         if self._head:
             # A stream of only 1-2 bytes that looked like a BOM start: they are content.
             self._tail.append(self._head)
@@ -171,7 +171,7 @@ class SSEDecoder:
         self._event = ""
         self._event_retry = None
 
-    def _line(self, line: bytes, events: list) -> None:
+    def _line(self, line: bytes, events: list[SSEEvent | bytes]) -> None:
         n = len(line)
         if n == 0:
             if self._has_data:

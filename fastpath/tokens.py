@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 __all__ = [
     "IMPLEMENTATION",
@@ -20,7 +21,17 @@ __all__ = [
 ]
 
 IMPLEMENTATION: str
-if sys.implementation.name == "cpython" and os.environ.get("EDGE_NO_EXTENSIONS", "") in ("", "0"):
+if TYPE_CHECKING:
+    # One type for both builds: tokens_c.pyi describes the compiled module, and the tests
+    # hold tokens_py to the same behaviour (tests/fastpath runs every case on both).
+    from .tokens_c import (
+        UsageAccumulator,
+        estimate_prompt_tokens,
+        estimate_tokens,
+        estimate_tokens_from_bytes,
+        exact_tokens,
+    )
+elif sys.implementation.name == "cpython" and os.environ.get("EDGE_NO_EXTENSIONS", "") in ("", "0"):
     try:
         from .tokens_c import (
             UsageAccumulator,
@@ -31,12 +42,12 @@ if sys.implementation.name == "cpython" and os.environ.get("EDGE_NO_EXTENSIONS",
         )
     except ImportError:  # not built (pure install, no compiler)
         from .tokens_py import (
-        UsageAccumulator,
-        estimate_prompt_tokens,
-        estimate_tokens,
-        estimate_tokens_from_bytes,
-        exact_tokens,
-    )
+            UsageAccumulator,
+            estimate_prompt_tokens,
+            estimate_tokens,
+            estimate_tokens_from_bytes,
+            exact_tokens,
+        )
 
         IMPLEMENTATION = "py"
     else:

@@ -7,7 +7,7 @@ entry of edge/, plus edge/adapters -> adapters/ and edge/fastpath -> fastpath/) 
 reporting paths as they are in the repository.
 
     python -m tools.typecheck            # exit status 1 when mypy finds errors
-    python -m tools.typecheck --extra F  # also check file F as if it were edge/F's name
+    python -m tools.typecheck --extra F  # also check file F, as the module edge.<F's stem>
 """
 
 from __future__ import annotations
@@ -36,7 +36,11 @@ def link_tree(into: Path) -> Path:
 
 
 def run(extra: list[Path] | None = None) -> subprocess.CompletedProcess[str]:
-    """mypy over the linked tree; its output with paths rewritten to the repository's."""
+    """mypy over the linked tree; its output with paths rewritten to the repository's.
+
+    Each ``extra`` file is checked as the module ``edge.<its stem>`` (a test's probe that
+    imports edge.adapters like an adapter would) and reported under the path given.
+    """
     with tempfile.TemporaryDirectory(prefix="edge-types-") as tmp:
         edge = link_tree(Path(tmp))
         for path in extra or ():
@@ -44,7 +48,14 @@ def run(extra: list[Path] | None = None) -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(ROOT / ".mypy_cache"), "edge"]
         done = subprocess.run(argv, cwd=tmp, capture_output=True, text=True, env={**os.environ, "MYPY_FORCE_COLOR": "0"})
         out = done.stdout.replace("edge/adapters/", "adapters/").replace("edge/fastpath/", "fastpath/")
+        for path in extra or ():
+            out = out.replace(f"edge/{path.name}:", f"{path}:")
         return subprocess.CompletedProcess(done.args, done.returncode, out, done.stderr)
+
+
+def errors(output: str) -> list[str]:
+    """The ``path:line: error: ...`` lines of mypy's output (notes and the summary left out)."""
+    return [line for line in output.splitlines() if ": error: " in line]
 
 
 def main() -> int:

@@ -58,8 +58,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
     status = error_status(body, model)
     if status is not None:
         retry = knob(body, "retry_after")
-        message = f"model '{model}' not found" if status == 404 else f"mock upstream error {status}"
-        return _error(status, message, {"retry-after": str(retry)} if retry is not None else None)
+        text = f"model '{model}' not found" if status == 404 else f"mock upstream error {status}"
+        return _error(status, text, {"retry-after": str(retry)} if retry is not None else None)
     openai_body, problem = _as_openai(body)
     if problem is not None or openai_body is None:
         return _error(400, problem or "invalid request")

@@ -73,14 +73,14 @@ async def chat(request: web.Request) -> web.StreamResponse:
             headers["retry-after"] = str(retry_after)
         kind = "rate_limit_error" if status == 429 else ("invalid_request_error" if status < 500 else "server_error")
         code = "rate_limit_exceeded" if status == 429 else None
-        message = f"mock upstream error {status}"
+        text = f"mock upstream error {status}"
         if replies.knob(body, "echo_secrets"):
-            message += f" (auth {request.headers.get('authorization')}, at http://{request.host}/v1)"
-        return _error(status, message, type=kind, code=code, headers=headers)
+            text += f" (auth {request.headers.get('authorization')}, at http://{request.host}/v1)"
+        return _error(status, text, type=kind, code=code, headers=headers)
     limit = replies.knob(body, "context_limit")
     if isinstance(limit, int) and replies.prompt_tokens(body) > limit:
-        message = f"This model's maximum context length is {limit} tokens. However, your messages resulted in {replies.prompt_tokens(body)} tokens."
-        return _error(400, message, type="invalid_request_error", code="context_length_exceeded")
+        text = f"This model's maximum context length is {limit} tokens. However, your messages resulted in {replies.prompt_tokens(body)} tokens."
+        return _error(400, text, type="invalid_request_error", code="context_length_exceeded")
     if replies.knob(body, "reject_stream_options") and "stream_options" in body:
         # Like a strict OpenAI-format server that does not know the field.
         return _error(400, "Unrecognized request argument supplied: stream_options", type="invalid_request_error")
@@ -208,10 +208,13 @@ async def embeddings(request: web.Request) -> web.Response:
         return _error(status, f"mock upstream error {status}", type="server_error" if status >= 500 else "invalid_request_error")
     raw = body.get("input")
     inputs = [raw] if isinstance(raw, str) or (isinstance(raw, list) and raw and isinstance(raw[0], int)) else (raw or [])
-    dims = body.get("dimensions") if isinstance(body.get("dimensions"), int) else 8
+    dims = body.get("dimensions")
+    if not isinstance(dims, int):
+        dims = 8
     if not 0 < dims <= 65536:  # like a real server; a fuzzer's 8e10 would hang the mock
         return _error(400, f"dimensions must be 1..65536, got {dims}", type="invalid_request_error")
-    data, tokens = [], 0
+    data: list[dict[str, Any]] = []
+    tokens = 0
     for index, item in enumerate(inputs):
         text = item if isinstance(item, str) else " ".join(map(str, item))
         tokens += max(1, len(text.split()))

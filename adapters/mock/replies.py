@@ -33,7 +33,8 @@ class _Counters(Protocol):
 
 
 class _Defaults(Protocol):
-    tokens: int | None
+    @property
+    def tokens(self) -> int | None: ...
 
 
 def knob(body: dict[str, Any], name: str, default: Any = None) -> Any:

@@ -32,9 +32,9 @@ async def start_mock_server(host: str = "127.0.0.1", port: int = 0, knobs: MockK
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    server = site._server  # aiohttp exposes no public accessor for the bound port
-    assert server is not None and server.sockets
-    return runner, server.sockets[0].getsockname()[1]
+    addresses = runner.addresses  # the bound sockets' names: the port that port 0 picked
+    assert addresses
+    return runner, addresses[0][1]
 
 
 class LocalMock:

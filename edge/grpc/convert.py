@@ -211,7 +211,7 @@ def _value(v: struct_pb2.Value) -> Any:
 # -- responses ------------------------------------------------------------------------------
 
 
-def finish_reason(reason: Any) -> int:
+def finish_reason(reason: Any) -> types_pb2.FinishReason:
     if reason is None:
         return types_pb2.FINISH_REASON_UNSPECIFIED
     return _FINISH.get(reason, types_pb2.FINISH_REASON_UNKNOWN)

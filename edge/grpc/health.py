@@ -28,6 +28,9 @@ class GatewayHealth(health.aio.HealthServicer):
         self._services = ("", *services)
         self._poll: asyncio.Task[None] | None = None
         self._draining = False
+        # The status last set per service: the base class keeps its own map, but as a private
+        # attribute, so this one says when a change must be set (and Watch streams told).
+        self._set_status: dict[str, int] = {}
 
     def _status(self) -> int:
         return _SERVING if self._gw.ready and not self._draining else _NOT_SERVING
@@ -49,8 +52,9 @@ class GatewayHealth(health.aio.HealthServicer):
     async def _sync(self) -> None:
         status = self._status()
         for service in self._services:
-            if self._server_status.get(service) != status:
+            if self._set_status.get(service) != status:
                 await self.set(service, status)
+                self._set_status[service] = status
 
     async def drain(self) -> None:
         """NOT_SERVING from now on, for Check and every Watch."""

@@ -22,7 +22,9 @@ def failed_check(answer: dict[str, Any], request: dict[str, Any], checks: Sequen
     """The first check the answer fails, or None when it passes them all."""
     choices = answer.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        message = {}
     content = message.get("content")
     finish = choice.get("finish_reason")
     for check in checks:
