@@ -16,9 +16,16 @@ from edge.fastpath.sse import SSEDecoder
 from ._common import event_object, upstream_error
 from .types import Chunk, FinishReason, ToolCallDelta, UpstreamErrorInfo, Usage
 
-__all__ = ["OpenAIStreamDecoder", "stream_error", "usage_from_openai"]
+__all__ = ["OpenAIStreamDecoder", "finish_reason", "stream_error", "usage_from_openai"]
 
-FINISH_REASONS: frozenset[str] = frozenset(("stop", "length", "tool_calls", "content_filter", "function_call"))
+# OpenAI's finish reasons, each one of ours as it is; anything else is "unknown".
+_FINISH_REASONS: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "content_filter": "content_filter",
+    "function_call": "function_call",
+}
 _STATUS_BY_TYPE = {"rate_limit_error": 429, "invalid_request_error": 400, "timeout": 504}
 
 
@@ -53,6 +60,11 @@ class OpenAIStreamDecoder:
         return out
 
 
+def finish_reason(reason: str) -> FinishReason:
+    """An OpenAI ``finish_reason`` in our closed set."""
+    return _FINISH_REASONS.get(reason, "unknown")
+
+
 def stream_error(err: Any) -> UpstreamErrorInfo:
     """The ``error`` member of an in-stream ``{"error": ...}`` event, in our vocabulary."""
     if not isinstance(err, dict):
@@ -74,9 +86,7 @@ def _chunk(doc: dict[str, Any]) -> Chunk | None:
     delta = choice.get("delta")
     delta = delta if isinstance(delta, dict) else {}
     reason = choice.get("finish_reason")
-    finish: FinishReason | None = None
-    if isinstance(reason, str):
-        finish = reason if reason in FINISH_REASONS else "unknown"  # type: ignore[assignment]
+    finish = finish_reason(reason) if isinstance(reason, str) else None
     reasoning = delta.get("reasoning_content", delta.get("reasoning"))
     return Chunk(
         content=_text(delta.get("content")),

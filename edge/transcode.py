@@ -10,11 +10,11 @@ client's dialect. Both keep one ``StreamState`` (edge/types.py) that the relay r
 
 from __future__ import annotations
 
-from typing import Generic, cast
+from typing import Generic
 
 from edge.adapters._common import INVALID_EVENT
-from edge.adapters._openai_stream import FINISH_REASONS, stream_error, usage_from_openai
-from edge.adapters.types import Chunk, FinishReason, StreamDecoder, Usage
+from edge.adapters._openai_stream import finish_reason, stream_error, usage_from_openai
+from edge.adapters.types import Chunk, StreamDecoder, Usage
 from edge.fastpath import jsonio
 from edge.fastpath.reencode import OpenAIStreamRewriter
 
@@ -52,7 +52,7 @@ class PassthroughStream:
         state.text_bytes = rewriter.text_bytes
         reason = rewriter.finish_reason
         if reason is not None:
-            state.finish_reason = cast(FinishReason, reason if reason in FINISH_REASONS else "unknown")
+            state.finish_reason = finish_reason(reason)
         if rewriter.usage is not None and state.usage is None:
             state.usage = _usage(rewriter.usage)
         if rewriter.error is not None and state.error is None:

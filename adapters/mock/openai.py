@@ -254,5 +254,5 @@ async def stats(request: web.Request) -> web.Response:
 
 
 async def reset(request: web.Request) -> web.Response:
-    request.app[STATE].__init__()  # type: ignore[misc]
+    request.app[STATE].reset()
     return web.Response(status=204)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from aiohttp import web
@@ -37,6 +37,12 @@ class MockState:
     ids: Any = field(default_factory=itertools.count)
     counters: dict[str, int] = field(default_factory=dict)  # fail_first, per scenario and model
     rng: random.Random = field(default_factory=random.Random)
+
+    def reset(self) -> None:
+        """Back to a fresh state, in place: the app holds this very object (POST /mock/reset)."""
+        fresh = MockState()
+        for f in fields(self):
+            setattr(self, f.name, getattr(fresh, f.name))
 
 
 STATE = web.AppKey("mock_state", MockState)
