@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+
 from edge.adapters.types import Usage
 from edge.fastpath import tokens
 
