@@ -86,7 +86,7 @@ def _chunk(doc: dict[str, Any]) -> Chunk | None:
     delta = choice.get("delta")
     delta = delta if isinstance(delta, dict) else {}
     reason = choice.get("finish_reason")
-    finish = finish_reason(reason) if isinstance(reason, str) else None
+    finish = _FINISH_REASONS.get(reason, "unknown") if isinstance(reason, str) else None
     reasoning = delta.get("reasoning_content", delta.get("reasoning"))
     return Chunk(
         content=_text(delta.get("content")),
