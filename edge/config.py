@@ -150,6 +150,15 @@ class BudgetConfig(_Frozen):
     key: str | None = None
 
 
+class UiConfig(_Frozen):
+    """The pages the gateway serves itself (edge/http/ui.py, edge/http/catalog_page.py)."""
+
+    # GET /ui: the dashboard (signed in with keys.admin); its JSON endpoints stay on either way.
+    enabled: bool = True
+    # GET /models: the public model catalog page (no key).
+    catalog: bool = True
+
+
 class Config(_Frozen):
     server: ServerConfig = field(default_factory=ServerConfig)
     state: StateConfig = field(default_factory=StateConfig)
@@ -161,6 +170,7 @@ class Config(_Frozen):
     keys: KeysConfig = field(default_factory=KeysConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     budgets: list[BudgetConfig] = field(default_factory=list)
+    ui: UiConfig = field(default_factory=UiConfig)
     # Where the file was read from; relative sqlite paths resolve against its folder.
     source: str = "<embedded default>"
 

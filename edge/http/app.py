@@ -15,13 +15,16 @@ from edge.config import Config
 from edge.gateway import Gateway
 
 from .admin import create_key, list_keys, revoke_key
+from .catalog_page import models_page
 from .chat import chat_completions
+from .dashboard_api import budgets, route_states, usage_routes, usage_series
 from .embeddings import embeddings
 from .health import healthz, metrics, readyz
 from .appkeys import GATEWAY
 from .middleware import CAPS, edge_middleware
 from .models import get_model, list_models
 from .openapi import openapi_json
+from .ui import ASSETS, CATALOG_ASSETS, UI_ASSETS, Assets, asset, dashboard_page
 from .usage import usage_report
 
 __all__ = ["create_app"]
@@ -37,6 +40,10 @@ def create_app(config: Config, shared_dir: Path | None = None) -> web.Applicatio
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/v1/models/{model:.+}", get_model)
     app.router.add_get("/v1/usage", usage_report)
+    app.router.add_get("/v1/usage/series", usage_series)
+    app.router.add_get("/v1/usage/routes", usage_routes)
+    app.router.add_get("/v1/routes", route_states)
+    app.router.add_get("/v1/budgets", budgets)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -44,6 +51,7 @@ def create_app(config: Config, shared_dir: Path | None = None) -> web.Applicatio
     app.router.add_post("/v1/keys", create_key)
     app.router.add_get("/v1/keys", list_keys)
     app.router.add_delete("/v1/keys/{key_id}", revoke_key)
+    _add_pages(app, config)
 
     async def start(app: web.Application) -> None:
         await gateway.start()
@@ -54,3 +62,15 @@ def create_app(config: Config, shared_dir: Path | None = None) -> web.Applicatio
     app.on_startup.append(start)
     app.on_cleanup.append(close)
     return app
+
+
+def _add_pages(app: web.Application, config: Config) -> None:
+    """The dashboard (ui.enabled) and the catalog page (ui.catalog), with the files they use."""
+    if not (config.ui.enabled or config.ui.catalog):
+        return
+    app[UI_ASSETS] = Assets(tuple(ASSETS) if config.ui.enabled else CATALOG_ASSETS)
+    app.router.add_get("/ui/assets/{name}", asset)
+    if config.ui.enabled:
+        app.router.add_get("/ui", dashboard_page)
+    if config.ui.catalog:
+        app.router.add_get("/models", models_page)

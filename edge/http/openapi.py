@@ -22,6 +22,7 @@ from edge.fastpath import jsonio
 from edge.keys import KeySpec
 
 from .appkeys import GATEWAY
+from .openapi_dashboard import BudgetList, RouteStateList, UsageRoutes, UsageSeries
 
 __all__ = ["build_openapi", "openapi_json"]
 
@@ -39,11 +40,38 @@ class ErrorEnvelope(Struct):
     error: ErrorBody
 
 
+class Pricing(Struct):
+    """USD per 1M tokens (edge.catalog.Pricing)."""
+
+    input: float
+    output: float
+    cached_input: float
+    reasoning: float
+    currency: str
+    per_tokens: int
+
+
+class ModelRoute(Struct):
+    provider: str
+    kind: str
+    model: str
+    pricing: Pricing | None
+    context_window: int | None
+
+
 class Model(Struct):
+    """An OpenAI Model object; the fields after owned_by are llm-edge's catalog (edge.catalog)."""
+
     id: str
     object: Literal["model"]
     created: int
     owned_by: str
+    routes: list[ModelRoute] = []
+    pricing: Pricing | None = None
+    context_window: int | None = None
+    capabilities: dict[str, Literal["yes", "no", "partial"]] = {}
+    fallbacks: list[str] = []
+    escalates_to: str | None = None
 
 
 class ModelList(Struct):
@@ -118,7 +146,10 @@ class UsageReport(Struct):
     """What ``edge usage --json`` prints (edge.usage.build_report)."""
 
 
-_STRUCTS = (ChatRequest, EmbeddingsRequest, KeySpec, ErrorEnvelope, ModelList, ChatCompletion, EmbeddingList, Status, NewKey, KeyList, Revoked, UsageReport)
+_STRUCTS = (
+    ChatRequest, EmbeddingsRequest, KeySpec, ErrorEnvelope, ModelList, ChatCompletion, EmbeddingList, Status, NewKey, KeyList,
+    Revoked, UsageReport, UsageSeries, UsageRoutes, RouteStateList, BudgetList,
+)
 
 _REQUEST_ID = {"description": "The request's id: the client's own x-request-id if it was safe to echo, else a new one.", "schema": {"type": "string"}}
 _RETRY_AFTER = {"description": "Seconds to wait before retrying.", "schema": {"type": "string"}}
@@ -217,6 +248,7 @@ def build_openapi(models: list[str]) -> dict[str, Any]:
                 "responses": {"200": _json(_ref("UsageReport"), "The report."), **_errors(400, 401, 403)},
             }
         },
+        **_dashboard_paths(admin),
         "/v1/keys": {
             "post": {"summary": "Create a gateway key (admin key).", "security": admin, "requestBody": _body("KeySpec"), "responses": {"201": _json(_ref("NewKey"), "The new key, shown once."), **_errors(400, 401, 403, 413, 415)}},
             "get": {"summary": "List gateway keys without secrets (admin key).", "security": admin, "responses": {"200": _json(_ref("KeyList"), "The keys."), **_errors(401, 403)}},
@@ -239,6 +271,7 @@ def build_openapi(models: list[str]) -> dict[str, Any]:
             }
         },
         "/openapi.json": {"get": {"summary": "This document.", "security": [], "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")}}},
+        **_page_paths(),
     }
     return {
         "openapi": "3.1.0",
@@ -246,6 +279,39 @@ def build_openapi(models: list[str]) -> dict[str, Any]:
         "paths": paths,
         "components": {"schemas": components, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "security": [{"bearer": []}, {}],
+    }
+
+
+_SINCE = {"name": "since", "in": "query", "required": False, "schema": {"type": "string"}, "description": "A span back from now (30m, 24h, 7d) or a UTC date; 24h by default."}
+
+
+def _dashboard_paths(admin: list[dict[str, Any]]) -> dict[str, Any]:
+    """The dashboard's JSON endpoints (edge/http/dashboard_api.py); admin key only."""
+
+    def op(summary: str, schema: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"get": {"summary": summary, "security": admin, "parameters": params, "responses": {"200": _json(_ref(schema), summary), **_errors(400, 401, 403)}}}
+
+    return {
+        "/v1/usage/series": op("Spend, tokens, requests and errors per time bucket, by group (admin key).", "UsageSeries", [
+            _SINCE,
+            {"name": "group_by", "in": "query", "required": False, "schema": {"type": "string"}, "description": "model (default), key, provider or tag:<name>."},
+            {"name": "bucket", "in": "query", "required": False, "schema": {"type": "string"}, "description": "auto (default: at most 60 buckets) or a width from 1m, e.g. 5m, 1h, 1d; at most 2000 buckets."},
+        ]),
+        "/v1/usage/routes": op("Requests, errors by type and latency p50/p99 per public model and route (admin key).", "UsageRoutes", [_SINCE]),
+        "/v1/routes": op("Every route's cooldown state now, and why it is cooling down (admin key).", "RouteStateList", []),
+        "/v1/budgets": op("Every budget with what its current period has spent (admin key).", "BudgetList", []),
+    }
+
+
+def _html(description: str) -> dict[str, Any]:
+    return {"description": description, "headers": {"x-request-id": _REQUEST_ID}, "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+def _page_paths() -> dict[str, Any]:
+    """The pages the gateway serves itself (off with ui.enabled / ui.catalog: then 404)."""
+    return {
+        "/ui": {"get": {"summary": "The dashboard page (signs in with the admin key; ui.enabled).", "security": [], "responses": {"200": _html("The page."), **_errors(404)}}},
+        "/models": {"get": {"summary": "The public model catalog page (ui.catalog).", "security": [], "responses": {"200": _html("The page."), **_errors(404)}}},
     }
 
 

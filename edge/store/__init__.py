@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import GROUPINGS, KeyRow, Store, UsageRow, check_grouping
+from .base import GROUPINGS, AttemptsRow, KeyRow, RouteStatsRow, SeriesRow, Store, UsageRow, check_grouping
 
-__all__ = ["GROUPINGS", "KeyRow", "Store", "UsageRow", "check_grouping", "open_store"]
+__all__ = ["AttemptsRow", "GROUPINGS", "KeyRow", "RouteStatsRow", "SeriesRow", "Store", "UsageRow", "check_grouping", "open_store"]
 
 
 def open_store(url: str, base: Path, *, server: bool = False) -> Store:

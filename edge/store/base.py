@@ -12,8 +12,9 @@ from typing import Protocol
 from msgspec import Struct
 
 from ..accounting import UsageRecord
+from .reports import AttemptsRow, RouteStatsRow, SeriesRow
 
-__all__ = ["GROUPINGS", "KeyRow", "Store", "UsageRow", "check_grouping"]
+__all__ = ["AttemptsRow", "GROUPINGS", "KeyRow", "RouteStatsRow", "SeriesRow", "Store", "UsageRow", "check_grouping"]
 
 GROUPINGS = ("model", "key", "provider", "day", "tag:<name>")
 
@@ -79,3 +80,15 @@ class Store(Protocol):
         ...
 
     async def usage(self, since: float, group_by: str) -> list[UsageRow]: ...
+
+    async def usage_series(self, since: float, bucket_s: float, group_by: str) -> list[SeriesRow]:
+        """Figures per (time bucket, group) since ``since``; buckets are floor(ts / bucket_s)."""
+        ...
+
+    async def route_stats(self, since: float) -> list[RouteStatsRow]:
+        """Requests, errors by type and latency p50/p99 per public model and route (edge.store.reports)."""
+        ...
+
+    async def recent_attempts(self, since: float, limit: int) -> list[AttemptsRow]:
+        """The newest ``limit`` rows since ``since`` that may hold a failed attempt."""
+        ...

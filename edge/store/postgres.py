@@ -30,6 +30,7 @@ from edge.fastpath import jsonio
 from ..accounting import UsageRecord
 from ..config import redact_url
 from .base import KeyRow, UsageRow, check_grouping
+from .reports import AttemptsRow, RouteStatsRow, SeriesRow, attempt_rows, attempts_sql, errors_sql, latency_sql, route_stats, series_rows, series_sql
 from .schema import KEY_COLUMNS, REQUEST_COLUMNS, key_from_row, key_row, request_row
 from .spend import DAY, day_of, rollup, scope_of
 
@@ -258,3 +259,23 @@ class PostgresStore:
             *params,
         )
         return [UsageRow(str(g), int(n), int(p or 0), int(c or 0), int(ca or 0), int(r or 0), float(cost), int(e or 0)) for g, n, p, c, ca, r, cost, e in rows]
+
+    async def usage_series(self, since: float, bucket_s: float, group_by: str) -> list[SeriesRow]:
+        check_grouping(group_by)
+        params: list[Any] = [float(bucket_s), since]
+        if group_by.startswith("tag:"):
+            expr = "COALESCE(tags->>$3, '-')"
+            params.append(group_by[4:])
+        else:
+            expr = _GROUP_SQL[group_by]
+        sql = series_sql("floor(ts / $1)::bigint", expr, "$2")
+        return series_rows([tuple(r) for r in await self._need_pool().fetch(sql, *params)])
+
+    async def route_stats(self, since: float) -> list[RouteStatsRow]:
+        pool = self._need_pool()
+        latency = [tuple(r) for r in await pool.fetch(latency_sql("$1"), since)]
+        errors = [tuple(r) for r in await pool.fetch(errors_sql("$1"), since)]
+        return route_stats(latency, errors)
+
+    async def recent_attempts(self, since: float, limit: int) -> list[AttemptsRow]:
+        return attempt_rows([tuple(r) for r in await self._need_pool().fetch(attempts_sql("$1", "$2"), since, limit)])

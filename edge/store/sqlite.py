@@ -16,6 +16,7 @@ from typing import Any
 
 from ..accounting import UsageRecord
 from .base import KeyRow, UsageRow, check_grouping
+from .reports import AttemptsRow, RouteStatsRow, SeriesRow, attempt_rows, attempts_sql, errors_sql, latency_sql, route_stats, series_rows, series_sql
 from .schema import KEY_COLUMNS, key_from_row, key_row, request_row
 from .spend import DAY, day_of, scope_of
 from .sqlite_writer import WriterProcess, insert_batch
@@ -179,3 +180,24 @@ class SQLiteStore:
             params,
         )
         return [UsageRow(str(g), int(n), int(p or 0), int(c or 0), int(ca or 0), int(r or 0), float(cost), int(e or 0)) for g, n, p, c, ca, r, cost, e in rows]
+
+    async def usage_series(self, since: float, bucket_s: float, group_by: str) -> list[SeriesRow]:
+        expr, params = _grouping(group_by)
+        sql = series_sql("CAST(ts / ? AS INTEGER)", expr, "?")
+        return series_rows(await self._call(sql, [bucket_s, *params, since]))
+
+    async def route_stats(self, since: float) -> list[RouteStatsRow]:
+        latency = await self._call(latency_sql("?"), (since,))
+        errors = await self._call(errors_sql("?"), (since,))
+        return route_stats(latency, errors)
+
+    async def recent_attempts(self, since: float, limit: int) -> list[AttemptsRow]:
+        return attempt_rows(await self._call(attempts_sql("?", "?"), (since, limit)))
+
+
+def _grouping(group_by: str) -> tuple[str, list[Any]]:
+    """The SQL expression of a grouping and the parameters it needs."""
+    check_grouping(group_by)
+    if group_by.startswith("tag:"):
+        return "COALESCE(json_extract(tags, ?), '-')", [f'$."{group_by[4:]}"']
+    return _GROUP_SQL[group_by], []
