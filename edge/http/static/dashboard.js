@@ -106,7 +106,7 @@
     return group;
   }
 
-  function drawChart(id, series, buckets, field, groupBy, format) {
+  function drawChart(id, series, buckets, field, groupBy, format, axisFormat) {
     const holder = $(id);
     if (charts[id]) charts[id].destroy();
     holder.replaceChildren();
@@ -127,7 +127,7 @@
       height: 220,
       series: lines,
       scales: { x: { time: true } },
-      axes: [{}, { values: (u, ticks) => ticks.map(format), size: 70 }],
+      axes: [{}, { values: (u, ticks) => ticks.map(axisFormat || format), size: 70 }],
       legend: { show: true },
     };
     charts[id] = new uPlot(options, data, holder);
@@ -143,7 +143,7 @@
     $("total-requests").textContent = count(total.requests);
     $("total-errors").textContent = count(total.errors);
     for (const label of document.querySelectorAll(".bucket-label")) label.textContent = span(series.bucket_s);
-    drawChart("chart-spend", series.series, series.buckets, (s) => s.cost_usd, series.group_by, (v) => usd(v));
+    drawChart("chart-spend", series.series, series.buckets, (s) => s.cost_usd, series.group_by, (v) => usd(v), (v) => usd(v, 2));
     drawChart("chart-tokens", series.series, series.buckets, (s) => s.prompt_tokens.map((p, i) => p + s.completion_tokens[i]), series.group_by, count);
     $("group-heading").textContent = report.group_by;
     fill($("groups-table"), report.rows.map((row) => el("tr", { "data-group": row.group },
