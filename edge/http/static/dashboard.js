@@ -14,6 +14,7 @@
   const charts = {};
   let timer = null;
   let keyNames = {};
+  let loads = 0; // a newer load wins: an older answer that arrives late is dropped
 
   // ---- small helpers -------------------------------------------------------------------------
 
@@ -203,6 +204,7 @@
   // ---- loading -------------------------------------------------------------------------------
 
   async function load() {
+    const mine = ++loads;
     const q = query();
     const params = "since=" + encodeURIComponent(q.since) + "&group_by=" + encodeURIComponent(q.group_by);
     try {
@@ -210,6 +212,7 @@
         api("/v1/keys"), api("/v1/usage?" + params), api("/v1/usage/series?" + params),
         api("/v1/usage/routes?since=" + encodeURIComponent(q.since)), api("/v1/routes"), api("/v1/budgets"),
       ]);
+      if (mine !== loads) return;
       renderKeys(keys);
       renderSpend(report, series);
       renderTraffic(traffic);
@@ -217,8 +220,9 @@
       renderBudgets(budgets);
       $("error").hidden = true;
       $("updated").textContent = "updated " + new Date().toLocaleTimeString();
-      document.body.dataset.loaded = String(Date.now());
+      document.body.dataset.loaded = String(mine);
     } catch (error) {
+      if (mine !== loads) return;
       if (error instanceof SignedOut) return signOut(error.message);
       $("error").textContent = error.message;
       $("error").hidden = false;

@@ -124,17 +124,20 @@ def _signed_in(page: Any, url: str) -> None:
     page.goto(url + "/ui")
     page.fill("#admin-key", "sk-not-the-admin-key-000000")
     page.click("#signin-form button[type=submit]")
-    page.wait_for_function("document.getElementById('signin-error').textContent.length > 0")
+    # Arrow functions, not bare expressions: Playwright would eval() those in the page, which the
+    # page's Content-Security-Policy (rightly) refuses.
+    page.wait_for_function("() => document.getElementById('signin-error').textContent.length > 0")
     assert page.is_hidden("#board")
     page.fill("#admin-key", ADMIN)
     page.click("#signin-form button[type=submit]")
     page.wait_for_selector("body[data-loaded]")
 
 
-def _reload(page: Any) -> None:
-    before = page.get_attribute("body", "data-loaded")
-    page.click("#refresh")
-    page.wait_for_function(f"document.body.dataset.loaded !== '{before}'")
+def _changed(page: Any, action: Any) -> None:
+    """Do ``action`` and wait until the page has drawn a load that started after it."""
+    before = int(page.get_attribute("body", "data-loaded") or 0)
+    action()
+    page.wait_for_function("(before) => Number(document.body.dataset.loaded) > before", arg=before)
 
 
 def test_dashboard_shows_the_ledger(stack: dict[str, Any], tmp_path: Path) -> None:
@@ -160,8 +163,7 @@ def test_dashboard_shows_the_ledger(stack: dict[str, Any], tmp_path: Path) -> No
             shutil.copyfile(shots / "dashboard-24h.png", DOCS_IMG)
 
         # The last hour is the workload alone: the gateway's own rows.
-        page.select_option("#period", "1h")
-        page.wait_for_function("document.getElementById('groups-table').querySelectorAll('tr[data-group]').length === 3")
+        _changed(page, lambda: page.select_option("#period", "1h"))
         hour = time.time() - 3600 + 5
         [(total, count)] = _ledger(ledger, "SELECT SUM(cost_usd), COUNT(*) FROM requests WHERE ts >= ?", hour)
         assert count == len(WORKLOAD) + 1
@@ -169,8 +171,7 @@ def test_dashboard_shows_the_ledger(stack: dict[str, Any], tmp_path: Path) -> No
         assert page.inner_text("#total-requests") == str(count) and page.inner_text("#total-errors") == "1"
 
         # Spend by tag.
-        page.select_option("#group", "tag")
-        page.wait_for_selector('#groups-table tr[data-group="initech"]')
+        _changed(page, lambda: page.select_option("#group", "tag"))
         for customer, cost in _ledger(ledger, "SELECT json_extract(tags, '$.customer'), SUM(cost_usd) FROM requests WHERE ts >= ? GROUP BY 1", hour):
             _same_cents(page.inner_text(f'#groups-table tr[data-group="{customer}"] td:last-child'), cost)
 

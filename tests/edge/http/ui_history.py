@@ -28,9 +28,9 @@ HOUR = 3600.0
 def _rows(key_ids: dict[str, str], now: float) -> list[UsageRecord]:
     rng = random.Random(19)
     rows: list[UsageRecord] = []
-    start = now - 24 * HOUR
     for i in range(420):
-        ts = start + rng.uniform(0, 23 * HOUR - 600)  # nothing in the last hour (+10 min of slack)
+        # From 70 minutes to 23 hours back: well inside "last 24 hours", nothing in the last hour.
+        ts = now - HOUR - 600 - rng.uniform(0, 22 * HOUR - 600)
         name = rng.choice(("acme-app", "acme-app", "globex-app", "batch-jobs"))
         tags, _ = KEYS[name]
         model = rng.choice(("chat", "chat", "chat", "failover"))
