@@ -181,18 +181,31 @@ class SQLiteStore:
         )
         return [UsageRow(str(g), int(n), int(p or 0), int(c or 0), int(ca or 0), int(r or 0), float(cost), int(e or 0)) for g, n, p, c, ca, r, cost, e in rows]
 
+    def _report_sync(self, queries: list[tuple[str, Any]]) -> list[list[tuple[Any, ...]]]:
+        # Dashboard reports scan a period's rows and can take a while on a big ledger: they get
+        # a read-only connection of their own (WAL lets it read beside the writer), so they never
+        # hold the lock that key reloads and budget reads wait on.
+        conn = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True, timeout=10.0)
+        try:
+            return [conn.execute(sql, params).fetchall() for sql, params in queries]
+        finally:
+            conn.close()
+
+    async def _report(self, *queries: tuple[str, Any]) -> list[list[tuple[Any, ...]]]:
+        return await asyncio.to_thread(self._report_sync, list(queries))
+
     async def usage_series(self, since: float, bucket_s: float, group_by: str) -> list[SeriesRow]:
         expr, params = _grouping(group_by)
-        sql = series_sql("CAST(ts / ? AS INTEGER)", expr, "?")
-        return series_rows(await self._call(sql, [bucket_s, *params, since]))
+        [rows] = await self._report((series_sql("CAST(ts / ? AS INTEGER)", expr, "?"), [bucket_s, *params, since]))
+        return series_rows(rows)
 
     async def route_stats(self, since: float) -> list[RouteStatsRow]:
-        latency = await self._call(latency_sql("?"), (since,))
-        errors = await self._call(errors_sql("?"), (since,))
+        latency, errors = await self._report((latency_sql("?"), (since,)), (errors_sql("?"), (since,)))
         return route_stats(latency, errors)
 
     async def recent_attempts(self, since: float, limit: int) -> list[AttemptsRow]:
-        return attempt_rows(await self._call(attempts_sql("?", "?"), (since, limit)))
+        [rows] = await self._report((attempts_sql("?", "?"), (since, limit)))
+        return attempt_rows(rows)
 
 
 def _grouping(group_by: str) -> tuple[str, list[Any]]:

@@ -9,7 +9,7 @@
 (function () {
   const KEY_SLOT = "edge.admin_key";
   const COLORS = ["#2f6fdf", "#e4572e", "#29a35a", "#a259d9", "#f0a202", "#17a2b8", "#d63384", "#6c757d", "#8c564b", "#7f7f00"];
-  const REFRESH_MS = 30000;
+  const REFRESH_MS = 60000;
   const $ = (id) => document.getElementById(id);
   const charts = {};
   let timer = null;
@@ -284,7 +284,8 @@
     $("board").hidden = !signedIn;
     $("controls").hidden = !signedIn;
     clearInterval(timer);
-    timer = signedIn ? setInterval(load, REFRESH_MS) : null;
+    // Each load scans the period's ledger rows: refresh only while someone can see the page.
+    timer = signedIn ? setInterval(() => { if (document.visibilityState === "visible") load(); }, REFRESH_MS) : null;
   }
 
   function signOut(message) {
