@@ -1,47 +1,42 @@
 """Per-feature support by provider kind: what the model catalog and GET /v1/models show.
 
-``capabilities(kind)`` is the one place the catalog asks. The features are the ``edge probe``
-checklist (edge.probe.FEATURES: chat, streaming, tools, json_schema, ...) plus ``embeddings``.
-Today the answers are what the conformance suite found (tests/adapters/test_conformance.py, which
-generates the table in docs/compatibility.md; tests/edge/http/test_ui_catalog.py fails when this
-table and that one disagree) and, for embeddings, what each adapter's ``embeddings_request``
-does (Anthropic has no embeddings endpoint; the native Ollama adapter refuses them). When the
-adapters declare per-field support themselves (the honest-translation issue), this function
-reads those declarations instead and nothing else changes.
+``capabilities(kind)`` is the one place the catalog asks. Its source is what each adapter module
+declares about its kind (``KIND.capabilities``, adapters/kinds.py, collected in
+adapters/__init__.KINDS), so the catalog cannot say more than the adapters claim. The features
+are those declarations' names (chat, stream, tools, json_schema, vision, reasoning, embeddings,
+and any a kind adds later), less the ones that describe a provider rather than a model
+(``models_list``: the upstream can list its models). tests/edge/http/test_ui_catalog.py holds the
+declarations to the conformance suite's table in docs/compatibility.md and to what each adapter
+does with an embeddings request. When the adapters declare per-field support (the
+honest-translation issue), this function reads that instead and nothing else changes.
 
-A value is ``yes`` (the check passes), ``no`` (the gateway answers 400 for it), or, for a model
-whose routes differ, ``partial`` (some of its routes can, so the answer depends on the route).
+A value is ``yes`` (declared), ``no``, or, for a model whose routes differ, ``partial`` (some of
+its routes can, so the answer depends on the route taken).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Literal
 
-from .probe import FEATURES as PROBED
+from edge.adapters import KINDS
 
 __all__ = ["FEATURES", "Support", "capabilities", "combine"]
 
 Support = Literal["yes", "no", "partial"]
 
-FEATURES: tuple[str, ...] = (*PROBED, "embeddings")
+_ORDER = ("chat", "stream", "tools", "json_schema", "vision", "reasoning", "embeddings")
+_OF_THE_PROVIDER = frozenset(("models_list",))
+_DECLARED = frozenset(name for kind in KINDS.values() for name in kind.capabilities) - _OF_THE_PROVIDER
 
-# docs/compatibility.md, conformance table: every probed feature passes on every adapter.
-_PROBED_BY_KIND: Mapping[str, Mapping[str, Support]] = {
-    kind: dict.fromkeys(PROBED, "yes") for kind in ("openai", "anthropic", "gemini", "ollama")
-}
-_EMBEDDINGS: Mapping[str, Support] = {"openai": "yes", "gemini": "yes", "anthropic": "no", "ollama": "no"}
-# The mock provider speaks the OpenAI dialect through the OpenAI adapter (adapters/__init__.py).
-_SAME_AS = {"mock": "openai"}
+FEATURES: tuple[str, ...] = (*(f for f in _ORDER if f in _DECLARED), *sorted(_DECLARED - set(_ORDER)))
 
 
 def capabilities(kind: str) -> dict[str, Support]:
     """Feature -> support for a provider kind; an unknown kind supports nothing."""
-    kind = _SAME_AS.get(kind, kind)
-    probed = _PROBED_BY_KIND.get(kind)
-    if probed is None:
-        return dict.fromkeys(FEATURES, "no")
-    return {**probed, "embeddings": _EMBEDDINGS.get(kind, "no")}
+    spec = KINDS.get(kind)
+    declared = spec.capabilities if spec is not None else frozenset()
+    return {feature: "yes" if feature in declared else "no" for feature in FEATURES}
 
 
 def combine(kinds: Iterable[str]) -> dict[str, Support]:

@@ -226,6 +226,6 @@ async def budgets_doc(gw: Gateway, now: float | None = None) -> dict[str, Any]:
             tag_name, _, value = rule.tag.partition("=")
             await add("tag", rule.tag, rule.usd, rule.period, "config", tag=(tag_name, value))
         if rule.key:
-            key = by_name.get(rule.key)
-            await add("key", rule.key, rule.usd, rule.period, "config", key_id=key.id if key else None)
+            named = by_name.get(rule.key)
+            await add("key", rule.key, rule.usd, rule.period, "config", key_id=named.id if named else None)
     return {"object": "list", "at": now, "data": budgets}

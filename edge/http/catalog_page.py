@@ -146,8 +146,8 @@ def render_catalog(entries: Iterable[CatalogEntry], base_url: str) -> str:
         '<a href="/openapi.json">OpenAPI</a></p></header><main>'
         "<p>Prices are USD per 1M tokens, the providers' list prices (or this gateway's configured ones). "
         "A model with several routes shows the highest price of each kind: what a request can cost at most. "
-        "Cached input is what a prompt token read from the provider's cache costs. Features are what the "
-        "conformance suite found for each provider kind; <em>some routes</em> means the answer depends on the route taken. "
+        "Cached input is what a prompt token read from the provider's cache costs. Features are what each "
+        "provider kind's adapter declares; <em>some routes</em> means the answer depends on the route taken. "
         "Send a gateway key as <code>Authorization: Bearer</code>; the examples read it from <code>EDGE_KEY</code>.</p>"
         f"<h2>Public models ({len(public)})</h2>{_summary(public) if public else '<p>None configured.</p>'}"
         + (f"<h2>Provider models ({len(direct)})</h2>{_summary(direct)}" if direct else "")

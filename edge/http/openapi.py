@@ -225,7 +225,7 @@ def build_openapi(models: list[str]) -> dict[str, Any]:
             "text/event-stream": {"schema": {"type": "string"}},
         },
     }
-    admin = [{"bearer": []}]
+    admin: list[dict[str, Any]] = [{"bearer": []}]
     paths: dict[str, Any] = {
         "/v1/chat/completions": {"post": _upstream_op("Create a chat completion (OpenAI chat API).", "ChatRequest", chat_200)},
         "/v1/embeddings": {"post": _upstream_op("Create embeddings (OpenAI embeddings API).", "EmbeddingsRequest", _json(_ref("EmbeddingList"), "The embeddings."))},
