@@ -65,11 +65,13 @@ def _series(rows: list[SeriesRow], first: int, count: int) -> list[dict[str, Any
 
 
 async def series_doc(store: Store, since: float, now: float, bucket_s: int, group_by: str) -> dict[str, Any]:
-    """Dense series (one value per bucket, zeros where nothing happened), ready for a chart."""
-    rows = await store.usage_series(since, bucket_s, group_by)
-    first = int(since // bucket_s)
-    last = max([int(now // bucket_s), *(row.bucket for row in rows)])
-    rows = [row for row in rows if row.bucket >= first]
+    """Dense series (one value per bucket, zeros where nothing happened), ready for a chart.
+
+    Rows stamped after ``now`` (a worker whose clock runs ahead) are left out rather than
+    stretching the series into the future.
+    """
+    first, last = int(since // bucket_s), int(now // bucket_s)
+    rows = [row for row in await store.usage_series(since, bucket_s, group_by) if first <= row.bucket <= last]
     count = last - first + 1
     total: dict[str, Any] = {name: sum(getattr(row, name) for row in rows) for name in _FIELDS}
     return {
