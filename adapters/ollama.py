@@ -293,6 +293,6 @@ def _build(base_url: str, api_key: str | None, headers: Mapping[str, str], optio
 KIND = ProviderKind(
     name=PROVIDER,
     build=_build,
-    capabilities=frozenset(("chat", "stream", "embeddings", "tools", "vision", "json_schema", "reasoning")),
-    summary="Ollama's native /api/chat and /api/embed, translated",
+    capabilities=frozenset(("chat", "stream", "tools", "vision", "json_schema", "reasoning")),
+    summary="Ollama's native /api/chat, translated (for embeddings, configure its /v1 as an openai provider)",
 )

@@ -182,16 +182,7 @@ def test_capabilities_agree_with_the_conformance_table() -> None:
     assert set(capabilities("no-such-kind").values()) == {"no"}
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        pytest.param(
-            kind,
-            marks=pytest.mark.xfail(reason="adapters/ollama.py declares embeddings, but OllamaAdapter.embeddings_request refuses them", strict=True),
-        ) if kind == "ollama" else kind
-        for kind in KINDS
-    ],
-)
+@pytest.mark.parametrize("kind", list(KINDS))
 def test_declared_embeddings_are_what_the_adapter_does(kind: str) -> None:
     adapter = build_adapter(kind, "http://127.0.0.1:9/v1", "key-0123456789")
     try:
