@@ -109,6 +109,9 @@ async def settled_on_failure(gw: Gateway, ctx: RequestContext, exchange: Awaitab
     try:
         return await exchange
     except EdgeError as err:
+        # Where an upstream's error becomes the client's (every surface, plain and before a
+        # stream starts): its text loses every configured secret here, once.
+        gw.scrubber.error(err)
         ctx.record.status, ctx.record.error_type = err.status, err.type
         settle(gw, ctx)
         raise
@@ -135,7 +138,8 @@ def settle(gw: Gateway, ctx: RequestContext, usage: Usage | None = None) -> floa
     if ctx.fallback_reason:
         record.fallback_reason = ctx.fallback_reason
     if len(ctx.attempts) > 1:  # one attempt is the row itself; more are listed
-        record.attempt_log = [AttemptInfo(route=r, status=str(st), latency_ms=round(ms, 3), error=e) for r, st, ms, e in ctx.attempts]
+        scrub = gw.scrubber.error_text  # attempt errors are upstream error types, kept in the ledger
+        record.attempt_log = [AttemptInfo(route=r, status=str(st), latency_ms=round(ms, 3), error=scrub(e) if e else e) for r, st, ms, e in ctx.attempts]
     gw.admission.settle(ctx.principal, ctx.token_estimate, total.total_tokens if total is not None else None, record.cost_usd, record.tags)
     gw.accounting.record(record)
     return record.cost_usd if total is not None else None

@@ -1,7 +1,8 @@
 """Everything a request needs, built once per worker from one frozen Config.
 
-Both surfaces (HTTP now, gRPC later) hold one Gateway and go through the same pieces: auth,
-router, providers, prices, accounting (metrics + ledger).
+Both surfaces (HTTP and gRPC) hold one Gateway and go through the same pieces: auth, router,
+providers, prices, accounting (metrics + ledger), and the scrubber that keeps configured secrets
+out of whatever an upstream sends back (edge.scrub).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .metrics import Metrics
 from .prices import PriceTable
 from .providers import Providers
 from .router import Router
+from .scrub import Scrubber
 from .store import open_store
 from .routing.retry import RetryBudget
 from .routing.state import RouteStates
@@ -28,6 +30,8 @@ __all__ = ["Gateway"]
 class Gateway:
     def __init__(self, config: Config, shared_dir: Path | None = None) -> None:
         self.config = config
+        # Every configured secret, removed from upstream text before a client or a log sees it.
+        self.scrubber = Scrubber.from_config(config)
         self.providers = Providers(config)
         self.router = Router(config, self.providers)
         self.routes = RouteStates(config.routing.cooldown)

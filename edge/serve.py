@@ -15,31 +15,20 @@ import sys
 from pathlib import Path
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 
 from .config import Config
 from .http import create_app
 from .http.appkeys import GATEWAY
+from .http.logs import install_log_filters
 
 __all__ = ["run_worker"]
 
 log = logging.getLogger("edge")
 
 
-def _bad_request_line(record: logging.LogRecord) -> bool:
-    """aiohttp logs a full traceback for every malformed request (too many headers, a bad
-    request line): a hostile client could flood the log. Keep one line, at DEBUG."""
-    exc = record.exc_info[1] if record.exc_info else None
-    if isinstance(exc, HttpProcessingError):
-        record.msg, record.args, record.exc_info, record.exc_text = "refused a malformed request: %s", (str(exc).replace("\n", " ")[:200],), None, None
-        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        return logging.getLogger("aiohttp.server").isEnabledFor(logging.DEBUG)
-    return True
-
-
 async def _serve(config: Config, host: str, port: int, reuse_port: bool, grpc_port: int | None, shared_dir: Path | None) -> None:
     app = create_app(config, shared_dir)
-    logging.getLogger("aiohttp.server").addFilter(_bad_request_line)
+    install_log_filters(app[GATEWAY].scrubber)
     runner = web.AppRunner(
         app,
         handler_cancellation=True,  # a client that goes away cancels its handler: upstream closes

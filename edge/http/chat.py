@@ -38,7 +38,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     ctx.record.status = 200
     cost = settle(gw, ctx, result.usage)
     headers = response_headers(ctx, cost)
+    body_out = gw.scrubber.bytes(result.body)  # an upstream may echo its key in an answer too
     if chat.stream:
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
-        return await replay_as_stream(request, result.body, include_usage, headers)
-    return web.Response(body=result.body, content_type="application/json", headers=headers)
+        return await replay_as_stream(request, body_out, include_usage, headers)
+    return web.Response(body=body_out, content_type="application/json", headers=headers)

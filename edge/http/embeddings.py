@@ -36,4 +36,4 @@ async def embeddings(request: web.Request) -> web.Response:
     result = await settled_on_failure(gw, ctx, exchange)
     ctx.record.status = 200
     cost = settle(gw, ctx, result.usage)
-    return web.Response(body=result.body, content_type="application/json", headers=response_headers(ctx, cost))
+    return web.Response(body=gw.scrubber.bytes(result.body), content_type="application/json", headers=response_headers(ctx, cost))
