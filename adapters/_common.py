@@ -9,6 +9,7 @@ section 6; Retry-After parsing follows RFC 9110 section 10.2.3 plus OpenAI's ``r
 from __future__ import annotations
 
 import email.utils
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -16,9 +17,10 @@ from typing import Any
 
 from edge.fastpath import jsonio
 
-from .types import ChatResult, Chunk, ToolCallDelta, UpstreamErrorInfo, UpstreamRequest, Usage
+from .types import ChatResult, Chunk, ModelNames, ToolCallDelta, UpstreamErrorInfo, UpstreamRequest, Usage
 
 __all__ = [
+    "BODY_MODEL_NAMES",
     "INVALID_EVENT",
     "OPENAI_CHAT_FIELDS",
     "Translating",
@@ -51,6 +53,17 @@ _TYPE_BY_STATUS = {
     422: "invalid_request_error",
     429: "rate_limit_error",
 }
+
+# Model names that travel in the request body (OpenAI-format servers, Anthropic, Ollama): the
+# vendors' own shapes ("gpt-4o", "ft:gpt-4o-mini:org::id", "meta-llama/Llama-3.3-70B",
+# "hf.co/user/repo:Q4_K_M", "claude-3-5-sonnet@20240620") are '/'-separated segments of these
+# characters. A "." or ".." segment is refused too: a proxy in front of the vendor may map the
+# name onto a path.
+_SEGMENT = r"(?!\.\.?(?:/|$))[A-Za-z0-9._:@+~=,-]+"
+BODY_MODEL_NAMES = ModelNames(
+    re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*", re.ASCII),
+    "a model name here is one or more '/'-separated parts of letters, digits and . _ - : @ + ~ = , (no part may be '.' or '..')",
+)
 
 # Longest Retry-After we pass on: the OpenAI SDKs do not retry at all above 120 s
 # (openai-python _base_client.py, MAX_RETRY_AFTER_DELAY).

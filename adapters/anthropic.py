@@ -37,6 +37,7 @@ from edge.fastpath import jsonio
 
 from ._anthropic_stream import AnthropicStreamDecoder, error_info, finish_reason_for, usage_from_anthropic
 from ._common import (
+    BODY_MODEL_NAMES,
     Translating,
     body_snippet,
     secrets_for,
@@ -63,6 +64,7 @@ DEFAULT_THINKING_BUDGETS: Mapping[str, int] = {"minimal": 1024, "low": 2048, "me
 
 class AnthropicAdapter(Translating):
     kind = PROVIDER
+    model_names = BODY_MODEL_NAMES  # the model travels in the body
 
     def __init__(
         self,

@@ -26,6 +26,7 @@ Wire format: shared/reference/wire-formats.md section 3 and the cheat-sheet in s
 from __future__ import annotations
 
 import mimetypes
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -51,16 +52,26 @@ from ._common import (
 from ._gemini_stream import SIGNATURE_SEP, GeminiStreamDecoder, error_info, finish_reason_for, tool_call_id, usage_from_gemini
 from .schema import ChatRequest, ContentPart, EmbeddingsRequest, Message
 from .kinds import ProviderKind
-from .types import ChatResult, ToolCallDelta, Unsupported, UpstreamErrorInfo, UpstreamRequest, Usage
+from .types import ChatResult, ModelNames, ToolCallDelta, Unsupported, UpstreamErrorInfo, UpstreamRequest, Usage
 
-__all__ = ["KIND", "PROVIDER", "GeminiAdapter", "GeminiStreamDecoder"]
+__all__ = ["KIND", "MODEL_NAMES", "PROVIDER", "GeminiAdapter", "GeminiStreamDecoder"]
 
 PROVIDER = "gemini"
 DEFAULT_THINKING_BUDGETS: Mapping[str, int] = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
 
 
+# The model is a segment of the URL path (``/v1beta/models/{model}:generateContent``): Google's
+# names ("gemini-2.5-flash", "text-embedding-004") are one segment of these characters, under
+# the "models/" collection or, for tuned models, "tunedModels/".
+MODEL_NAMES = ModelNames(
+    re.compile(r"(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]*", re.ASCII),
+    "a Gemini model name is one path segment of letters, digits, '.', '_' and '-' starting with a letter or digit, optionally after 'models/' or 'tunedModels/'",
+)
+
+
 class GeminiAdapter(Translating):
     kind = PROVIDER
+    model_names = MODEL_NAMES
 
     def __init__(
         self,
@@ -82,8 +93,11 @@ class GeminiAdapter(Translating):
         self.thinking_budgets = dict(DEFAULT_THINKING_BUDGETS if thinking_budgets is None else thinking_budgets)
 
     def _url(self, model: str, method: str) -> str:
-        name = model if model.startswith(("models/", "tunedModels/")) else "models/" + model
-        return f"{self._base}/{quote(name, safe='/')}:{method}"
+        collection, sep, name = model.partition("/")
+        if not sep or collection not in ("models", "tunedModels"):
+            collection, name = "models", model
+        # One path segment whatever the name holds: "/" is quoted too, so no "../" can climb.
+        return f"{self._base}/{collection}/{quote(name, safe='')}:{method}"
 
     # -- request ------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from edge.fastpath import jsonio
 from edge.fastpath.sse import SSEError
 
 from ._common import (
+    BODY_MODEL_NAMES,
     event_object,
     Translating,
     body_snippet,
@@ -80,6 +81,7 @@ def _calls(raw: Any, first_index: int) -> list[ToolCallDelta]:
 
 class OllamaAdapter(Translating):
     kind = PROVIDER
+    model_names = BODY_MODEL_NAMES  # the model travels in the body
 
     def __init__(self, base_url: str, api_key: str | None = None, headers: Mapping[str, str] | None = None) -> None:
         base = (base_url or "http://localhost:11434").rstrip("/")

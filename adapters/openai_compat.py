@@ -13,7 +13,7 @@ from typing import Any
 
 from edge.fastpath import jsonio
 
-from ._common import parse_retry_after, secrets_for, upstream_error, usage_dict
+from ._common import BODY_MODEL_NAMES, parse_retry_after, secrets_for, upstream_error, usage_dict
 from ._openai_stream import OpenAIStreamDecoder, usage_from_openai
 from .kinds import NoOptions, ProviderKind
 from .types import OPENAI_CHAT, ChatResult, UpstreamErrorInfo, UpstreamRequest
@@ -29,6 +29,7 @@ _PASSTHROUGH = frozenset((OPENAI_CHAT,))
 class OpenAIAdapter:
     kind = PROVIDER
     passthrough = _PASSTHROUGH
+    model_names = BODY_MODEL_NAMES  # the model travels in the body
 
     def __init__(self, base_url: str, api_key: str | None = None, headers: Mapping[str, str] | None = None) -> None:
         base = base_url.rstrip("/")

@@ -9,7 +9,8 @@ be replayed through an adapter without a network.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+import re
+from typing import Any, Literal, NamedTuple, Protocol
 
 from msgspec import Struct
 
@@ -21,6 +22,7 @@ __all__ = [
     "ChatResult",
     "Chunk",
     "FinishReason",
+    "ModelNames",
     "StreamDecoder",
     "ToolCallDelta",
     "UpstreamErrorInfo",
@@ -151,6 +153,26 @@ class StreamDecoder(Protocol):
     def flush(self) -> list[Chunk]: ...
 
 
+class ModelNames(NamedTuple):
+    """What a valid upstream model name is for one adapter. The gateway checks a client's
+    ``<provider>/<model>`` name against it before any upstream call, so nothing in a name can
+    become another path segment or reach past a key's model allow-list."""
+
+    pattern: re.Pattern[str]  # must match the whole name
+    rule: str  # the rule in words, for the client's 400
+    max_length: int = 256
+
+    def problem(self, name: str) -> str | None:
+        """What is wrong with ``name``, or None when it is a valid name here."""
+        if not name:
+            return "it is empty"
+        if len(name) > self.max_length:
+            return f"it is longer than {self.max_length} characters"
+        if self.pattern.fullmatch(name) is None:
+            return self.rule
+        return None
+
+
 class Adapter(Protocol):
     """What every provider module offers; its ProviderKind (adapters/kinds.py) builds it."""
 
@@ -159,6 +181,8 @@ class Adapter(Protocol):
     # OPENAI_CHAT): for those the server forwards the stream through fastpath's rewriter
     # instead of decoding it into Chunks.
     passthrough: frozenset[str]
+    # Valid upstream model names for this dialect (checked before any call; see ModelNames).
+    model_names: ModelNames
 
     def chat_request(self, body: dict[str, Any], upstream_model: str, stream: bool) -> UpstreamRequest: ...
 

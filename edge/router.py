@@ -5,6 +5,12 @@ further stage. A model with ``escalate`` carries the plans of its ``from`` and `
 ``<provider>/<upstream model>`` name routes straight to that provider when ``allow_passthrough``
 is on. An explicit table, never substring matching; the order inside a stage is decided per
 request by the stage's strategy (edge.routing.strategy).
+
+A passthrough name is checked against what the provider's adapter declares a valid upstream
+model name (``Adapter.model_names``) before it routes: a bad one is a 400 naming ``model`` and
+never reaches an upstream, so ``gem/gemini-2.5-flash/../gemini-ultra`` can neither climb the
+upstream's URL path nor slip past a key allowed ``gem/gemini-2.5-flash*`` (the allow-list
+matches the name that was checked, which is the name that is sent).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import random
 from typing import NamedTuple
 
 from .config import Config, ModelConfig
-from .errors import ModelNotFound
+from .errors import InvalidRequest, ModelNotFound
 from .providers import Provider, Providers
 from .routing.windows import known_window
 
@@ -109,7 +115,9 @@ class Router:
             return found
         provider_name, sep, upstream = name.partition("/")
         if sep and upstream and self._allow_passthrough and provider_name in self._providers:
-            target = Target(self._providers[provider_name], upstream)
+            provider = self._providers[provider_name]
+            _check_model_name(provider, upstream)
+            target = Target(provider, upstream)
             found = Resolution(name, (Stage(name, (target,), "weighted", known_window(upstream)),))
             if len(self._passthrough) < 4096:  # bounded: names come from clients
                 self._passthrough[name] = found
@@ -126,3 +134,16 @@ class Router:
         if self._models:
             message += f" Configured models: {', '.join(sorted(self._models))}."
         return message
+
+
+def _check_model_name(provider: Provider, upstream: str) -> None:
+    """400 for a name the provider's dialect cannot carry as one model name."""
+    adapter = provider.adapter
+    problem = adapter.model_names.problem(upstream) if adapter is not None else None
+    if problem is not None:
+        shown = upstream if len(upstream) <= 80 else upstream[:77] + "..."
+        raise InvalidRequest(
+            f"Invalid model name {shown!r} for provider '{provider.name}' (kind {provider.kind}): {problem}.",
+            param="model",
+            code="invalid_model",
+        )
