@@ -2,27 +2,49 @@
 
 With several workers, each process serves its own numbers unless PROMETHEUS_MULTIPROC_DIR is set
 (the supervisor sets it), in which case /metrics aggregates every worker through
-prometheus_client's multiprocess mode. Labels are bounded: public model names come from config or
-from "<provider>/<model>" names that routed, never from raw client input that failed to route.
+prometheus_client's multiprocess mode.
+
+Every label value is bounded, whatever clients send: ``model`` is a configured public model or a
+``<provider>/<model>`` listed in a provider's ``models``, and every other name (passthrough to a
+model the config does not list) is counted as ``model="<other>"`` (``OTHER_MODEL``), so a key
+holder cannot mint series by inventing model names; the ledger keeps the real name per row.
+``provider`` is a configured provider name (or ``-`` when none was tried), ``status`` and
+``reason`` an HTTP status (100-599, anything else ``other``) or one of a few words, ``type``
+and ``kind`` fixed sets.
 """
 
 from __future__ import annotations
 
 import os
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
 
 from .accounting import UsageRecord
 
-__all__ = ["Metrics", "CONTENT_TYPE"]
+__all__ = ["CONTENT_TYPE", "OTHER_MODEL", "Metrics", "status_label"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# The one label value for every model the config does not name (angle brackets: no model is
+# called that, as no config value is "<redacted>").
+OTHER_MODEL = "<other>"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
+def status_label(status: int | str) -> str:
+    """An HTTP status as a label (100-599; an upstream may send any three digits), or a word."""
+    if isinstance(status, int):
+        return str(status) if 100 <= status <= 599 else "other"
+    return status
+
+
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, models: Iterable[str] = ()) -> None:
+        # The model names that keep their own label value (config: public models and the
+        # models each provider lists); see OTHER_MODEL.
+        self._models = frozenset(models)
         self.registry = CollectorRegistry(auto_describe=True)
         reg = self.registry
         self.requests = Counter("edge_requests", "Requests by public model, provider that answered and status (499: client went away).", ["model", "provider", "status"], registry=reg)
@@ -39,12 +61,12 @@ class Metrics:
         self._multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 
     def add(self, record: UsageRecord) -> None:
-        key = (record.public_model, record.provider, record.status)
+        model = self.model_label(record.public_model)
+        key = (model, record.provider, record.status)
         children = self._children.get(key)
         if children is None:
-            model = record.public_model
             children = (
-                self.requests.labels(model, record.provider or "-", str(record.status)),
+                self.requests.labels(model, record.provider or "-", status_label(record.status)),
                 self.tokens.labels(model, "prompt"),
                 self.tokens.labels(model, "completion"),
                 self.tokens.labels(model, "cached"),
@@ -71,14 +93,17 @@ class Metrics:
         if record.cost_usd:
             cost.inc(record.cost_usd)  # type: ignore[attr-defined]
 
+    def model_label(self, model: str) -> str:
+        return model if model in self._models else OTHER_MODEL
+
     def limited(self, kind: str) -> None:
         self.ratelimited.labels(kind).inc()
 
     def fallback(self, model: str) -> None:
-        self.fallbacks.labels(model).inc()
+        self.fallbacks.labels(self.model_label(model)).inc()
 
     def upstream_error(self, provider: str, status: int | str) -> None:
-        self.upstream_errors.labels(provider, str(status)).inc()
+        self.upstream_errors.labels(provider, status_label(status)).inc()
 
     def render(self) -> bytes:
         if self._multiprocess_dir:
