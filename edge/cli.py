@@ -117,7 +117,7 @@ def _cmd_usage(args: argparse.Namespace) -> int:
     from .config import ConfigError, redact_url
     from .fastpath import jsonio
     from .store import check_grouping
-    from .usage import parse_since, render_table, report_from_config
+    from .usage import parse_since, render_table, report_from_config, terminal_json
 
     try:
         since = parse_since(args.since)
@@ -132,7 +132,8 @@ def _cmd_usage(args: argparse.Namespace) -> int:
         reason = redact_url(str(exc)) or type(exc).__name__
         print(f"edge usage: cannot read the ledger at {redact_url(config.state.ledger)}: {reason}", file=sys.stderr)
         return 2
-    sys.stdout.write(jsonio.dumps(report).decode() + "\n" if args.json else render_table(report))
+    # Ledger values came from clients: both formats escape what a terminal would act on.
+    sys.stdout.write(terminal_json(jsonio.dumps(report)) + "\n" if args.json else render_table(report))
     return 0
 
 
@@ -169,14 +170,18 @@ def _cmd_keys(args: argparse.Namespace) -> int:
                 await store.create_key(row)
                 print(f"created key {row.id} ({row.name}); it is shown only now:\n{key}")
             elif args.action == "list":
+                from .usage import terminal_json, terminal_text as shown
+
                 rows = [describe(r) for r in await store.list_keys()]
                 if args.json:
                     from .fastpath import jsonio
 
-                    print(jsonio.dumps(rows).decode())
+                    print(terminal_json(jsonio.dumps(rows)))
                 for row in [] if args.json else rows:
+                    # The name came through the admin API: escaped, as in edge usage (models
+                    # and tags print as reprs, which escape what is not printable).
                     state = "revoked" if row["revoked"] else "active"
-                    print(f"{row['id']}  {row['name']:<20} {row['prefix']:<16} {state:<8} rpm={row['rpm']} tpm={row['tpm']} budget={row['budget_usd']}/{row['period']} models={row['models']} tags={row['tags']}")
+                    print(f"{row['id']}  {shown(row['name']):<20} {row['prefix']:<16} {state:<8} rpm={row['rpm']} tpm={row['tpm']} budget={row['budget_usd']}/{row['period']} models={row['models']} tags={row['tags']}")
             elif not await store.revoke_key(args.key, time.time()):
                 print(f"edge: no active key with id or name {args.key!r}", file=sys.stderr)
                 return 1

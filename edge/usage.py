@@ -6,6 +6,14 @@ grouped by model, key, provider, UTC day or one tag (``tag:customer``), as edge.
 The same report renders as JSON (``{"since", "since_iso", "group_by", "rows", "total"}``) or as
 an aligned markdown table with a total row; cost is USD to six decimals in the table, unrounded
 in JSON.
+
+Values in the ledger came from clients (a tag is whatever a request's ``metadata`` said), so
+neither output may carry a character that a terminal acts on. In the table every character that
+is not printable is shown escaped (a newline as backslash-n, ESC as backslash-x1b, U+202E as
+backslash-u202e), a backslash is doubled (``terminal_text``) and a ``|``, which would open a
+new column, is escaped too. JSON escapes only the control characters below U+0020; the rest
+(DEL, C1 controls, bidi and other format characters, line separators) become JSON ``\\u``
+escapes (``terminal_json``), which decode to the same strings.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from .config import Config
 from .store import Store, UsageRow, check_grouping, open_store
 from .store.sqlite import sqlite_path
 
-__all__ = ["build_report", "ledger_store", "parse_since", "render_table", "report_from_config"]
+__all__ = ["build_report", "ledger_store", "parse_since", "render_table", "report_from_config", "terminal_json", "terminal_text"]
 
 _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -100,15 +108,57 @@ async def build_report(store: Store, since: float, group_by: str) -> dict[str, A
     }
 
 
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(ch: str) -> str:
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    if ch.isprintable():
+        return ch
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def terminal_text(value: object) -> str:
+    """A ledger value as text for a terminal: nothing in it that a terminal would act on."""
+    text = str(value)
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(_escape(ch) for ch in text)
+
+
+def _cell(value: object) -> str:
+    # A markdown table cell: a "|" in a value would open another column.
+    return terminal_text(value).replace("|", "\\|")
+
+
+def _json_escape(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # RFC 8259 section 7: a surrogate pair
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def terminal_json(data: bytes) -> str:
+    """Compact JSON (jsonio.dumps) with every character that is not printable escaped; such
+    characters can only stand inside strings, so the document means the same."""
+    text = data.decode("utf-8")
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _json_escape(ch) for ch in text)
+
+
 def _cells(doc: dict[str, Any]) -> list[str]:
     return [str(doc[name]) for name in _COUNTS] + [f"{doc['cost_usd']:.6f}"]
 
 
 def render_table(report: dict[str, Any]) -> str:
     """An aligned markdown table: one line per group, then the total."""
-    body = [[row["group"], *_cells(row)] for row in report["rows"]]
+    body = [[_cell(row["group"]), *_cells(row)] for row in report["rows"]]
     body.append(["total", *_cells(report["total"])])
-    head = [report["group_by"], *_HEADINGS]
+    head = [_cell(report["group_by"]), *_HEADINGS]
     widths = [max(len(line[i]) for line in (head, *body)) for i in range(len(head))]
 
     def line(cells: list[str]) -> str:
@@ -117,6 +167,6 @@ def render_table(report: dict[str, Any]) -> str:
         return "| " + " | ".join((first, *rest)) + " |"
 
     rule = "|" + "|".join(["-" * (widths[0] + 2), *(("-" * (w + 1)) + ":" for w in widths[1:])]) + "|"
-    lines = [f"usage since {report['since_iso']} by {report['group_by']}", "", line(head), rule]
+    lines = [f"usage since {terminal_text(report['since_iso'])} by {head[0]}", "", line(head), rule]
     lines.extend(line(cells) for cells in body)
     return "\n".join(lines) + "\n"
