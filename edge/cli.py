@@ -177,11 +177,11 @@ def _cmd_keys(args: argparse.Namespace) -> int:
                     from .fastpath import jsonio
 
                     print(terminal_json(jsonio.dumps(rows)))
-                for row in [] if args.json else rows:
+                for entry in [] if args.json else rows:
                     # The name came through the admin API: escaped, as in edge usage (models
                     # and tags print as reprs, which escape what is not printable).
-                    state = "revoked" if row["revoked"] else "active"
-                    print(f"{row['id']}  {shown(row['name']):<20} {row['prefix']:<16} {state:<8} rpm={row['rpm']} tpm={row['tpm']} budget={row['budget_usd']}/{row['period']} models={row['models']} tags={row['tags']}")
+                    state = "revoked" if entry["revoked"] else "active"
+                    print(f"{entry['id']}  {shown(entry['name']):<20} {entry['prefix']:<16} {state:<8} rpm={entry['rpm']} tpm={entry['tpm']} budget={entry['budget_usd']}/{entry['period']} models={entry['models']} tags={entry['tags']}")
             elif not await store.revoke_key(args.key, time.time()):
                 print(f"edge: no active key with id or name {args.key!r}", file=sys.stderr)
                 return 1
