@@ -51,12 +51,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from edge.adapters._common import BODY_MODEL_NAMES
 from edge.adapters.kinds import ProviderKind
 from edge.adapters.types import Adapter, ChatResult, StreamDecoder, UpstreamErrorInfo, UpstreamRequest
 
 
 class _Core:
     kind = "probe"
+    model_names = BODY_MODEL_NAMES
 
     def chat_request(self, body: dict[str, Any], upstream_model: str, stream: bool) -> UpstreamRequest:
         raise NotImplementedError
