@@ -17,6 +17,7 @@ Errors never reach the encoder: the relay ends the stream with the error event, 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from edge.adapters._common import client_finish, usage_dict
@@ -31,8 +32,10 @@ __all__ = ["OpenAIChunkEncoder"]
 class OpenAIChunkEncoder:
     """Chunks of one upstream read -> the SSE bytes of OpenAI chunks."""
 
-    def __init__(self, public_model: str, include_usage: bool, request_id: str = "", created: int | None = None) -> None:
+    def __init__(self, public_model: str, include_usage: bool, request_id: str = "", created: int | None = None, scrub: Callable[[bytes], bytes] | None = None) -> None:
         self.include_usage = bool(include_usage)
+        # Configured secrets out of the provider's text (edge.scrub, Scrubber.sse: whole events).
+        self._scrub = scrub
         self._role_sent = False
         self._finished = False
         rid = request_id or "edge"
@@ -69,7 +72,10 @@ class OpenAIChunkEncoder:
             if chunk.finish_reason is not None and not self._finished:
                 self._finished = True
                 self._delta({}, client_finish(chunk.finish_reason), out)
-        return b"".join(out) if out else None
+        if not out:
+            return None
+        data = b"".join(out)
+        return self._scrub(data) if self._scrub is not None else data
 
     def tail(self, state: StreamState) -> bytes | None:
         if not self.include_usage or state.usage is None:

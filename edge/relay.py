@@ -70,7 +70,7 @@ async def relay(gw: Gateway, ctx: RequestContext, upstream: Response, provider: 
             else:
                 record.status, record.error_type = failure.status, failure.type
             gw.metrics.upstream_error(provider.name, "stream")
-            await sink.fail(failure, shown=state.error_forwarded)
+            await sink.fail(gw.scrubber.error(failure), shown=state.error_forwarded)
         else:
             tail = stream.tail()
             if tail:

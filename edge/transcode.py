@@ -10,6 +10,7 @@ client's dialect. Both keep one ``StreamState`` (edge/types.py) that the relay r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Generic
 
 from edge.adapters._common import INVALID_EVENT
@@ -26,8 +27,11 @@ __all__ = ["DecodedStream", "PassthroughStream"]
 class PassthroughStream:
     """OpenAI chat SSE in, OpenAI chat SSE out, through fastpath's rewriter."""
 
-    def __init__(self, public_model: str, include_usage: bool) -> None:
+    def __init__(self, public_model: str, include_usage: bool, scrub: Callable[[bytes], bytes] | None = None) -> None:
         self._rewriter = OpenAIStreamRewriter(public_model, include_usage)
+        # The configured secrets out of what the upstream sent (edge.scrub, Scrubber.sse): the
+        # rewriter's output is whole events, so a secret never straddles two pieces.
+        self._scrub = scrub
         self.state = StreamState()
 
     def feed(self, data: bytes) -> bytes:
@@ -35,12 +39,12 @@ class PassthroughStream:
         out: bytes = rewriter.feed(data)
         if rewriter.malformed or rewriter.error is not None:  # rare: the relay stops on either
             self.final()
-        return out
+        return self._scrub(out) if out and self._scrub is not None else out
 
     def flush(self) -> bytes:
         out: bytes = self._rewriter.flush()
         self.final()
-        return out
+        return self._scrub(out) if out and self._scrub is not None else out
 
     def tail(self) -> None:
         return None  # the rewriter places (or drops) the usage chunk where the upstream sent it

@@ -12,6 +12,7 @@ sends ``x-edge-buffer: true`` (as over HTTP): then the checked whole answer come
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -47,7 +48,7 @@ async def chat_stream(gw: Gateway, request: chat_pb2.ChatRequest, context: grpc.
         return
     on_cancel = cancel_outcome(context)
     upstream, target, adapter = await settled_on_failure(gw, ctx, open_stream(gw, resolution, ctx, body), lambda c: _record(c, on_cancel()))
-    stream = DecodedStream(adapter.stream_decoder(), ChatChunkEncoder())
+    stream = DecodedStream(adapter.stream_decoder(), ChatChunkEncoder(gw.scrubber.text))
     await relay(gw, ctx, upstream, target.provider, stream, GrpcChatSink(gw, ctx, context), lambda: _prompt_tokens(body))
 
 
@@ -86,7 +87,11 @@ async def _buffered(gw: Gateway, ctx: RequestContext, context: grpc.aio.Servicer
 
 
 class ChatChunkEncoder:
-    """The chunks of one upstream read -> one ChatChunk with their deltas (None when empty)."""
+    """The chunks of one upstream read -> one ChatChunk with their deltas (None when empty);
+    ``scrub`` takes configured secrets out of the provider's text (edge.scrub)."""
+
+    def __init__(self, scrub: Callable[[str], str] | None = None) -> None:
+        self._scrub = scrub if scrub is not None else _same
 
     def encode(self, chunks: list[Chunk]) -> chat_pb2.ChatChunk | None:
         content: list[str] = []
@@ -104,16 +109,21 @@ class ChatChunkEncoder:
                 if message is None:
                     message = chat_pb2.ChatChunk()
                 for call in chunk.tool_calls:
-                    message.tool_calls.add(index=call.index, id=call.id or "", name=call.name or "", arguments=call.arguments)
+                    message.tool_calls.add(index=call.index, id=call.id or "", name=call.name or "", arguments=self._scrub(call.arguments))
         if not (content or reasoning or refusal or message is not None):
             return None
         if message is None:
             message = chat_pb2.ChatChunk()
-        message.content, message.reasoning, message.refusal = "".join(content), "".join(reasoning), "".join(refusal)
+        scrub = self._scrub
+        message.content, message.reasoning, message.refusal = scrub("".join(content)), scrub("".join(reasoning)), scrub("".join(refusal))
         return message
 
     def tail(self, state: StreamState) -> None:
         return None  # the last message (finish, usage, cost) is the sink's
+
+
+def _same(text: str) -> str:
+    return text
 
 
 class GrpcChatSink:

@@ -83,9 +83,9 @@ async def stream_chat(request: web.Request, gw: Gateway, ctx: RequestContext, ch
     public = ctx.record.public_model
     stream: Transcoder[bytes]
     if OPENAI_CHAT in adapter.passthrough:
-        stream = PassthroughStream(public, include_usage)
+        stream = PassthroughStream(public, include_usage, gw.scrubber.sse)
     else:
-        stream = DecodedStream(adapter.stream_decoder(), OpenAIChunkEncoder(public, include_usage, ctx.request_id))
+        stream = DecodedStream(adapter.stream_decoder(), OpenAIChunkEncoder(public, include_usage, ctx.request_id, scrub=gw.scrubber.sse))
     sink = ChatSSESink(request, response_headers(ctx))
     await relay(gw, ctx, upstream, target.provider, stream, sink, lambda: _prompt_tokens(body))
     return sink.response

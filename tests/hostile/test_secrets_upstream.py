@@ -6,8 +6,9 @@ Authorization header, a custom auth header and its own host:port in every field 
 a plain-text body cut by the gateway at 200 bytes mid-key, in an answer, and inside streams. The
 gateway runs at DEBUG with access logging on, serving HTTP and gRPC.
 
-The stream tests are marked xfail: ``Scrubber.sse`` (edge/scrub.py) is ready, and the stream
-relay being rewritten calls it on every output piece; flip them when it does.
+Streams are scrubbed where the relay's transcoders produce output (edge/transcode.py,
+edge/egress.py, edge/grpc/stream.py): ``Scrubber.sse`` on whole SSE events, ``Scrubber.text``
+on the strings of a gRPC message; a failure's fields through ``Scrubber.error``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import re
 import socket
 import sqlite3
 from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -29,7 +29,6 @@ from tests.support import Server, request, write_config
 PROVIDER_KEY = "sk-echo-provider-5f3a9c1e7b2d4a68"
 CUSTOM = "custom-auth-9d8c7b6a5f4e3d2c"
 ADMIN_KEY = "sk-admin-echo-0a1b2c3d4e5f6a7b"
-STREAMS_WIRED_LATER = pytest.mark.xfail(strict=True, reason="stream scrubbing wired by the relay rewrite")
 
 
 class Run:
@@ -167,14 +166,12 @@ def test_any_log_line_loses_configured_secrets(run: Run) -> None:
     assert access and "[redacted]" in access[0] and PROVIDER_KEY not in access[0], access
 
 
-@STREAMS_WIRED_LATER
 def test_an_in_stream_error_event_is_scrubbed(run: Run) -> None:
     status, _, data = run.post({"model": "echoed", "stream": True, "messages": [{"role": "user", "content": "hi"}], "script": "stream_error"})
     assert status == 200 and b'"partial"' in data and b'"error"' in data
     run.assert_clean(data)
 
 
-@STREAMS_WIRED_LATER
 def test_streamed_content_that_echoes_the_key_is_scrubbed(run: Run) -> None:
     status, _, data = run.post({"model": "echoed", "stream": True, "messages": [{"role": "user", "content": "hi"}], "script": "stream_answer"})
     assert status == 200 and data.endswith(b"data: [DONE]\n\n")
@@ -182,14 +179,12 @@ def test_streamed_content_that_echoes_the_key_is_scrubbed(run: Run) -> None:
     run.assert_clean(data, where=False)
 
 
-@STREAMS_WIRED_LATER
 def test_a_translated_in_stream_error_is_scrubbed(run: Run) -> None:
     status, _, data = run.post({"model": "anth-echo", "stream": True, "messages": [{"role": "user", "content": "hi"}], "script": "anthropic_stream_error"})
     assert status == 200 and b'"error"' in data
     run.assert_clean(data)
 
 
-@STREAMS_WIRED_LATER
 def test_an_in_stream_error_is_scrubbed_over_grpc(run: Run) -> None:
     call = chat(model="echoed")
     call.extra_body.CopyFrom(struct({"script": "stream_error"}))
