@@ -152,6 +152,13 @@ class RateLimit(_Frozen):
 
 class LimitsConfig(_Frozen):
     default: RateLimit = field(default_factory=RateLimit)
+    # With state.redis (edge.limits.health): a request waits at most redis_timeout_s for Redis;
+    # one that did not answer is probed in the background every redis_retry_s, and meanwhile
+    # each key gets this host's share of its limit (limit / live instances; until Redis has
+    # told how many instances are live, limit / instances).
+    redis_timeout_s: float = 0.2
+    redis_retry_s: float = 1.0
+    instances: int = 1
 
 
 class BudgetConfig(_Frozen):
@@ -345,6 +352,11 @@ def _check(config: Config, source: str) -> None:
                 if target == name or target not in config.models:
                     errors.append(f"{where}.escalate.{key.rstrip('_')}: unknown model {target!r}" + _known(config.models))
     errors.extend(_cooldown_errors(config.routing.cooldown))
+    for name in ("redis_timeout_s", "redis_retry_s"):
+        if getattr(config.limits, name) <= 0:
+            errors.append(f"limits.{name}: must be positive (got {getattr(config.limits, name)})")
+    if config.limits.instances < 1:
+        errors.append(f"limits.instances: must be at least 1 (got {config.limits.instances})")
     errors.extend(_cycles(config))
     for name in config.prices:
         if config.prices[name].input < 0 or config.prices[name].output < 0:
