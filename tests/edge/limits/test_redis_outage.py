@@ -12,6 +12,8 @@ at most ``limits.redis_timeout_s`` (0.1 s here) once, not half a second on every
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -43,6 +45,9 @@ def gateway(mock: Mock, redis: OwnRedis, tmp_path: Path) -> Iterator[Server]:
     text = gateway_config(mock.base_url, tmp_path, extra=f"keys:\n  admin: {ADMIN}\nlimits:\n  redis_timeout_s: {TIMEOUT_S}\n")
     text = text.replace("state:\n", f"state:\n  redis: {redis.url}\n")
     path = write_config(tmp_path / "edge.yaml", text)
+    # The ledger exists before two workers open it: two workers creating a fresh SQLite file at
+    # the same moment can race on its journal mode (issue 16, item 9), not what is tested here.
+    subprocess.run([sys.executable, "-m", "edge.cli", "keys", "--config", str(path), "list"], check=True, capture_output=True, cwd=str(tmp_path))
     server = Server(["serve", "--config", str(path), "--workers", "2"], cwd=str(tmp_path))
     deadline = time.monotonic() + 15
     while server.output.count("serving on") < 2:
