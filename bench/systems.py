@@ -11,7 +11,7 @@
     grpc_floor   bench/grpc_floor.py, an empty grpc.aio servicer of edge.v1.Gateway (gRPC only)
     grpc_relay   bench/grpc_floor.py --relay: the same, plus the upstream call and one message per
               upstream read (the relay floor: gRPC streams cannot cost less than relaying)
-    edge_nocooldown  the edge config with a cooldown that never opens (failures: 1000000); runs
+    edge_nocooldown  the edge config with a cooldown that never opens (both rules off); runs
               the chaos scenario, so the report can show the breaker's share of its figures
     edge_grpc    ``edge serve --grpc-port 0`` with the edge config, measured on its gRPC port
               (a process of its own, so the gRPC listener stays out of the HTTP figures)
@@ -48,7 +48,7 @@ PEERS = ("direct", "floor", "litellm")
 DEFAULT_SCENARIOS: dict[str, tuple[str, ...]] = {"edge_limits": ("chat", "stream20"), "edge_nocooldown": ("chaos",)}
 # edge_nocooldown: the edge config with a cooldown that never opens, so the chaos scenario
 # shows what retries and the fallback alone cost when the failing primary is never skipped.
-NO_COOLDOWN = "cooldown: {failures: 1000000, window_s: 30, for_s: 5}"
+NO_COOLDOWN = "cooldown: {consecutive_failures: 0, failure_percent: 0}"
 # The limits of edge_limits' key: high enough never to refuse, so every request pays for the
 # checks (rpm and tpm windows, the token estimate, the budget) and none is refused.
 LIMITED_KEY = {"rpm": 10_000_000, "tpm": 10_000_000_000, "budget_usd": 1e9, "tags": {"customer": "bench"}}
@@ -131,7 +131,7 @@ models:
     fallbacks: [echo]
 routing:
   retries: 2
-  cooldown: {{failures: 3, window_s: 30, for_s: 5}}
+  cooldown: {{consecutive_failures: 3, base_ejection_s: 5}}
 prices:
   echo: {{input: 1.0, output: 2.0}}
   flaky-primary: {{input: 1.0, output: 2.0}}

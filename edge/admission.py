@@ -2,20 +2,24 @@
 
 Rate limits (requests and tokens per minute, per key; ``limits.default`` for keys that set
 none) use Redis when ``state.redis`` is set, exact across every instance, and otherwise the
-host's shared table (edge.limits.local), exact across its workers. If Redis stops answering,
-admission falls back to the host's table with one logged warning and goes back to Redis when it
-answers again, instead of failing requests. Prompt tokens are estimated before the call
-(edge.fastpath.tokens) and settled with the real usage after. Over a limit: 429 with
-Retry-After and OpenAI's x-ratelimit-* headers. Budgets: edge.limits.budgets.
+host's shared table (edge.limits.local), exact across its workers. A Redis call on the request
+path waits at most ``limits.redis_timeout_s``; one that fails opens a breaker
+(edge.limits.health) and the host's table answers, with no wait on Redis, until a background
+probe finds it again. Meanwhile a key gets this host's share of its limit (limit / instances),
+starting from what Redis last said of the key, and what the host admitted is written back to
+Redis with the key's next admission there, so neither an outage nor a Redis restarted empty
+hands out a fresh window. Prompt tokens are estimated before the call (edge.fastpath.tokens)
+and settled with the real usage after. Over a limit: 429 with Retry-After and OpenAI's
+x-ratelimit-* headers. Budgets: edge.limits.budgets.
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.fastpath import tokens as token_math
 
@@ -27,11 +31,13 @@ from .limits.gcra import Verdict
 from .limits.local import LocalLimiter
 from .store import Store
 
+if TYPE_CHECKING:  # imported at start() only when state.redis is set
+    from .limits.health import RedisHealth
+    from .limits.redis import RedisLimiter
+
 __all__ = ["Admission", "estimate_tokens", "go_duration"]
 
-log = logging.getLogger("edge.admission")
 
-REDIS_RETRY_S = 1.0
 LARGE_BODY = 256 * 1024
 
 
@@ -69,9 +75,10 @@ class Admission:
     def __init__(self, config: Config, store: Store, shared_dir: Path | None = None) -> None:
         self._local = LocalLimiter(shared_dir / "ratelimits.bin" if shared_dir else None)
         self._redis_url = config.state.redis
-        self._redis: Any = None
+        self._limits = config.limits
+        self._redis: RedisLimiter | None = None
+        self._health: RedisHealth | None = None  # both set when state.redis is
         self._client: Any = None
-        self._redis_down_until = 0.0
         self.budgets = Budgets(config.budgets, store)
         self.on_limited: Any = None  # metrics hook: callable(kind)
 
@@ -79,10 +86,14 @@ class Admission:
         if self._redis_url:
             import redis.asyncio as aioredis
 
-            from .limits.redis import RedisLimiter
+            from .limits.health import RedisHealth
+            from .limits.redis import SCRIPT, RedisLimiter
 
             self._client = aioredis.from_url(self._redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
             self._redis = RedisLimiter(self._client)
+            limits = self._limits
+            self._health = RedisHealth(self._client, self._local.instance_id, limits.redis_timeout_s, limits.redis_retry_s, limits.instances, (SCRIPT,))
+            self._health.start()
         await self.budgets.start()
 
     @property
@@ -92,25 +103,32 @@ class Admission:
 
     async def close(self) -> None:
         await self.budgets.close()
+        if self._health is not None:
+            await self._health.close()
         if self._client is not None:
             await self._client.aclose()
         self._local.close()
 
     async def _limit(self, key_id: str, rpm: int | None, tpm: int | None, cost: int) -> tuple[Verdict | None, Verdict | None]:
-        now = time.time()
-        if self._redis is not None and now >= self._redis_down_until:
+        health, redis = self._health, self._redis
+        if health is None or redis is None:
+            return self._local.admit(key_id, rpm, tpm, cost, time.time())
+        if health.up:
+            pending = self._local.take(key_id)
             try:
-                verdicts = await self._redis.admit(key_id, rpm, tpm, cost)
-            except Exception as exc:  # redis-py raises its own errors and OSErrors
-                if self._redis_down_until == 0.0:
-                    log.warning("rate limits: Redis is not answering (%s); using this host's limits until it does", type(exc).__name__)
-                self._redis_down_until = now + REDIS_RETRY_S
+                async with asyncio.timeout(health.timeout_s):
+                    verdicts = await redis.admit(key_id, rpm, tpm, cost, pending)
+            except Exception as exc:  # redis-py raises its own errors, OSErrors; and the timeout
+                self._local.give_back(key_id, pending)
+                health.failed(exc)
+            except BaseException:
+                self._local.give_back(key_id, pending)
+                raise
             else:
-                if self._redis_down_until:
-                    log.warning("rate limits: Redis answers again; limits are shared again")
-                    self._redis_down_until = 0.0
+                # Every worker of the host starts from this if Redis goes away (edge.limits.local).
+                self._local.learn(key_id, *redis.known(key_id))
                 return verdicts
-        return self._local.admit(key_id, rpm, tpm, cost, now)
+        return self._local.admit(key_id, rpm, tpm, cost, time.time(), health.instances, outage=True)
 
     async def admit(self, principal: Principal, tokens: int, tags: dict[str, str] | None) -> dict[str, str]:
         """Raise 429 when a limit or budget says no; otherwise the x-ratelimit-* headers to send."""
@@ -146,9 +164,12 @@ class Admission:
         now = time.time()
         if actual is not None and principal.tpm and principal.key_id is not None and not principal.is_admin:
             delta = actual - estimated
-            if self._redis is not None and not self._redis_down_until:
-                self._redis.settle(principal.key_id, delta)
-            else:
+            health, redis = self._health, self._redis
+            if health is None or redis is None:
                 self._local.settle(principal.key_id, principal.tpm, delta, now)
+            elif health.up:
+                redis.settle(principal.key_id, delta)
+            else:
+                self._local.settle(principal.key_id, principal.tpm, delta, now, health.instances, outage=True)
         if cost:
             self.budgets.add(now, cost, principal.key_id, principal.budget_usd, principal.period, tags, principal.name)

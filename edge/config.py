@@ -100,9 +100,20 @@ class ModelConfig(_Frozen):
 
 
 class CooldownConfig(_Frozen):
-    failures: int = 3
+    """Outlier detection per route (edge.routing.breaker; Envoy's OutlierDetection).
+
+    One outcome is one request on a route: failed when all its attempts there failed with a
+    retry_on condition, succeeded when one answered (a failure its own retry recovered does not
+    count). 0 turns consecutive_failures or failure_percent off.
+    """
+
+    consecutive_failures: int = 5
+    failure_percent: float = 50.0
+    min_requests: int = 20
     window_s: float = 30.0
-    for_s: float = 60.0
+    base_ejection_s: float = 30.0
+    max_ejection_s: float = 300.0
+    max_ejection_percent: float = 50.0
 
 
 class RoutingConfig(_Frozen):
@@ -141,6 +152,13 @@ class RateLimit(_Frozen):
 
 class LimitsConfig(_Frozen):
     default: RateLimit = field(default_factory=RateLimit)
+    # With state.redis (edge.limits.health): a request waits at most redis_timeout_s for Redis;
+    # one that did not answer is probed in the background every redis_retry_s, and meanwhile
+    # each key gets this host's share of its limit (limit / live instances; until Redis has
+    # told how many instances are live, limit / instances).
+    redis_timeout_s: float = 0.2
+    redis_retry_s: float = 1.0
+    instances: int = 1
 
 
 class BudgetConfig(_Frozen):
@@ -222,6 +240,9 @@ def _validate(raw: dict[str, Any], source: str) -> Config:
         if isinstance(entries, dict):
             for name, entry in entries.items():
                 _convert(entry, entry_type, raw, f"{section}.{name}", source)
+    renamed = _renamed_cooldown_keys(raw)
+    if renamed:
+        raise ConfigError(f"{source}: " + "\n  ".join(renamed))
     config = _convert(raw, Config, raw, "", source)
     providers = {name: msgspec.structs.replace(p, options=options.get(name) or KINDS[p.kind].options()) for name, p in config.providers.items()}
     config = msgspec.structs.replace(config, providers=providers)
@@ -330,12 +351,49 @@ def _check(config: Config, source: str) -> None:
                 target = getattr(model.escalate, key)
                 if target == name or target not in config.models:
                     errors.append(f"{where}.escalate.{key.rstrip('_')}: unknown model {target!r}" + _known(config.models))
+    errors.extend(_cooldown_errors(config.routing.cooldown))
+    for name in ("redis_timeout_s", "redis_retry_s"):
+        if getattr(config.limits, name) <= 0:
+            errors.append(f"limits.{name}: must be positive (got {getattr(config.limits, name)})")
+    if config.limits.instances < 1:
+        errors.append(f"limits.instances: must be at least 1 (got {config.limits.instances})")
     errors.extend(_cycles(config))
     for name in config.prices:
         if config.prices[name].input < 0 or config.prices[name].output < 0:
             errors.append(f"prices.{name}: prices must not be negative")
     if errors:
         raise ConfigError(f"{source}: " + "\n  ".join(errors))
+
+
+def _cooldown_errors(c: CooldownConfig) -> list[str]:
+    where = "routing.cooldown"
+    errors = [f"{where}.{name}: must be 0 (off) or more (got {getattr(c, name)})" for name in ("consecutive_failures",) if getattr(c, name) < 0]
+    for name in ("failure_percent", "max_ejection_percent"):
+        if not 0 <= getattr(c, name) <= 100:
+            errors.append(f"{where}.{name}: must be a percentage, 0..100 (got {getattr(c, name)})")
+    if c.min_requests < 1:
+        errors.append(f"{where}.min_requests: must be at least 1 (got {c.min_requests})")
+    for name in ("window_s", "base_ejection_s"):
+        if getattr(c, name) <= 0:
+            errors.append(f"{where}.{name}: must be positive (got {getattr(c, name)})")
+    if c.max_ejection_s < c.base_ejection_s:
+        errors.append(f"{where}.max_ejection_s: must be at least base_ejection_s ({c.base_ejection_s:g}) (got {c.max_ejection_s})")
+    return errors
+
+
+# Keys of routing.cooldown before outlier detection, and what replaced each.
+_RENAMED_COOLDOWN = {
+    "failures": "consecutive_failures (failures in a row) or failure_percent with min_requests",
+    "for_s": "base_ejection_s (and max_ejection_s)",
+}
+
+
+def _renamed_cooldown_keys(raw: dict[str, Any]) -> list[str]:
+    routing = raw.get("routing")
+    cooldown = routing.get("cooldown") if isinstance(routing, dict) else None
+    if not isinstance(cooldown, dict):
+        return []
+    return [f"routing.cooldown.{old}: no longer a setting (got {cooldown[old]!r}); use {new}" for old, new in _RENAMED_COOLDOWN.items() if old in cooldown]
 
 
 def _cycles(config: Config) -> list[str]:

@@ -166,7 +166,7 @@ async def routes_doc(gw: Gateway, now_wall: float | None = None) -> dict[str, An
     now_wall = time.time() if now_wall is None else now_wall
     now = time.monotonic()
     cooldown = gw.config.routing.cooldown
-    lookback = cooldown.window_s + cooldown.for_s
+    lookback = cooldown.window_s + cooldown.base_ejection_s
     routes = _configured_routes(gw)
     states = gw.routes
     for name in states.names():  # passthrough routes that requests have used
@@ -199,7 +199,7 @@ async def routes_doc(gw: Gateway, now_wall: float | None = None) -> dict[str, An
     data.sort(key=lambda row: (not row["cooling_down"], row["route"]))
     return {
         "object": "list",
-        "cooldown": {"failures": cooldown.failures, "window_s": cooldown.window_s, "for_s": cooldown.for_s},
+        "cooldown": jsonio.to_builtins(cooldown),
         "scope": "shared by every instance (state.redis)" if states.shared is not None else "this worker",
         "data": data,
     }

@@ -128,7 +128,7 @@ def write_config(path: Path, text: str) -> Path:
     return path
 
 
-ONE_ATTEMPT = "routing:\n  retries: 0\n  cooldown: {failures: 1000000, window_s: 1, for_s: 1}\n"
+ONE_ATTEMPT = "routing:\n  retries: 0\n  cooldown: {consecutive_failures: 0, failure_percent: 0}\n"
 
 
 def gateway_config(mock_base_url: str, home: Path, extra: str = "", routing: str = ONE_ATTEMPT) -> str:

@@ -4,7 +4,7 @@ Both go to public models only the edge systems configure (systems.py ``edge_conf
 
     flaky        route: mock/flaky-primary, fallbacks: [echo]
     fallback429  route: mock/primary429,   fallbacks: [echo]
-    routing      retries 2, cooldown {failures: 3, window_s: 30, for_s: 5}
+    routing      retries 2, cooldown {consecutive_failures: 3, base_ejection_s: 5}
 
 The failures are the mock's per-upstream-model knobs in the request body (``mock.by_model``), so
 the fallback (upstream ``echo``) always answers. The report gives client-visible errors, the

@@ -67,9 +67,15 @@ class UsageRoutes(Struct):
 
 
 class Cooldown(Struct):
-    failures: int
+    """routing.cooldown (README): outlier detection per route."""
+
+    consecutive_failures: int
+    failure_percent: float
+    min_requests: int
     window_s: float
-    for_s: float
+    base_ejection_s: float
+    max_ejection_s: float
+    max_ejection_percent: float
 
 
 class RouteState(Struct):

@@ -23,7 +23,7 @@ class Verdict(NamedTuple):
     retry_after_s: float  # until this request would be allowed (0 when it is)
 
 
-def check(tat: float, now: float, limit: int, period: float, cost: float) -> Verdict:
+def check(tat: float, now: float, limit: float, period: float, cost: float) -> Verdict:
     interval = period / limit
     base = max(tat, now)
     new_tat = base + cost * interval
@@ -36,7 +36,7 @@ def check(tat: float, now: float, limit: int, period: float, cost: float) -> Ver
     return Verdict(True, new_tat, remaining, ahead, 0.0)
 
 
-def settle(tat: float, now: float, limit: int, period: float, delta: float) -> float:
+def settle(tat: float, now: float, limit: float, period: float, delta: float) -> float:
     """Correct a TAT by ``delta`` units once the real cost is known (tokens used vs estimated)."""
     interval = period / limit
     return max(tat + delta * interval, now) if delta < 0 else max(tat, now) + delta * interval

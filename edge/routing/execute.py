@@ -117,12 +117,7 @@ async def execute(gw: Gateway, plan: Resolution, ctx: RequestContext, attempt: A
                     gw.metrics.upstream_error(target.provider.name, failure.condition)
                     failure.route = target.route
                     last = failure
-                    if failure.condition in retry_on:
-                        # One request counts once per route: its retries fail for the same
-                        # reason, and three of them must not cool a route down on their own.
-                        if retry == 0:
-                            states.failed(state, finished)
-                    elif not _falls_back(failure, retry_on):
+                    if not _falls_back(failure, retry_on):
                         raise failure.error from None  # bad input: no route or model would take it
                     if failure.context_length:
                         failed_window = stage.context_window
@@ -149,9 +144,13 @@ async def execute(gw: Gateway, plan: Resolution, ctx: RequestContext, attempt: A
                 finished = time.monotonic()
                 state.in_flight -= 1
                 state.observe(finished - started, finished)
-                state.breaker.success()
+                states.succeeded(state, finished)  # recovered by a retry here: not a failure
                 ctx.attempt(target.route, 200, (finished - started) * 1000)
                 return result
+            if last is not None and last.condition in retry_on:
+                # The request gives up on this route: one outcome for its cooldown, however
+                # many retries it made (edge.routing.breaker).
+                states.failed(state, time.monotonic(), [t.route for t in stage.targets])
             if last is not None and last.context_length:
                 break  # the same model on another route has the same window: go to a fallback
     if last is None:

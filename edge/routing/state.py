@@ -1,13 +1,17 @@
 """What each route (provider + upstream model) is doing now: in-flight count, latency, cooldown.
 
-One RouteStates per worker, owned by the Gateway. Latency is a peak-EWMA (Finagle's
+One RouteStates per worker, owned by the Gateway. It also applies the cooldown's
+``max_ejection_percent``: a route is ejected only while the other ejected routes of the model it
+failed for leave room (at least one route of any model may always be ejected, as in Envoy). Latency is a peak-EWMA (Finagle's
 "PeakEwma", as used by Linkerd): a slow sample raises the estimate at once, fast samples pull it
 down with a time-based decay, so a route that turns slow is avoided immediately.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from edge.config import CooldownConfig
@@ -15,6 +19,8 @@ from edge.config import CooldownConfig
 from .breaker import Breaker
 
 __all__ = ["RouteState", "RouteStates"]
+
+log = logging.getLogger("edge.routing")
 
 DECAY_S = 10.0  # time constant of the latency average
 INITIAL_LATENCY_S = 0.0  # unknown routes look fast, so each gets tried
@@ -28,7 +34,7 @@ class RouteState:
         self.in_flight = 0
         self.latency = INITIAL_LATENCY_S
         self._stamp = 0.0
-        self.breaker = Breaker(cooldown.failures, cooldown.window_s, cooldown.for_s)
+        self.breaker = Breaker(cooldown)
         self.max_concurrency = max_concurrency
 
     @property
@@ -57,11 +63,33 @@ class RouteStates:
     def names(self) -> list[str]:
         return list(self._states)
 
-    def failed(self, state: RouteState, now: float) -> None:
-        """A request gave this route a retryable failure: count it here and, with Redis, everywhere."""
-        state.breaker.failure(now)
+    def succeeded(self, state: RouteState, now: float) -> None:
+        """A request was answered by this route (perhaps after retries on it)."""
+        state.breaker.success(now)
         if self.shared is not None:
-            self.shared.failure(state.name)
+            self.shared.outcome(state.name, True, ())
+
+    def failed(self, state: RouteState, now: float, group: Sequence[str] = ()) -> None:
+        """A request gave up on this route after retryable failures (once per request).
+
+        ``group``: the routes of the model the request was for, the set the ejection cap is
+        measured against. With Redis, the outcome and any ejection are shared with everyone.
+        """
+        breaker = state.breaker
+        if breaker.failure(now, lambda: self._room(state.name, group)):
+            until = breaker.retry_in(now)
+            log.warning("cooldown: route %s ejected for %.0f s (%s)", state.name, until, breaker.last_reason)
+            if self.shared is not None:
+                self.shared.ejected(state.name, until, group)
+        if self.shared is not None:
+            self.shared.outcome(state.name, False, group)
+
+    def _room(self, name: str, group: Sequence[str]) -> bool:
+        """max_ejection_percent: may one more route of ``group`` be out of service?"""
+        if len(group) < 2:
+            return True
+        out = sum(1 for other in group if other != name and other in self._states and self._states[other].breaker.ejected)
+        return out + 1 <= max(1, int(len(group) * self._cooldown.max_ejection_percent / 100))
 
     def get(self, name: str, max_concurrency: int | None = None) -> RouteState:
         state = self._states.get(name)

@@ -39,9 +39,12 @@ def test_edge_bench_writes_a_complete_report(tmp_path: Path) -> None:
     chaos = phases.pop(("edge", "chaos"))
     assert chaos["requests"] > 0 and chaos["errors"] == 0, chaos  # the fallback answered every failure
     assert 1.0 <= chaos["upstream_calls_per_request"] < 2.0, chaos
-    # the gateway's own account, from its ledger: every row answered, some by the fallback
+    # the gateway's own account, from its ledger: every row answered, and the failing primary
+    # shows: retried on the same route or answered by the fallback (in a short, quiet phase the
+    # retries can recover every failure, and those never cool the primary down: issue 16)
     assert chaos["ledger_rows"] > 0 and chaos["ledger_errors"] == 0 and chaos["ledger_attempts_per_request"] >= 1.0, chaos
-    assert 0.0 < chaos["fallback_share"] <= 1.0, chaos
+    assert 0.0 <= chaos["fallback_share"] <= 1.0, chaos
+    assert chaos["ledger_attempts_per_request"] > 1.0 or chaos["fallback_share"] > 0.0, chaos
     assert phases[("edge", "chat")]["upstream_calls_per_request"] < 1.2
     assert {(n["system"], n["scenario"]) for n in doc["not_applicable"]} == {("direct", "chaos"), ("floor", "chaos")}
     for (system, scenario), p in phases.items():

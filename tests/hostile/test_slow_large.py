@@ -34,7 +34,7 @@ server:
   max_concurrent: 6
   max_concurrent_per_key: 3
 """
-ROUTING = "routing:\n  retries: 0\n  timeout_s: 3\n  cooldown: {failures: 1000000, window_s: 1, for_s: 1}\n"
+ROUTING = "routing:\n  retries: 0\n  timeout_s: 3\n  cooldown: {consecutive_failures: 0, failure_percent: 0}\n"
 
 
 @pytest.fixture(scope="module")

@@ -164,8 +164,10 @@
 
   function renderRoutes(doc) {
     const c = doc.cooldown;
-    $("cooldown-config").textContent = "A route that fails " + c.failures + " times in " + c.window_s + " s is skipped for " + c.for_s +
-      " s, then probed with one request. Cooldowns as seen by " + doc.scope + ".";
+    $("cooldown-config").textContent = "A route is ejected after " + c.consecutive_failures + " failed requests in a row, or when " +
+      c.failure_percent + "% of at least " + c.min_requests + " requests in " + c.window_s + " s failed (retries that recovered do not count); it is skipped for " +
+      c.base_ejection_s + " s times its ejections in a row (at most " + c.max_ejection_s + " s), then probed with one request; at most " +
+      c.max_ejection_percent + "% of a model's routes at once. Cooldowns as seen by " + doc.scope + ".";
     fill($("routes-table"), doc.data.map((row) => el("tr", { "data-route": row.route, class: row.cooling_down ? "cooling" : "" },
       cell(row.route), cell(row.public_models.join(", ") || "-"),
       el("td", {}, el("span", { class: "state state-" + row.state, text: row.state.replace("_", "-") })),

@@ -46,7 +46,7 @@ models:
   broken: {{route: [{{provider: up, model: error}}]}}
 routing:
   retries: 0
-  cooldown: {{failures: 2, window_s: 60, for_s: 600}}
+  cooldown: {{consecutive_failures: 2, base_ejection_s: 600, max_ejection_s: 600}}
 prices:
   echo: {{input: 30.0, output: 60.0}}
 keys: {{admin: {admin}}}

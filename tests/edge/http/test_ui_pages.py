@@ -103,7 +103,10 @@ def test_series_adds_up_to_the_usage_report(admin_gateway: Server) -> None:
 
 def test_routes_and_budgets_documents(admin_gateway: Server) -> None:
     _, _, routes = _get(admin_gateway, "/v1/routes")
-    assert routes["scope"] == "this worker" and routes["cooldown"] == {"failures": 1000000, "window_s": 1.0, "for_s": 1.0}
+    assert routes["scope"] == "this worker" and routes["cooldown"] == {
+        "consecutive_failures": 0, "failure_percent": 0.0, "min_requests": 20, "window_s": 30.0,
+        "base_ejection_s": 30.0, "max_ejection_s": 300.0, "max_ejection_percent": 50.0,
+    }
     by_route = {r["route"]: r for r in routes["data"]}
     assert by_route["up/echo"]["public_models"] == ["chat", "failover"] and by_route["up/echo"]["state"] == "closed"
     assert by_route["down/echo"]["kind"] == "openai" and not by_route["down/echo"]["cooling_down"]

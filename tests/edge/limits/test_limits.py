@@ -203,7 +203,7 @@ def test_redis_outage_degrades_to_host_limits(mock: Mock, tmp_path: Path) -> Non
 
 def test_cooldown_is_shared_through_redis(mock: Mock, tmp_path: Path, redis_url: str) -> None:
     """Failures seen by one instance cool the route down on another (within a poll, 0.5 s)."""
-    text = gateway_config(mock.base_url, tmp_path, routing="routing:\n  retries: 0\n  cooldown: {failures: 3, window_s: 30, for_s: 10}\n")
+    text = gateway_config(mock.base_url, tmp_path, routing="routing:\n  retries: 0\n  cooldown: {consecutive_failures: 3, base_ejection_s: 10}\n")
     text = text.replace("state:\n", f"state:\n  redis: {redis_url}\n")
     config = write_config(tmp_path / "edge.yaml", text)
     first = Server(["serve", "--config", str(config)], cwd=str(tmp_path))

@@ -22,7 +22,7 @@ models:
 routing:
   retries: 2
   timeout_s: 20
-  cooldown: {failures: 3, window_s: 30, for_s: 5}
+  cooldown: {consecutive_failures: 3, base_ejection_s: 5}
 """
 
 

@@ -52,7 +52,7 @@ routing:
   timeout_s: 20
   first_byte_timeout_s: 0.5
   retry_budget_min: 1000  # these tests retry a lot in little traffic
-  cooldown: {failures: 3, window_s: 30, for_s: 60}
+  cooldown: {consecutive_failures: 3, base_ejection_s: 60}
 """
 
 

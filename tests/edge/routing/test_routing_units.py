@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from edge.config import ConfigError, parse_config
+from edge.config import ConfigError, CooldownConfig, parse_config
 from edge.providers import Providers
 from edge.router import Router
 from edge.routing.breaker import Breaker
@@ -64,7 +64,7 @@ def test_retry_budget_caps_retries_at_a_fifth_of_requests() -> None:
 
 
 def test_breaker_opens_half_opens_and_closes() -> None:
-    breaker = Breaker(failures=3, window_s=30, for_s=60)
+    breaker = Breaker(CooldownConfig(consecutive_failures=3, base_ejection_s=60, max_ejection_s=600))
     assert breaker.allow(0) and breaker.state == "closed"
     breaker.failure(1)
     breaker.failure(2)
@@ -75,17 +75,21 @@ def test_breaker_opens_half_opens_and_closes() -> None:
     assert breaker.allow(64) and breaker.state == "half_open"  # the one probe
     assert not breaker.allow(64.5)  # no second probe while the first is out
     breaker.failure(65)
-    assert breaker.state == "open" and not breaker.allow(100)
-    assert breaker.allow(126)
-    breaker.success()
-    assert breaker.state == "closed" and breaker.allow(127) and breaker.allow(127)
+    # The failed probe ejects it again, for twice as long (Envoy: base time x ejections).
+    assert breaker.state == "open" and not breaker.allow(100) and breaker.retry_in(65) == pytest.approx(120)
+    assert breaker.allow(186)
+    breaker.success(186)
+    assert breaker.state == "closed" and breaker.allow(187) and breaker.allow(187)
 
 
 def test_failures_outside_the_window_do_not_open() -> None:
-    breaker = Breaker(failures=3, window_s=10, for_s=60)
+    breaker = Breaker(CooldownConfig(consecutive_failures=0, failure_percent=50, min_requests=3, window_s=10))
     for t in (0, 11, 22):
         breaker.failure(t)
     assert breaker.state == "closed"
+    for t in (30, 31, 32):
+        breaker.failure(t)
+    assert breaker.state == "open"
 
 
 def _config(models: dict) -> dict:
