@@ -384,7 +384,6 @@ class Response:
         except zlib.error:
             raise InvalidResponse("the body does not match its content-encoding") from None
         if rest:
-            self._chunks.append(rest)
-            self._size += len(rest)
+            self._data(rest)
         self._cancel_timer()
         self._reach(DONE)

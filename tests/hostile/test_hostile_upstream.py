@@ -28,12 +28,17 @@ from pathlib import Path
 import pytest
 
 from tests.hostile.hostile_upstream import HostileProcess
+from edge.config import ConfigError, parse_config
 from tests.support import Mock, Server, gateway_config, request, write_config
 
 BAD = """  bad:
     kind: openai
     base_url: {url}
     timeout_s: 60
+  small:
+    kind: openai
+    base_url: {url}
+    max_response_mb: 1
 """
 MODELS = """  endless:
     route: [{provider: bad, model: endless-header}]
@@ -46,6 +51,12 @@ MODELS = """  endless:
   guarded:
     route: [{provider: bad, model: gzip-bomb}]
     fallbacks: [chat]
+  two-mb:
+    route: [{provider: bad, model: padded-2000000}]
+  small-ok:
+    route: [{provider: small, model: padded-900000}]
+  small-over:
+    route: [{provider: small, model: padded-2000000}]
 """
 MB = 1024 * 1024
 # What the worker may spend on other work while one request waits for it (issue 16: no stall
@@ -234,3 +245,18 @@ def test_a_hostile_route_falls_back_like_any_failed_upstream(setup: tuple[Server
     assert status == 200, data[:300]
     assert json.loads(data)["model"] == "guarded"
     assert headers["x-edge-fallback-reason"].startswith("connection on bad/gzip-bomb"), headers
+
+
+def test_max_response_mb_is_the_providers_cap(setup: tuple[Server, HostileProcess]) -> None:
+    gw, upstream = setup
+    # The default (64 MiB) takes a 2 MB answer; a provider with max_response_mb: 1 takes 0.9 MB
+    # and refuses 2 MB with the same clean 502.
+    for model, size in (("two-mb", 2_000_000), ("small-ok", 900_000)):
+        status, _, data, _, _ = _hostile(gw, model)
+        assert status == 200, data[:300]
+        assert len(json.loads(data)["choices"][0]["message"]["content"]) == size
+    status, _, data, _, _ = _hostile(gw, "small-over")
+    error = json.loads(data)["error"]
+    assert status == 502 and "'small'" in error["message"] and str(upstream.port) not in error["message"], (status, error)
+    with pytest.raises(ConfigError, match=r"providers\.p\.max_response_mb: must be positive \(got 0"):
+        parse_config({"providers": {"p": {"kind": "openai", "base_url": "https://x", "max_response_mb": 0}}}, env={})
