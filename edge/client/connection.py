@@ -97,10 +97,16 @@ class Connection(asyncio.Protocol):
             self._surplus, self.keep_alive = True, False
             return
         try:
-            if response._stage < HEAD:
-                self._feed_head(data, response)
+            if response._stage >= HEAD:
+                # _feed, inlined: this is every read of every body.
+                self._progress = False
+                self._parser.feed_data(data)
+                if self._progress:
+                    self._stalled = 0
+                else:
+                    self._stall(len(data))
             else:
-                self._feed(data)
+                self._feed_head(data, response)
         except httptools.HttpParserUpgrade:
             response._fail(InvalidResponse("the upstream switched protocols"))
             self.abort()
@@ -131,11 +137,14 @@ class Connection(asyncio.Protocol):
         if self._progress:
             self._stalled = 0
         else:
-            # Checked per read (uvloop reads at most 256 KiB), so httptools holds at most one
-            # read past the cap.
-            self._stalled += len(data)
-            if self._stalled > MAX_HEADER_BYTES:
-                raise ResponseTooLarge(f"more than {MAX_HEADER_BYTES} bytes of response framing without body data")
+            self._stall(len(data))
+
+    def _stall(self, size: int) -> None:
+        # Counted per read (uvloop reads at most 256 KiB), so httptools holds at most one read
+        # past the cap.
+        self._stalled += size
+        if self._stalled > MAX_HEADER_BYTES:
+            raise ResponseTooLarge(f"more than {MAX_HEADER_BYTES} bytes of response framing without body data")
 
     def eof_received(self) -> bool | None:
         return False  # close our side too; connection_lost follows

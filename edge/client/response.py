@@ -263,19 +263,20 @@ class Response:
         self._size += len(data)
         if self._size > self._max_body:  # only a whole-body read buffers this much
             self._too_large()
-        if self._spool is not None:
-            self._spool.append(data)
-        elif not self._idle_s and self._size > _GATHER_AT:
-            self._start_spool(data)
-        else:
-            self._chunks.append(data)
         if self._idle_s:
+            self._chunks.append(data)
             self._last = self._loop.time()
             if self._size > HIGH_WATER and not self._paused and self._want != DONE:
                 conn = self._conn
                 if conn is not None and conn.transport is not None:
                     self._paused = True
                     conn.transport.pause_reading()
+        elif self._spool is not None:
+            self._spool.append(data)
+        elif self._size > _GATHER_AT:
+            self._start_spool(data)
+        else:
+            self._chunks.append(data)
         if self._want == DATA:
             self._reach(DATA)
         else:
