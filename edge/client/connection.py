@@ -108,12 +108,19 @@ class Connection(asyncio.Protocol):
             else:
                 self._feed_head(data, response)
         except httptools.HttpParserUpgrade:
-            response._fail(InvalidResponse("the upstream switched protocols"))
-            self.abort()
+            self._broken(response, InvalidResponse("the upstream switched protocols"))
         except (httptools.HttpParserError, ClientError) as exc:
             cause = exc.__context__ if isinstance(exc.__context__, ClientError) else exc
-            response._fail(cause if isinstance(cause, ClientError) else InvalidResponse(f"malformed HTTP response ({type(exc).__name__})"))
-            self.abort()
+            self._broken(response, cause if isinstance(cause, ClientError) else InvalidResponse(f"malformed HTTP response ({type(exc).__name__})"))
+
+    def _broken(self, response: Response, error: ClientError) -> None:
+        if response._ending:
+            # The response was complete (its body may still be decoding): what broke came after
+            # it, and is dropped with the connection, as any bytes after a response are.
+            self.keep_alive = False
+        else:
+            response._fail(error)
+        self.abort()
 
     def _feed_head(self, data: bytes, response: Response) -> None:
         room = MAX_HEADER_BYTES - self._header_bytes

@@ -357,7 +357,7 @@ class Response:
 
     def _pause(self) -> None:
         conn = self._conn
-        if not self._paused and conn is not None and conn.transport is not None and not conn.closed:
+        if not self._paused and conn is not None and conn.transport is not None and not conn.transport.is_closing():
             self._paused = True
             conn.transport.pause_reading()
 
@@ -365,7 +365,7 @@ class Response:
         self._paused = False
         self._last = self._loop.time()
         conn = self._conn
-        if conn is not None and conn.transport is not None and not conn.closed:
+        if conn is not None and conn.transport is not None and not conn.transport.is_closing():
             conn.transport.resume_reading()
 
     def _done(self) -> None:
