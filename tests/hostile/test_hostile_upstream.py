@@ -7,11 +7,11 @@ expands to 1 GiB). For each, while the hostile answer is being read, a second th
 sending normal requests through the same worker. Checked: the hostile request gets a 502 in the
 OpenAI envelope naming the provider and not its address; the worker's peak RSS (VmHWM in /proc,
 reset through clear_refs before the exchange) grows by a bounded amount and falls back after;
-no request waited behind the hostile one. That last one is measured with a third thread of
-GET /healthz probes, as the CPU the worker's event loop thread spent while each probe was in
-flight (/proc schedstat): a probe costs well under a millisecond, so 100 ms of CPU in its window
-is at least the longest the loop was held meanwhile, whatever else the shared machine was doing.
-The normal requests' wall-clock latency is bounded too, loosely (see MAX_ADDED_WALL_S).
+no request waited long behind the hostile one. That last one is measured with a third thread
+of GET /healthz probes, as the CPU the worker's event loop thread spent while each probe was in
+flight (/proc schedstat): a probe costs well under a millisecond, so that CPU bounds from above
+the longest the loop was held meanwhile, whatever else the shared machine was doing (see
+MAX_STALL_CPU_S). The normal requests' wall-clock latency is bounded too, loosely.
 docs/hostile.md has the figures before and after the fix.
 """
 
@@ -59,11 +59,16 @@ MODELS = """  endless:
     route: [{provider: small, model: padded-2000000}]
 """
 MB = 1024 * 1024
-# What the worker may spend on other work while one request waits for it (issue 16: no stall
-# over 100 ms), and a loose bound on the wall-clock time added: the hostile upstream and the
-# gateway reading it keep both cores of a shared machine busy, so normal requests through the
-# mock (three processes) take up to a second then, stall or no stall (before the fix: 5 s).
-MAX_STALL_CPU_S = 0.100
+# The worker's CPU while one probe was in flight: an upper bound on the longest the loop was
+# held meanwhile (before the fix: 1.6-3.8 s). It also holds what the worker did, fairly
+# interleaved, while the probe's own thread waited to be scheduled, which on a loaded 2-core
+# machine reaches tens of ms; the bound leaves room for that. The precise figure, the loop's
+# CPU between two wakeups of an in-process probe, is asserted under 50 ms in
+# tests/edge/client/test_hostile_responses.py (measured 3-15 ms).
+MAX_STALL_CPU_S = 0.250
+# Normal requests through the mock (three processes) while the hostile upstream and the worker
+# reading it keep both cores busy take up to a second, stall or no stall (before the fix: 5 s
+# and more), so the wall-clock bound is loose.
 MAX_ADDED_WALL_S = 2.0
 
 
