@@ -71,6 +71,9 @@ class ProviderConfig(_Frozen):
     connect_timeout_s: float = 10.0
     headers: dict[str, str] = field(default_factory=dict)
     max_connections: int = 256
+    # The largest plain (non-streamed) answer read from it; larger ones fail as they arrive
+    # (edge/client/response.py MAX_BODY_BYTES says why 64).
+    max_response_mb: float = 64.0
     # Upstream models advertised by GET /v1/models as "<provider>/<model>".
     models: list[str] = field(default_factory=list)
     # The kind's options struct, filled in by the loader (never written in the YAML as such).
@@ -326,6 +329,8 @@ def _check(config: Config, source: str) -> None:
             errors.append(f"providers.{name}.timeout_s: must be positive (got {provider.timeout_s})")
         if provider.max_connections < 1:
             errors.append(f"providers.{name}.max_connections: must be at least 1 (got {provider.max_connections})")
+        if provider.max_response_mb <= 0:
+            errors.append(f"providers.{name}.max_response_mb: must be positive (got {provider.max_response_mb})")
         for header, value in provider.headers.items():
             # Values can hold secrets: name the header, never echo the value.
             if not _token(header):

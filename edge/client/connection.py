@@ -3,25 +3,32 @@
 The connection is an asyncio protocol fed by uvloop; httptools (llhttp, the parser Node.js uses)
 frames the response: status line, headers, content-length or chunked bodies, keep-alive. A body
 without either ends when the server closes (RFC 9112 section 6.3, rule 8). Bodies in gzip or
-deflate are decoded as they arrive. One exchange at a time; no pipelining. Headers are capped at
-``MAX_HEADER_BYTES``. Bytes after a complete response are a broken server: ignored, and the
-connection is not reused.
+deflate are decoded as they arrive (response.py, inflate.py). One exchange at a time; no
+pipelining. Bytes after a complete response are a broken server: ignored, and the connection is
+not reused.
+
+What the parser holds is bounded as the bytes arrive: httptools keeps a header field until its
+line ends and grows it by concatenation, so one line that never ends would cost memory and
+quadratic CPU without bound. Every byte before the final head is complete (status line, fields,
+1xx responses) counts against ``MAX_HEADER_BYTES`` before the parser sees it, and the exchange
+fails at the cap; after the head, ``MAX_HEADER_BYTES`` of input in which the parser delivers no
+body and completes nothing (an endless trailer line, chunk extensions) fail it too.
 """
 
 from __future__ import annotations
 
 import asyncio
-import zlib
 from typing import Any
 
 import httptools
 
-from .errors import ClientError, InvalidResponse, ServerDisconnected
-from .response import DONE, HEAD, Response
+from .errors import ClientError, InvalidResponse, ResponseTooLarge, ServerDisconnected
+from .inflate import Inflater
+from .response import HEAD, Response
 
 __all__ = ["MAX_HEADER_BYTES", "Connection"]
 
-# Response headers beyond this are a broken or hostile upstream, not an answer.
+# A response head beyond this is a broken or hostile upstream, not an answer.
 MAX_HEADER_BYTES = 64 * 1024
 
 
@@ -38,7 +45,9 @@ class Connection(asyncio.Protocol):
         self._on_lost = on_lost  # the pool's bookkeeping, called once
         self._return: Any = None
         self._parser = httptools.HttpResponseParser(self)
-        self._header_bytes = 0
+        self._header_bytes = 0  # fed to the parser before the final head was complete
+        self._stalled = 0  # fed after it without the parser making progress
+        self._progress = False
         self._framed = False  # content-length or chunked: the body ends on its own
         self._interim = False  # a 1xx response, skipped
         self._surplus = False  # bytes after the complete response: ignored, never reused
@@ -49,7 +58,7 @@ class Connection(asyncio.Protocol):
         self.response = response
         self._return = on_idle
         self.keep_alive = False
-        self._header_bytes = 0
+        self._header_bytes = self._stalled = 0
         self._surplus = False
         transport = self.transport
         assert transport is not None
@@ -84,18 +93,65 @@ class Connection(asyncio.Protocol):
             # connection's state is unknown now, so it is not reused.
             self.abort()
             return
-        if response._stage == DONE:
+        if response._ending:
             self._surplus, self.keep_alive = True, False
             return
         try:
-            self._parser.feed_data(data)
+            if response._stage >= HEAD:
+                # _feed, inlined: this is every read of every body.
+                self._progress = False
+                self._parser.feed_data(data)
+                if self._progress:
+                    self._stalled = 0
+                else:
+                    self._stall(len(data))
+            else:
+                self._feed_head(data, response)
         except httptools.HttpParserUpgrade:
-            response._fail(InvalidResponse("the upstream switched protocols"))
-            self.abort()
+            self._broken(response, InvalidResponse("the upstream switched protocols"))
         except (httptools.HttpParserError, ClientError) as exc:
             cause = exc.__context__ if isinstance(exc.__context__, ClientError) else exc
-            response._fail(cause if isinstance(cause, ClientError) else InvalidResponse(f"malformed HTTP response ({type(exc).__name__})"))
-            self.abort()
+            self._broken(response, cause if isinstance(cause, ClientError) else InvalidResponse(f"malformed HTTP response ({type(exc).__name__})"))
+
+    def _broken(self, response: Response, error: ClientError) -> None:
+        if response._ending:
+            # The response was complete (its body may still be decoding): what broke came after
+            # it, and is dropped with the connection, as any bytes after a response are.
+            self.keep_alive = False
+        else:
+            response._fail(error)
+        self.abort()
+
+    def _feed_head(self, data: bytes, response: Response) -> None:
+        room = MAX_HEADER_BYTES - self._header_bytes
+        if len(data) <= room:
+            self._header_bytes += len(data)
+            self._parser.feed_data(data)
+            return
+        # Only what fits goes to the parser; the rest only if the head completed within it.
+        view = memoryview(data)
+        self._header_bytes = MAX_HEADER_BYTES
+        if room:
+            self._parser.feed_data(view[:room])
+        if response._stage < HEAD:
+            raise ResponseTooLarge(f"the response head is larger than {MAX_HEADER_BYTES} bytes")
+        if not response._ending and not self._surplus:
+            self._feed(view[room:])
+
+    def _feed(self, data: bytes | memoryview) -> None:
+        self._progress = False
+        self._parser.feed_data(data)
+        if self._progress:
+            self._stalled = 0
+        else:
+            self._stall(len(data))
+
+    def _stall(self, size: int) -> None:
+        # Counted per read (uvloop reads at most 256 KiB), so httptools holds at most one read
+        # past the cap.
+        self._stalled += size
+        if self._stalled > MAX_HEADER_BYTES:
+            raise ResponseTooLarge(f"more than {MAX_HEADER_BYTES} bytes of response framing without body data")
 
     def eof_received(self) -> bool | None:
         return False  # close our side too; connection_lost follows
@@ -104,7 +160,7 @@ class Connection(asyncio.Protocol):
         self.closed = True
         response = self.response
         self.response = None
-        if response is not None and not response._finished and response._stage != DONE:
+        if response is not None and not response._finished and not response._ending:
             if response._stage >= HEAD and not self._framed and not self._interim:
                 try:
                     response._done()  # a body delimited by the end of the connection
@@ -120,17 +176,15 @@ class Connection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         response = self.response
-        if response is not None and response._stage == DONE:
+        if response is not None and response._ending:
             # A second response to one request (in the same read as the first): a broken
             # server. The answer stays what the first response said; the connection is dropped.
             self._surplus, self.keep_alive = True, False
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Bounded by what was fed (``_feed_head``): the fields need no count of their own.
         if self._surplus:
             return
-        self._header_bytes += len(name) + len(value)
-        if self._header_bytes > MAX_HEADER_BYTES:
-            raise InvalidResponse("response headers are too large")
         response = self.response
         if response is not None:
             response._raw.append((name, value))
@@ -139,42 +193,52 @@ class Connection(asyncio.Protocol):
         response = self.response
         if response is None or self._surplus:
             return
+        self._progress = True
         status = self._parser.get_status_code()
         if status < 200:
+            # Its bytes still count toward the head's cap: a flood of 1xx is no answer either.
             self._interim = True
             response._raw = []
-            self._header_bytes = 0
             return
         self._interim = False
         framed = False
         encoding = ""
+        length = b""
         for name, value in response._raw:
             # Only three fields matter here; their lengths spare lower-casing the others.
             size = len(name)
             if size == 14 and name.lower() == b"content-length":
                 framed = True
+                length = value
             elif size == 17 and name.lower() == b"transfer-encoding" and b"chunked" in value.lower():
                 framed = True
             elif size == 16 and name.lower() == b"content-encoding":
                 encoding = value.decode("latin-1").strip().lower()
         self._framed = framed
+        if length:
+            response._expect(int(length))  # llhttp accepts digits only
         if encoding:
             if encoding in ("gzip", "x-gzip"):
-                response._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                response._inflater = Inflater("gzip")
             elif encoding == "deflate":
-                response._decoder = _Deflate()
+                response._inflater = Inflater("deflate")
             elif encoding != "identity":
                 raise InvalidResponse(f"unsupported content-encoding {encoding!r}")
         response._head(status)
 
     def on_body(self, body: bytes) -> None:
+        self._progress = True
         response = self.response
         if response is not None and not self._interim and not self._surplus:
-            response._data(body)
+            if response._inflater is None:
+                response._data(body)
+            else:
+                response._encoded(body)
 
     def on_message_complete(self) -> None:
         if self._surplus:
             return
+        self._progress = True
         if self._interim:
             self._interim = False
             return
@@ -184,29 +248,3 @@ class Connection(asyncio.Protocol):
         self.keep_alive = self._parser.should_keep_alive()
         response._done()
 
-
-class _Deflate:
-    """HTTP "deflate" is zlib-wrapped by the RFC, raw in some servers: accept both."""
-
-    def __init__(self) -> None:
-        self._inner: Any = None
-        self._head = b""
-
-    @property
-    def unconsumed_tail(self) -> bytes:
-        return self._inner.unconsumed_tail if self._inner is not None else b""
-
-    def decompress(self, data: bytes, max_length: int = 0) -> bytes:
-        if self._inner is None:
-            self._head += data
-            if len(self._head) < 2:
-                return b""
-            zlib_wrapped = (self._head[0] & 0x0F) == 8 and ((self._head[0] << 8) | self._head[1]) % 31 == 0
-            self._inner = zlib.decompressobj(zlib.MAX_WBITS if zlib_wrapped else -zlib.MAX_WBITS)
-            data, self._head = self._head, b""
-        return self._inner.decompress(data, max_length)
-
-    def flush(self) -> bytes:
-        if self._inner is None:
-            return b""
-        return self._inner.flush()

@@ -6,7 +6,7 @@ something a gateway error should echo (the callers wrap these anyway).
 
 from __future__ import annotations
 
-__all__ = ["ClientError", "ConnectError", "InvalidResponse", "ReadTimeout", "ServerDisconnected"]
+__all__ = ["ClientError", "ConnectError", "InvalidResponse", "ReadTimeout", "ResponseTooLarge", "ServerDisconnected"]
 
 
 class ClientError(Exception):
@@ -23,6 +23,10 @@ class ServerDisconnected(ClientError):
 
 class InvalidResponse(ClientError):
     """The upstream's bytes are not a valid HTTP/1.1 response (or a body we cannot decode)."""
+
+
+class ResponseTooLarge(InvalidResponse):
+    """The response's head, framing or body went past its cap: no answer is that large."""
 
 
 class ReadTimeout(ClientError, TimeoutError):

@@ -80,18 +80,19 @@ class Pool:
             self._waiters.append(waiter)
             try:
                 async with asyncio.timeout_at(deadline):
-                    conn = await waiter
+                    handed = await waiter
             except BaseException:
-                if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
-                    self._idle_conn(waiter.result())  # handed over as we gave up: pass it on
+                handed = waiter.result() if waiter.done() and not waiter.cancelled() else None
+                if handed is not None:
+                    self._idle_conn(handed)  # handed over as we gave up: pass it on
                 else:
                     try:
                         self._waiters.remove(waiter)
                     except ValueError:
                         pass
                 raise
-            if conn is not None and not conn.closed:
-                return conn
+            if handed is not None and not handed.closed:
+                return handed
 
     async def _connect(self, loop: asyncio.AbstractEventLoop, deadline: float) -> Connection:
         bound = min(self.connect_timeout, max(0.0, deadline - loop.time()))

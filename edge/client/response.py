@@ -4,18 +4,25 @@ A Response is read either whole (``wait(DONE)``, for plain calls) or as it arriv
 (``read_chunk``, for streams), and it owns the exchange's timers: a deadline for the whole
 exchange, or a first-byte bound and then an idle bound for streams. Streams apply back-pressure:
 above ``HIGH_WATER`` buffered bytes the connection stops reading from the socket until the
-reader catches up. Bodies are capped at the client's ``max_body_bytes`` (a decompressed piece
-too), so an upstream cannot make the gateway buffer without bound. The connection
-(connection.py) feeds it through the underscored methods.
+reader catches up. What a response may make the gateway hold is bounded as the bytes arrive,
+not after: a body read whole, and what a stream has buffered, stop at the client's
+``max_body_bytes`` (a declared ``content-length`` above it is refused at the head), and the
+memory is dropped with the exchange. gzip and deflate bodies are decoded in steps of ``_STEP``
+output bytes (inflate.py), ``_TURN`` bytes per turn of the event loop, with the socket paused
+until the decoder has caught up: a bomb costs at most ``max_body_bytes`` of output and never
+holds the loop for more than a few milliseconds at a time. The connection (connection.py)
+feeds it through the underscored methods.
 """
 
 from __future__ import annotations
 
 import asyncio
 import zlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NoReturn
 
-from .errors import InvalidResponse, ReadTimeout
+from .errors import ClientError, InvalidResponse, ReadTimeout, ResponseTooLarge
+from .inflate import Inflater
+from .spool import Spool
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -26,9 +33,17 @@ __all__ = ["DATA", "DONE", "HEAD", "HIGH_WATER", "MAX_BODY_BYTES", "Response"]
 HEAD, DATA, DONE = 0, 1, 2
 
 HIGH_WATER = 256 * 1024
-# A body read whole, or one decoded piece of any body, beyond this is not an answer: the
-# largest real ones (2,048 embeddings of 3,072 floats as JSON) are about 80 MB.
-MAX_BODY_BYTES = 256 * 1024 * 1024
+# A plain (non-streamed) answer beyond this is not an answer. An LLM's JSON answer is kilobytes
+# (a 128k-token completion with logprobs is a few tens of MB); the largest real ones are
+# embeddings: 2,048 inputs of 1,536 floats as JSON are about 63 MB (OpenAI SDKs ask for base64,
+# a quarter of that). Providers raise it with ``max_response_mb`` (edge/config.py).
+MAX_BODY_BYTES = 64 * 1024 * 1024
+# Decoded bytes per zlib call, and per turn of the event loop (a few ms of CPU): between turns
+# the loop serves every other request on the worker.
+_STEP = 256 * 1024
+_TURN = 1024 * 1024
+# A body read whole is gathered in a Spool from this size on (spool.py says why).
+_GATHER_AT = 1024 * 1024
 
 
 class Response:
@@ -36,8 +51,8 @@ class Response:
 
     __slots__ = (
         "status", "_raw", "_headers", "_conn", "_loop", "_chunks", "_size", "_stage", "_error",
-        "_waiter", "_want", "_decoder", "_timer", "_idle_s", "_last", "_paused", "_finished",
-        "_max_body",
+        "_waiter", "_want", "_inflater", "_timer", "_idle_s", "_last", "_paused", "_finished",
+        "_max_body", "_ending", "_turn", "_wire", "_spool",
     )
 
     def __init__(self, conn: Connection, loop: asyncio.AbstractEventLoop, max_body: int = MAX_BODY_BYTES) -> None:
@@ -54,13 +69,17 @@ class Response:
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._want = DONE
-        self._decoder: Any = None
+        self._inflater: Inflater | None = None  # gzip or deflate: the body is decoded in steps
         self._timer: asyncio.TimerHandle | None = None
         self._idle_s = 0.0
         self._last = 0.0
-        self._paused = False
+        self._paused = False  # we paused the socket: a slow stream reader, or decoding to catch up
         self._finished = False  # released or closed: the connection is no longer ours
         self._max_body = max_body
+        self._ending = False  # the connection saw the body end (DONE once decoding caught up)
+        self._turn: asyncio.Handle | None = None  # the next turn of decoding, when one is due
+        self._wire = 0  # encoded bytes received, for a body read whole
+        self._spool: Spool | None = None  # a large body read whole (spool.py)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -90,7 +109,11 @@ class Response:
         """What has arrived and not been read yet (the whole body after ``wait(DONE)``)."""
         chunks = self._chunks
         if not chunks:
-            return b""
+            spool, self._spool = self._spool, None
+            if spool is None:
+                return b""
+            self._size = 0
+            return spool.take()
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self._chunks, self._size = [], 0
         return data
@@ -111,12 +134,8 @@ class Response:
             waiter = self._waiter = self._loop.create_future()
             await waiter
         data = self.body
-        if self._paused:
-            self._paused = False
-            self._last = self._loop.time()
-            conn = self._conn
-            if conn is not None and conn.transport is not None:
-                conn.transport.resume_reading()
+        if self._paused or self._inflater is not None:
+            self._caught_up()
         return data
 
     # -- timeouts -------------------------------------------------------------------------
@@ -167,6 +186,8 @@ class Response:
                     conn.transport.resume_reading()
             conn.idle()
         else:
+            if self._stage != DONE:
+                self._drop()  # the rest was not wanted
             conn.abort()
 
     def close(self) -> None:
@@ -175,9 +196,22 @@ class Response:
             return
         self._finished = True
         self._cancel_timer()
+        self._drop()
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.abort()
+
+    def _drop(self) -> None:
+        """Nobody will read the rest: its memory goes now, not when the last reference does
+        (a raised error's traceback can keep the response alive for a while)."""
+        self._chunks, self._size = [], 0
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+        self._inflater = None
+        if self._turn is not None:
+            self._turn.cancel()
+            self._turn = None
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -203,50 +237,154 @@ class Response:
             self._timer = self._loop.call_at(now + self._idle_s, self._expired, True)
         self._reach(HEAD)
 
+    def _expect(self, length: int) -> None:
+        """The head declared ``content-length``: a body read whole that cannot fit is refused
+        before a byte of it is read."""
+        if length > self._max_body and not self._idle_s:
+            self._too_large()
+
     def _fail(self, error: BaseException) -> None:
         if self._error is not None or self._stage == DONE:
             return
         self._error = error
         self._cancel_timer()
+        if isinstance(error, ResponseTooLarge):
+            self._drop()  # what came is the problem; a cut stream's last bytes are still read
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def _too_large(self) -> NoReturn:
+        self._drop()
+        raise ResponseTooLarge(f"the body is larger than {self._max_body} bytes")
+
     def _data(self, data: bytes) -> None:
-        if self._decoder is not None:
-            decoder = self._decoder
-            try:
-                data = decoder.decompress(data, self._max_body)
-            except zlib.error:
-                raise InvalidResponse("the body does not match its content-encoding") from None
-            if decoder.unconsumed_tail:  # a decompression bomb
-                raise InvalidResponse(f"the body is larger than {self._max_body} bytes")
-            if not data:
-                return
-        self._chunks.append(data)
+        """Body bytes as the reader gets them (decoded already, or never encoded)."""
         self._size += len(data)
         if self._size > self._max_body:  # only a whole-body read buffers this much
-            raise InvalidResponse(f"the body is larger than {self._max_body} bytes")
+            self._too_large()
         if self._idle_s:
+            self._chunks.append(data)
             self._last = self._loop.time()
             if self._size > HIGH_WATER and not self._paused and self._want != DONE:
                 conn = self._conn
                 if conn is not None and conn.transport is not None:
                     self._paused = True
                     conn.transport.pause_reading()
+        elif self._spool is not None:
+            self._spool.append(data)
+        elif self._size > _GATHER_AT:
+            self._start_spool(data)
+        else:
+            self._chunks.append(data)
         if self._want == DATA:
             self._reach(DATA)
         else:
             self._stage = DATA
 
-    def _done(self) -> None:
-        if self._decoder is not None:
+    def _start_spool(self, data: bytes) -> None:
+        """A body read whole passed ``_GATHER_AT``: from now on it grows in a Spool."""
+        spool = self._spool = Spool()
+        for chunk in self._chunks:
+            spool.append(chunk)
+        spool.append(data)
+        self._chunks = []
+
+    def _encoded(self, data: bytes) -> None:
+        """Body bytes in the response's content-encoding: queued, then decoded in turns."""
+        inflater = self._inflater
+        assert inflater is not None
+        if not self._idle_s:
+            self._wire += len(data)
+            if self._wire > self._max_body:  # e.g. an endless gzip header, which decodes to nothing
+                self._too_large()
+        inflater.push(data)
+        if self._turn is None:
+            self._inflate()
+
+    def _behind(self) -> bool:
+        """A stream's reader has more than ``HIGH_WATER`` to read: decoding waits for it."""
+        return bool(self._idle_s) and self._want != DONE and self._size > HIGH_WATER
+
+    def _inflate(self) -> None:
+        """One turn of decoding: at most ``_TURN`` bytes, then the loop gets the next turn.
+        While decoding is behind the socket stays paused, so the queue holds about one read."""
+        inflater = self._inflater
+        if inflater is None:
+            return
+        budget = _TURN
+        while True:
+            if inflater.pending and self._behind():
+                self._pause()  # read_chunk resumes decoding
+                return
             try:
-                rest = self._decoder.flush()
+                data = inflater.pull(_STEP)
             except zlib.error:
                 raise InvalidResponse("the body does not match its content-encoding") from None
-            if rest:
-                self._chunks.append(rest)
-                self._size += len(rest)
+            if not data:
+                break  # everything queued is decoded
+            self._data(data)
+            budget -= len(data)
+            if budget <= 0 and inflater.pending:
+                self._pause()
+                self._turn = self._loop.call_soon(self._next_turn)
+                return
+        if self._ending:
+            self._finish()
+        elif self._paused and not self._behind():
+            self._resume()
+
+    def _next_turn(self) -> None:
+        self._turn = None
+        if self._finished or self._error is not None:
+            return
+        try:
+            self._inflate()
+        except ClientError as exc:
+            self._fail(exc)
+            conn = self._conn
+            if conn is not None:
+                conn.abort()
+
+    def _caught_up(self) -> None:
+        """The reader took what was buffered: decode on, or read from the socket again."""
+        inflater = self._inflater
+        if inflater is not None and inflater.pending:
+            if self._turn is None:
+                self._turn = self._loop.call_soon(self._next_turn)
+        elif self._paused:
+            self._resume()
+
+    def _pause(self) -> None:
+        conn = self._conn
+        if not self._paused and conn is not None and conn.transport is not None and not conn.transport.is_closing():
+            self._paused = True
+            conn.transport.pause_reading()
+
+    def _resume(self) -> None:
+        self._paused = False
+        self._last = self._loop.time()
+        conn = self._conn
+        if conn is not None and conn.transport is not None and not conn.transport.is_closing():
+            conn.transport.resume_reading()
+
+    def _done(self) -> None:
+        """The connection saw the end of the body."""
+        self._ending = True
+        if self._inflater is None:
+            self._cancel_timer()
+            self._reach(DONE)
+        elif self._turn is None:
+            self._inflate()  # finishes once the queue is decoded
+
+    def _finish(self) -> None:
+        inflater, self._inflater = self._inflater, None
+        assert inflater is not None
+        try:
+            rest = inflater.finish()
+        except zlib.error:
+            raise InvalidResponse("the body does not match its content-encoding") from None
+        if rest:
+            self._data(rest)
         self._cancel_timer()
         self._reach(DONE)
