@@ -70,3 +70,4 @@ class Gateway:
         await self.admission.close()
         await self.ledger.close()
         await self.store.close()
+        self.metrics.close()

@@ -178,7 +178,7 @@ class Ledger:
         if not self.spooling and self._spool is not None and now >= self._orphan_scan_at:
             self._orphan_scan_at = now + ORPHAN_SCAN_S
             self._orphans += await asyncio.to_thread(find_orphans, self._spool.folder, self._spool.path)
-        if not self.spooling and not self._orphans:
+        if not self.spooling and not self._orphans and (self._spool is None or self._spool.path is None):
             return False
         moved = False
         async with self._lock:

@@ -101,6 +101,12 @@ class Metrics:
         if dropped:
             self.ledger_dropped.inc(dropped)
 
+    def close(self) -> None:
+        """A worker that stops: its live gauges (in flight, store up, spooled rows) leave the
+        aggregate, as prometheus_client's multiprocess mode asks (mark_process_dead)."""
+        if self._multiprocess_dir:
+            multiprocess.mark_process_dead(os.getpid(), self._multiprocess_dir)
+
     def render(self) -> bytes:
         if self._multiprocess_dir:
             registry = CollectorRegistry()

@@ -166,7 +166,9 @@ class PostgresStore:
     gateway serves, spools its ledger rows and answers 503 for what needs the store meanwhile.
     """
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4, connect_timeout_s: float = 10.0, command_timeout_s: float = 30.0, start_degraded: bool = False) -> None:
+    # min_size 0: connections open on demand. With a floor, asyncpg keeps reconnecting in the
+    # background while the server is down and logs a traceback for every attempt.
+    def __init__(self, url: str, *, min_size: int = 0, max_size: int = 4, connect_timeout_s: float = 10.0, command_timeout_s: float = 30.0, start_degraded: bool = False) -> None:
         self.url = url
         self._start_degraded = start_degraded
         self._dsn, self.schema, self._settings = split_schema(url)
