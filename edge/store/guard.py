@@ -116,7 +116,14 @@ class Side:
     def status(self, now: float) -> dict[str, Any]:
         if self.up:
             return {"up": True}
-        return {"up": False, "reason": self.reason, "down_for_s": round(now - self.since, 1), "next_probe_in_s": round(max(0.0, self.next_try - now), 2)}
+        return {
+            "up": False,
+            "reason": self.reason,
+            "down_for_s": round(now - self.since, 1),
+            "failed_probes": self.failures,  # calls that reached the store and failed: backoff, not load
+            "refused_calls": self.refused,
+            "next_probe_in_s": round(max(0.0, self.next_try - now), 2),
+        }
 
 
 def _forget(task: asyncio.Future[Any]) -> None:

@@ -95,6 +95,9 @@ def _outage(gateway: Server, cold: list[str], label: str) -> tuple[float, float,
             break
     ready = wait_until(lambda: _readyz_degraded(gateway.url), 10, f"{label}: /readyz degraded")
     assert "store reads failing" in ready["reason"], ready
+    # The store was asked again with backoff (0.25 s doubling), not once per request.
+    reads = ready["store"]["reads"]
+    assert reads["failed_probes"] <= 8 and reads["refused_calls"] >= 1, reads
     wait_until(lambda: metric(gateway.url, "edge_store_up", 'side="reads"') == 0, 10, f"{label}: edge_store_up reads 0")
     wait_until(lambda: (metric(gateway.url, "edge_ledger_spooled_rows", 'where="spool"') or 0) > 0, 10, f"{label}: rows spooled")
     return start, time.monotonic(), seconds, refused
