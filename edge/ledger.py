@@ -71,6 +71,7 @@ class Ledger:
         self._degraded_since = 0.0
         self._replayed = 0
         self._warned_at: dict[str, float] = {}
+        self._dropping = False  # rows were dropped and memory is still full
         self.dropped = 0
 
     async def start(self) -> None:
@@ -102,7 +103,7 @@ class Ledger:
     @property
     def full(self) -> bool:
         """Rows are being dropped: the store, the spool and the memory cap all refused."""
-        return sum(f.rows for f in self._held) >= MAX_HELD_ROWS
+        return self._dropping
 
     def _warn(self, kind: str, message: str, *args: object) -> None:
         """One warning per kind per minute: an outage must not flood the log."""
@@ -163,7 +164,9 @@ class Ledger:
                     log.warning("ledger: the spool is writable again")
                     self._spool_error = ""
         held = sum(f.rows for f in self._held)
+        self._dropping = self._dropping and held > 0
         while held > MAX_HELD_ROWS:
+            self._dropping = True
             oldest = self._held.pop(0)
             held -= oldest.rows
             self.dropped += oldest.rows
@@ -210,6 +213,7 @@ class Ledger:
             frame = self._held[0]
             await self.store.insert_requests(decode_frame(frame), frame.batch_id)
             self._held.pop(0)
+            self._dropping = self._dropping and bool(self._held)
             self._replayed += frame.rows
             return True
         if spool is not None and spool.path is not None:
