@@ -24,7 +24,8 @@ from msgspec import Struct
 
 from .config import Config, RateLimit
 from .errors import AuthenticationError, PermissionDenied
-from .store import KeyRow, Store, StoreUnavailable
+from .store import KeyRow, Store
+from .store.guard import StoreUnavailable
 from .tasks import stop_task
 
 __all__ = ["ANONYMOUS", "Authenticator", "Principal", "hash_key"]

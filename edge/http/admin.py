@@ -20,7 +20,7 @@ from edge.errors import NotFound
 from edge.gateway import Gateway
 from edge.fastpath import jsonio
 from edge.keys import KeySpec, describe, make_key
-from edge.store import StoreUnavailable
+from edge.store.guard import StoreUnavailable
 
 from .body import read_json
 from .appkeys import GATEWAY

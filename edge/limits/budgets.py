@@ -22,7 +22,8 @@ from collections.abc import Iterable
 
 from ..config import BudgetConfig
 from ..errors import InsufficientQuota
-from ..store import Store, StoreUnavailable
+from ..store import Store
+from ..store.guard import StoreUnavailable
 from ..tasks import stop_task
 
 __all__ = ["Budgets", "period_start"]

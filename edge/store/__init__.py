@@ -1,15 +1,22 @@
-"""Durable state: the usage ledger and gateway keys, in SQLite (one host) or PostgreSQL."""
+"""Durable state: the usage ledger and gateway keys, in SQLite (one host) or PostgreSQL.
+
+Kept light: the SQLite writer process imports this package, and its start-up time is a
+worker's wait for it. The guard (edge.store.guard) and config types load only when used.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..config import StateConfig
 from .base import GROUPINGS, AttemptsRow, KeyRow, RouteStatsRow, SeriesRow, Store, UsageRow, check_grouping
-from .guard import GuardedStore, StoreUnavailable
 
-__all__ = ["AttemptsRow", "GROUPINGS", "GuardedStore", "KeyRow", "RouteStatsRow", "SeriesRow", "Store", "StoreUnavailable", "UsageRow", "check_grouping", "open_server_store", "open_store", "spool_folder"]
+if TYPE_CHECKING:
+    from ..config import StateConfig
+    from .guard import GuardedStore
+
+__all__ = ["AttemptsRow", "GROUPINGS", "KeyRow", "RouteStatsRow", "SeriesRow", "Store", "UsageRow", "check_grouping", "open_server_store", "open_store", "spool_folder"]
 
 
 def open_store(url: str, base: Path, *, server: bool = False) -> Store:
@@ -31,6 +38,8 @@ def open_store(url: str, base: Path, *, server: bool = False) -> Store:
 
 def open_server_store(state: StateConfig, base: Path, on_change: Callable[[str, bool], None] | None = None, on_refused: Callable[[str], None] | None = None) -> GuardedStore:
     """The gateway's store: ``open_store`` behind edge.store.guard (bounded, outage-aware)."""
+    from .guard import GuardedStore
+
     return GuardedStore(open_store(state.ledger, base, server=True), timeout_s=state.store_timeout_s, on_change=on_change, on_refused=on_refused)
 
 
