@@ -92,8 +92,6 @@ class Ledger:
         spooled = (self._spool.rows if self._spool is not None else 0) + sum(o.rows for o in self._orphans)
         held = sum(f.rows for f in self._held)
         doc: dict[str, Any] = {"spooling": self.spooling, "spooled_rows": spooled, "in_memory_rows": held, "dropped_rows": self.dropped}
-        if self._spool is not None:
-            doc["spool_dir"] = str(self._spool.folder)
         if self._spool_error:
             doc["spool_error"] = self._spool_error
         if self.spooling:

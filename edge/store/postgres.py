@@ -227,6 +227,8 @@ class PostgresStore:
 
     async def close(self) -> None:
         self._closed = True
+        if self._opening is not None and not self._opening.done():
+            self._opening.cancel()  # a connect to a server that never answered: give it up
         pool, self._pool = self._pool, None
         if pool is None:
             return

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sqlite3
 import struct
@@ -165,13 +166,16 @@ def _read_exact(stream: Any, size: int) -> bytes | None:
     return data if data is not None and len(data) == size else None
 
 
-def _answer(out: Any, encoder: msgspec.msgpack.Encoder, seq: int, error: str | None) -> None:
+def _answer(fd: int, encoder: msgspec.msgpack.Encoder, seq: int, error: str | None) -> bool:
+    """Unbuffered, so nothing is left to fail again at exit once the worker is gone."""
     payload = encoder.encode([seq, error])
+    data = _LENGTH.pack(len(payload)) + payload
     try:
-        out.write(_LENGTH.pack(len(payload)) + payload)
-        out.flush()
-    except (BrokenPipeError, ValueError):  # the worker is gone; keep committing what it sent
-        pass
+        while data:
+            data = data[os.write(fd, data) :]
+    except OSError:  # the worker is gone (EPIPE); keep committing what it sent
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     conn = connect_ledger(Path(args[0]))
     decoder = msgspec.msgpack.Decoder()
     encoder = msgspec.msgpack.Encoder()
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    stdin, stdout = sys.stdin.buffer, sys.stdout.fileno()
     while True:
         head = _read_exact(stdin, _LENGTH.size)
         if head is None:  # the worker closed its end or died: everything handed over is written
@@ -198,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
                 insert_batch(conn, frame[2], frame[1])
             except sqlite3.Error as exc:
                 error = f"{type(exc).__name__}: {exc}"
-        _answer(stdout, encoder, frame[0], error)
+        if stdout >= 0 and not _answer(stdout, encoder, frame[0], error):
+            stdout = -1
     conn.close()
     return 0
 
