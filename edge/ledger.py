@@ -169,7 +169,7 @@ class Ledger:
             held -= oldest.rows
             self.dropped += oldest.rows
             if self._metrics is not None:
-                self._metrics.ledger_rows(0, 0, oldest.rows)
+                self._metrics.ledger_lost(oldest.rows)
             self._warn("dropped", "ledger: dropped %d rows (neither the store nor the spool took them and %d rows are held in memory)", oldest.rows, MAX_HELD_ROWS)
 
     async def _replay(self) -> bool:
@@ -259,6 +259,8 @@ class Ledger:
             lost = sum(f.rows for f in self._held)
             self.dropped += lost
             log.error("ledger: %d rows could not be written to the store or the spool before exit and are lost", lost)
+            if self._metrics is not None:
+                self._metrics.ledger_lost(lost)
             self._held.clear()
         if self._spool is not None:
             if self._spool.pending:

@@ -95,11 +95,12 @@ class Metrics:
     def store_unavailable(self, op: str) -> None:
         self.store_refused.labels(op).inc()
 
-    def ledger_rows(self, spooled: int, in_memory: int, dropped: int = 0) -> None:
+    def ledger_rows(self, spooled: int, in_memory: int) -> None:
         self.ledger_waiting.labels("spool").set(spooled)
         self.ledger_waiting.labels("memory").set(in_memory)
-        if dropped:
-            self.ledger_dropped.inc(dropped)
+
+    def ledger_lost(self, rows: int) -> None:
+        self.ledger_dropped.inc(rows)
 
     def close(self) -> None:
         """A worker that stops: its live gauges (in flight, store up, spooled rows) leave the
