@@ -80,7 +80,7 @@ class Budgets:
         scopes: list[tuple[Scope, float]] = []
         if key_id is not None and key_budget is not None:
             scopes.append((("key", key_id, key_period), key_budget))
-        for rule in self._key_rules.get(key_name or "", ()) + self._key_rules.get(key_id or "", ()):
+        for rule in [*self._key_rules.get(key_name or "", ()), *self._key_rules.get(key_id or "", ())]:
             scopes.append((("key", key_id or "", rule.period), rule.usd))
         if tags:
             for name, value in tags.items():
