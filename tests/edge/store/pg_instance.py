@@ -114,11 +114,19 @@ class PgInstance:
                 pass
 
     def destroy(self) -> None:
+        """Stop the server however it is (frozen, running, stopped) and remove its folder."""
+        try:
+            master = self._pids()[0] if self.running else None
+        except (OSError, ValueError, IndexError):
+            master = None
         try:
             self.stop("immediate")
-        except Exception:  # stop did not work: kill what is left, by pid
+            stopped = True
+        except Exception:
+            stopped = False
+        if not stopped and master is not None:  # pg_ctl could not: kill what is left, by pid
             try:
-                for pid in self._pids():
+                for pid in self._pids() if (self.data / "postmaster.pid").exists() else [master]:
                     os.kill(pid, signal.SIGKILL)
             except (OSError, ValueError):
                 pass
