@@ -5,6 +5,11 @@ config (``keys.admin``); the others (``edge keys create`` or POST /v1/keys) live
 and every worker re-reads them every ``refresh_s`` (0.5 s), so a new key works and a revoked one
 stops working on every worker within a second. When no key exists at all (the embedded
 default), every caller is the anonymous principal.
+
+If the store does not answer when the worker starts, the worker serves anyway: the admin key
+works, and every other caller gets 503 with Retry-After (never 401, never the anonymous
+principal: nobody can tell yet whether keys exist) until the first reload succeeds. Later
+outages keep the last table that was read, with one warning.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from msgspec import Struct
 from .config import Config, RateLimit
 from .errors import AuthenticationError, PermissionDenied
 from .store import KeyRow, Store
+from .store.guard import StoreUnavailable
 from .tasks import stop_task
 
 __all__ = ["ANONYMOUS", "Authenticator", "Principal", "hash_key"]
@@ -78,12 +84,16 @@ class Authenticator:
         # Authorization header -> principal, so a known key skips hashing; cleared whenever the
         # key table changes, bounded because headers come from clients.
         self._by_header: dict[str, Principal] = {}
+        self._loaded = store is None  # the key table has been read at least once
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if self._store is None:
             return
-        await self.reload()
+        try:
+            await self.reload()
+        except StoreUnavailable:
+            log.warning("keys: the store is not answering; only the admin key works until it does")
         self._task = asyncio.create_task(self._refresh(), name="edge-keys")
 
     async def close(self) -> None:
@@ -103,6 +113,9 @@ class Authenticator:
         if table != self._by_hash or revoked != self._revoked:
             self._by_hash, self._revoked = table, revoked
             self._by_header.clear()
+        if not self._loaded:
+            self._loaded = True
+            self._by_header.clear()
 
     async def _refresh(self) -> None:
         failing = False
@@ -119,9 +132,11 @@ class Authenticator:
 
     @property
     def required(self) -> bool:
-        return bool(self._by_hash) or bool(self._revoked)
+        return bool(self._by_hash) or bool(self._revoked) or not self._loaded
 
     def authenticate(self, authorization: str | None) -> Principal:
+        if not self._loaded:
+            return self._before_load(authorization)
         if not self._by_hash and not self._revoked:
             return ANONYMOUS
         if not authorization:
@@ -146,6 +161,14 @@ class Authenticator:
         if len(self._by_header) < 10_000:
             self._by_header[authorization] = principal
         return principal
+
+    def _before_load(self, authorization: str | None) -> Principal:
+        """The key table was never read: only the admin key can be told apart."""
+        scheme, _, key = (authorization or "").partition(" ")
+        admin = self._admin.get(hash_key(key.strip())) if scheme.lower() == "bearer" and key.strip() else None
+        if admin is not None:
+            return admin
+        raise StoreUnavailable("The gateway cannot check keys yet: its key store has not answered since this worker started; retry in a moment.", retry_after=1.0)
 
     def require_admin(self, authorization: str | None) -> Principal:
         if not self._admin:

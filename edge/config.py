@@ -57,6 +57,12 @@ class ServerConfig(_Frozen):
 class StateConfig(_Frozen):
     ledger: str = "sqlite:///./edge.db"
     redis: str = ""
+    # A budget check, key reload or admin call waits at most this long for the ledger store,
+    # then answers 503 with Retry-After (edge.store.guard).
+    store_timeout_s: float = 1.5
+    # Where ledger rows wait on disk while the store cannot take them (edge.ledger); empty:
+    # "<ledger file>.spool" beside a SQLite ledger, "edge-spool" beside the config for PostgreSQL.
+    spool_dir: str = ""
 
 
 class ProviderConfig(_Frozen):
@@ -318,6 +324,8 @@ def _check(config: Config, source: str) -> None:
     ledger = config.state.ledger
     if not ledger.startswith(("sqlite://", "postgresql://", "postgres://")):
         errors.append(f"state.ledger: must be sqlite:///path or postgresql://... (got {redact_url(ledger)!r})")
+    if not 0 < config.state.store_timeout_s <= 60:
+        errors.append(f"state.store_timeout_s: must be more than 0 and at most 60 (got {config.state.store_timeout_s})")
     if config.state.redis and not config.state.redis.startswith(("redis://", "rediss://", "unix://")):
         errors.append(f"state.redis: must be a redis:// URL or empty (got {redact_url(config.state.redis)!r})")
     for name, provider in config.providers.items():

@@ -20,7 +20,7 @@ from .prices import PriceTable
 from .providers import Providers
 from .router import Router
 from .scrub import Scrubber
-from .store import open_store
+from .store import open_server_store, spool_folder
 from .routing.retry import RetryBudget
 from .routing.state import RouteStates
 
@@ -41,8 +41,8 @@ class Gateway:
         listed = (f"{name}/{model}" for name, provider in config.providers.items() for model in provider.models)
         self.metrics = Metrics((*config.models, *listed))
         base = Path(config.source).parent if config.source and not config.source.startswith("<") else Path.cwd()
-        self.store = open_store(config.state.ledger, base, server=True)
-        self.ledger = Ledger(self.store)
+        self.store = open_server_store(config.state, base, self.metrics.store_state, self.metrics.store_unavailable)
+        self.ledger = Ledger(self.store, spool_dir=spool_folder(config.state, base), metrics=self.metrics)
         self.auth = Authenticator(config, self.store)
         # shared_dir: the supervisor's folder that every worker of this host maps (rate limits).
         self.admission = Admission(config, self.store, shared_dir)
@@ -75,3 +75,4 @@ class Gateway:
         await self.admission.close()
         await self.ledger.close()
         await self.store.close()
+        self.metrics.close()

@@ -1,38 +1,77 @@
-"""The usage ledger writer: one row per request, written off the hot path in batches.
+"""The usage ledger writer: one row per request, written off the hot path in batches, never lost.
 
 Records queue in memory and a background task hands them to the store every
 ``flush_interval_s`` (or sooner when ``batch_size`` pile up); the store writes through a child
 process (SQLite, edge.store.sqlite_writer) or a connection pool (PostgreSQL), so the event loop
-never waits on disk. A graceful
-shutdown flushes what is queued; kill -9 loses at most the last interval (0.5 s).
+never waits on disk. Each batch has an id, so sending it again never writes it twice
+(edge.store.batches).
+
+When the store cannot take a batch (down, frozen, its disk full: edge.store.guard says so
+within 5 s), the batch goes to this worker's spool file instead (edge.store.spool: appended and
+fsync'd, one write per batch), and so does every later batch, so rows keep their order. The
+store is then asked again only when the guard's backoff allows (0.25 s doubling to 10 s), not
+once per batch; once it takes rows, the spool is replayed in order, a few batches per turn, and
+removed, and batches go straight to the store again. If the spool cannot be written either (its
+disk full too), batches wait in memory, in order, up to ``MAX_HELD_ROWS``; beyond that, and only
+then, the oldest are dropped, counted and logged. A spool left by a worker that is gone
+(kill -9, a restart during an outage) is adopted and replayed by any worker of the host.
+
+A graceful shutdown writes what is queued (to the store or the spool); kill -9 loses at most
+the rows of the last interval (0.5 s) that were not yet in the store or the spool.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
+import time
+from pathlib import Path
+from typing import Any
 
 from .accounting import UsageRecord
+from .metrics import Metrics
 from .store import Store
+from .store.guard import StoreUnavailable, describe
+from .store.spool import Frame, OrphanSpool, SpoolFile, decode_frame, encode_frame, find_orphans
 from .tasks import stop_task
 
 __all__ = ["Ledger"]
 
 log = logging.getLogger("edge.ledger")
 
-MAX_PENDING = 200_000  # beyond this, a store that keeps failing would eat memory: drop the oldest
+MAX_HELD_ROWS = 200_000  # rows in memory when neither the store nor the spool takes them
+REPLAY_FRAMES = 16  # batches replayed per turn, so flushes are not held up behind a long replay
+REPLAY_TURN_S = 0.25
+ORPHAN_SCAN_S = 5.0
+CLOSE_REPLAY_S = 10.0  # a graceful stop keeps replaying this long while the store takes rows
+WARN_EVERY_S = 60.0
 
 
 class Ledger:
-    """A record sink (edge.accounting) that batches rows into a Store."""
+    """A record sink (edge.accounting) that batches rows into a Store, spooling when it cannot."""
 
-    def __init__(self, store: Store, flush_interval_s: float = 0.5, batch_size: int = 512) -> None:
+    def __init__(self, store: Store, flush_interval_s: float = 0.5, batch_size: int = 512, spool_dir: Path | None = None, metrics: Metrics | None = None) -> None:
         self.store = store
         self._interval = flush_interval_s
         self._batch_size = batch_size
         self._pending: list[UsageRecord] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # one flush or replay at a time: the spool's order
+        self._spool = SpoolFile(spool_dir) if spool_dir is not None else None
+        self._held: list[Frame] = []  # batches neither the store nor the spool took, oldest first
+        self._orphans: list[OrphanSpool] = []
+        self._orphan_scan_at = 0.0
+        self._batch_prefix = secrets.token_hex(8)
+        self._batches = 0
+        self._metrics = metrics
+        self._reported = (0, 0)
+        self._spool_error = ""
+        self._degraded_since = 0.0
+        self._replayed = 0
+        self._warned_at: dict[str, float] = {}
+        self._dropping = False  # rows were dropped and memory is still full
         self.dropped = 0
 
     async def start(self) -> None:
@@ -43,6 +82,34 @@ class Ledger:
         if len(self._pending) >= self._batch_size:
             self._wake.set()
 
+    @property
+    def spooling(self) -> bool:
+        """Rows are waiting for the store (on disk or in memory): new batches queue behind them."""
+        return bool(self._held) or (self._spool is not None and self._spool.pending)
+
+    def status(self) -> dict[str, Any]:
+        """For /readyz: where rows wait, and whether any were lost."""
+        spooled = (self._spool.rows if self._spool is not None else 0) + sum(o.rows for o in self._orphans)
+        held = sum(f.rows for f in self._held)
+        doc: dict[str, Any] = {"spooling": self.spooling, "spooled_rows": spooled, "in_memory_rows": held, "dropped_rows": self.dropped}
+        if self._spool_error:
+            doc["spool_error"] = self._spool_error
+        if self.spooling:
+            doc["spooling_for_s"] = round(time.monotonic() - self._degraded_since, 1)
+        return doc
+
+    @property
+    def full(self) -> bool:
+        """Rows are being dropped: the store, the spool and the memory cap all refused."""
+        return self._dropping
+
+    def _warn(self, kind: str, message: str, *args: object) -> None:
+        """One warning per kind per minute: an outage must not flood the log."""
+        now = time.monotonic()
+        if now - self._warned_at.get(kind, -WARN_EVERY_S) >= WARN_EVERY_S:
+            self._warned_at[kind] = now
+            log.warning(message, *args)
+
     async def _run(self) -> None:
         while True:
             try:
@@ -50,24 +117,157 @@ class Ledger:
             except TimeoutError:
                 pass
             self._wake.clear()
-            await self.flush()
+            try:
+                await self.flush()
+                await self._replay()
+            except Exception as exc:  # never let the writer task die; the rows stay where they are
+                self._warn("loop", "ledger: unexpected error (%s); rows stay queued", describe(exc))
+
+    def _batch_id(self) -> str:
+        self._batches += 1
+        return f"{self._batch_prefix}-{self._batches}"
 
     async def flush(self) -> None:
-        if not self._pending:
+        async with self._lock:
+            if not self._pending:
+                return
+            records, self._pending = self._pending, []
+            batch_id = self._batch_id()
+            if not self.spooling:
+                try:
+                    await self.store.insert_requests(records, batch_id)
+                    return
+                except Exception as exc:
+                    if not isinstance(exc, StoreUnavailable):
+                        self._warn("refused", "ledger: the store refused a batch (%s); spooling it", describe(exc))
+                    self._degraded_since = time.monotonic()
+                    where = self._spool.folder if self._spool is not None else "memory"
+                    log.warning("ledger: the store is not taking rows; spooling them to %s and replaying them, in order, once it does", where)
+            await self._keep([encode_frame(batch_id, records)])
+            self._report()
+
+    async def _keep(self, frames: list[Frame]) -> None:
+        """Spool frames behind the ones waiting already; hold them in memory if the spool fails."""
+        self._held.extend(frames)
+        if self._spool is not None:
+            try:
+                await asyncio.to_thread(self._spool.append, list(self._held))
+            except OSError as exc:
+                if not self._spool_error:
+                    log.warning("ledger: cannot write the spool in %s (%s); holding rows in memory until the store or the spool takes them", self._spool.folder, describe(exc))
+                self._spool_error = describe(exc)
+            else:
+                self._held.clear()
+                if self._spool_error:
+                    log.warning("ledger: the spool is writable again")
+                    self._spool_error = ""
+        held = sum(f.rows for f in self._held)
+        self._dropping = self._dropping and held > 0
+        while held > MAX_HELD_ROWS:
+            self._dropping = True
+            oldest = self._held.pop(0)
+            held -= oldest.rows
+            self.dropped += oldest.rows
+            if self._metrics is not None:
+                self._metrics.ledger_lost(oldest.rows)
+            self._warn("dropped", "ledger: dropped %d rows (neither the store nor the spool took them and %d rows are held in memory)", oldest.rows, MAX_HELD_ROWS)
+
+    async def _replay(self) -> bool:
+        """Hand waiting batches to the store, oldest first, for up to one short turn; whether
+        anything moved."""
+        now = time.monotonic()
+        if not self.spooling and self._spool is not None and now >= self._orphan_scan_at:
+            self._orphan_scan_at = now + ORPHAN_SCAN_S
+            self._orphans += await asyncio.to_thread(find_orphans, self._spool.folder, self._spool.path)
+        if not self.spooling and not self._orphans and (self._spool is None or self._spool.path is None):
+            return False
+        moved = False
+        async with self._lock:
+            deadline = time.monotonic() + REPLAY_TURN_S
+            try:
+                while time.monotonic() < deadline and await self._replay_some():
+                    moved = True
+            except Exception as exc:
+                if not isinstance(exc, StoreUnavailable):
+                    self._warn("replay", "ledger: replaying the spool failed (%s); trying again later", describe(exc))
+            finally:
+                self._report()
+        return moved
+
+    async def _replay_some(self) -> bool:
+        """One step of the replay; False when nothing is left."""
+        spool = self._spool
+        if spool is not None and spool.pending:
+            frames = await asyncio.to_thread(spool.unreplayed, REPLAY_FRAMES)
+            if not frames:  # the rest is not whole frames (cannot happen for our own appends)
+                await asyncio.to_thread(spool.discard)
+                return True
+            for frame, offset in frames:
+                await self.store.insert_requests(decode_frame(frame), frame.batch_id)
+                spool.replayed(frame, offset)
+                self._replayed += frame.rows
+            return True
+        if self._held:
+            frame = self._held[0]
+            await self.store.insert_requests(decode_frame(frame), frame.batch_id)
+            self._held.pop(0)
+            self._dropping = self._dropping and bool(self._held)
+            self._replayed += frame.rows
+            return True
+        if spool is not None and spool.path is not None:
+            await asyncio.to_thread(spool.discard)
+        if self._replayed:
+            log.warning("ledger: the store takes rows again; replayed %d spooled rows, in order, after %.1f s", self._replayed, time.monotonic() - self._degraded_since)
+            self._replayed = 0
+        if self._orphans:
+            return await self._replay_orphan(self._orphans[0])
+        return False
+
+    async def _replay_orphan(self, orphan: OrphanSpool) -> bool:
+        frames = await asyncio.to_thread(orphan.unreplayed, REPLAY_FRAMES)
+        for frame, offset in frames:
+            await self.store.insert_requests(decode_frame(frame), frame.batch_id)
+            orphan.replayed(frame, offset)
+        if frames:
+            return True
+        self._orphans.pop(0)
+        if orphan.foreign:
+            log.warning("ledger: %s is not a spool file of this version; set it aside as .spool-foreign", orphan.path)
+        elif orphan.torn_bytes:
+            log.warning("ledger: %s ended in %d bytes of a batch cut off by a crash (never acknowledged); dropped them", orphan.path, orphan.torn_bytes)
+        log.info("ledger: replayed the spool %s left by a worker that is gone", orphan.path.name)
+        await asyncio.to_thread(orphan.discard)
+        return True
+
+    def _report(self) -> None:
+        if self._metrics is None:
             return
-        rows, self._pending = self._pending, []
-        try:
-            await self.store.insert_requests(rows)
-        except Exception:
-            # A failing store must not take requests down with it; keep the rows for the next try.
-            log.exception("ledger write failed; %d rows kept for retry", len(rows))
-            self._pending[:0] = rows
-            if len(self._pending) > MAX_PENDING:
-                excess = len(self._pending) - MAX_PENDING
-                del self._pending[:excess]
-                self.dropped += excess
-                log.error("ledger: dropped %d rows the store could not take", excess)
+        spooled = (self._spool.rows if self._spool is not None else 0) + sum(o.rows for o in self._orphans)
+        state = (spooled, sum(f.rows for f in self._held))
+        if state != self._reported:
+            self._reported = state
+            self._metrics.ledger_rows(*state)
 
     async def close(self) -> None:
         await stop_task(self._task)
         await self.flush()
+        deadline = time.monotonic() + CLOSE_REPLAY_S
+        while (self.spooling or self._orphans) and time.monotonic() < deadline:
+            if not await self._replay():  # the store is still down: leave the rest on disk
+                break
+        if self._held:
+            lost = sum(f.rows for f in self._held)
+            self.dropped += lost
+            log.error("ledger: %d rows could not be written to the store or the spool before exit and are lost", lost)
+            if self._metrics is not None:
+                self._metrics.ledger_lost(lost)
+            self._held.clear()
+        if self._spool is not None:
+            if self._spool.pending:
+                log.warning("ledger: %d rows stay in the spool %s; the next worker replays them", self._spool.rows, self._spool.path)
+            self._spool.close()
+        for orphan in self._orphans:
+            orphan.release()
+        self._orphans.clear()
+        if self._metrics is not None:
+            self._metrics.ledger_rows(0, 0)  # whatever is left belongs to the next worker now

@@ -56,6 +56,15 @@ class Metrics:
         self.fallbacks = Counter("edge_fallbacks", "Requests answered by a fallback model, by public model.", ["model"], registry=reg)
         self.upstream_errors = Counter("edge_upstream_errors", "Failed upstream attempts by provider and reason (HTTP status, timeout, connection, stream).", ["provider", "reason"], registry=reg)
         self.inflight = Gauge("edge_inflight_requests", "Requests being served now.", registry=reg, multiprocess_mode="livesum")
+        # The ledger store and the spool (edge.store.guard, edge.ledger; docs/hostile.md).
+        self.store_up = Gauge("edge_store_up", "1 while the key and usage store answers, 0 during an outage; side: reads (budget checks, key lookups) or writes (ledger rows, key changes).", ["side"], registry=reg, multiprocess_mode="livemin")
+        self.store_refused = Counter("edge_store_unavailable", "Calls answered 503 because the key and usage store did not answer, by operation.", ["op"], registry=reg)
+        self.ledger_waiting = Gauge("edge_ledger_spooled_rows", "Ledger rows waiting for the store: on local disk (where=spool) or, when the spool cannot be written either, in memory (where=memory).", ["where"], registry=reg, multiprocess_mode="livesum")
+        self.ledger_dropped = Counter("edge_ledger_dropped_rows", "Ledger rows lost because neither the store nor the spool took them (memory cap reached, or shutdown).", registry=reg)
+        for side in ("reads", "writes"):
+            self.store_up.labels(side).set(1)
+        for where in ("spool", "memory"):
+            self.ledger_waiting.labels(where).set(0)
         self._children: dict[tuple[str, str | None, int], tuple[object, ...]] = {}
         # Read once: prometheus_client itself picks its value store from this at import.
         self._multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -104,6 +113,25 @@ class Metrics:
 
     def upstream_error(self, provider: str, status: int | str) -> None:
         self.upstream_errors.labels(provider, status_label(status)).inc()
+
+    def store_state(self, side: str, up: bool) -> None:
+        self.store_up.labels(side).set(1 if up else 0)
+
+    def store_unavailable(self, op: str) -> None:
+        self.store_refused.labels(op).inc()
+
+    def ledger_rows(self, spooled: int, in_memory: int) -> None:
+        self.ledger_waiting.labels("spool").set(spooled)
+        self.ledger_waiting.labels("memory").set(in_memory)
+
+    def ledger_lost(self, rows: int) -> None:
+        self.ledger_dropped.inc(rows)
+
+    def close(self) -> None:
+        """A worker that stops: its live gauges (in flight, store up, spooled rows) leave the
+        aggregate, as prometheus_client's multiprocess mode asks (mark_process_dead)."""
+        if self._multiprocess_dir:
+            multiprocess.mark_process_dead(os.getpid(), self._multiprocess_dir)
 
     def render(self) -> bytes:
         if self._multiprocess_dir:

@@ -4,6 +4,12 @@ The ledger is the source of truth. Each worker reads what every scope it has see
 period from the store every ``refresh_s`` and adds its own spend at once in between, so a budget
 holds across workers and instances (through the shared PostgreSQL ledger) within about a second
 of spend. A spent budget answers 429 ``insufficient_quota`` with no upstream call.
+
+When the store does not answer (edge.store.guard), a scope whose spend this worker already
+holds keeps being checked against it, with this worker's own spend added; a scope seen for the
+first time this period cannot be checked and answers 503 with Retry-After within
+``state.store_timeout_s``. The refresh logs one warning when it starts failing and one when it
+succeeds again.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from collections.abc import Iterable
 from ..config import BudgetConfig
 from ..errors import InsufficientQuota
 from ..store import Store
+from ..store.guard import StoreUnavailable
 from ..tasks import stop_task
 
 __all__ = ["Budgets", "period_start"]
@@ -73,7 +80,7 @@ class Budgets:
         scopes: list[tuple[Scope, float]] = []
         if key_id is not None and key_budget is not None:
             scopes.append((("key", key_id, key_period), key_budget))
-        for rule in self._key_rules.get(key_name or "", ()) + self._key_rules.get(key_id or "", ()):
+        for rule in [*self._key_rules.get(key_name or "", ()), *self._key_rules.get(key_id or "", ())]:
             scopes.append((("key", key_id or "", rule.period), rule.usd))
         if tags:
             for name, value in tags.items():
@@ -86,7 +93,7 @@ class Budgets:
             start = self._period_start(scope[2], now)
             spent = self._spent.get((scope, start))
             if spent is None:  # first time this period: read what was spent before we started
-                spent = self._spent[(scope, start)] = await self._read(scope, start)
+                spent = self._spent[(scope, start)] = await self._first_read(scope, start, key_name)
             if spent >= usd:
                 what = f"key '{key_name or key_id}'" if scope[0] == "key" else f"tag {scope[1]}"
                 raise InsufficientQuota(f"The {scope[2]}ly budget of {usd:g} USD for {what} is spent ({spent:.4f} USD).")
@@ -103,6 +110,16 @@ class Budgets:
 
     async def close(self) -> None:
         await stop_task(self._task)
+
+    async def _first_read(self, scope: Scope, start: float, key_name: str | None) -> float:
+        try:
+            return await self._read(scope, start)
+        except StoreUnavailable as exc:
+            what = f"key '{key_name or scope[1]}'" if scope[0] == "key" else f"tag {scope[1]}"
+            raise StoreUnavailable(
+                f"The {scope[2]}ly budget for {what} cannot be checked: the gateway's usage store is not answering; retry in {exc.retry_after or 1:.0f} s.",
+                retry_after=exc.retry_after,
+            ) from None
 
     async def _read(self, scope: Scope, start: float) -> float:
         kind, ident, _ = scope
@@ -123,9 +140,16 @@ class Budgets:
             self._spent[(scope, start)] = max(ledger, self._spent.get((scope, start), 0.0))
 
     async def _refresh_loop(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(self._refresh_s)
             try:
                 await self.refresh()
-            except Exception as exc:
-                log.warning("budgets: cannot read spend from the store (%s); using local figures", type(exc).__name__)
+            except Exception as exc:  # keep checking against what this worker knows; say so once
+                if not failing:
+                    log.warning("budgets: cannot read spend from the store (%s); checking against this worker's figures until it answers", type(exc).__name__)
+                failing = True
+            else:
+                if failing:
+                    log.warning("budgets: reading spend from the store again")
+                failing = False

@@ -63,7 +63,9 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    async def insert_requests(self, records: list[UsageRecord]) -> None: ...
+    async def insert_requests(self, records: list[UsageRecord], batch_id: str | None = None) -> None:
+        """One transaction. A ``batch_id`` already written makes it a no-op (edge.store.batches)."""
+        ...
 
     async def sync(self) -> None:
         """Return once every row inserted so far is readable (a no-op where inserts are synchronous)."""
@@ -91,4 +93,9 @@ class Store(Protocol):
 
     async def recent_attempts(self, since: float, limit: int) -> list[AttemptsRow]:
         """The newest ``limit`` rows since ``since`` that may hold a failed attempt."""
+        ...
+
+    def unavailable(self, exc: BaseException) -> bool:
+        """Whether ``exc`` from a call means the store cannot answer now (down, frozen, disk
+        full), as opposed to a mistake in the call; edge.store.guard answers 503 for those."""
         ...

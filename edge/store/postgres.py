@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -30,6 +31,7 @@ from edge.fastpath import jsonio
 from ..accounting import UsageRecord
 from ..config import redact_url
 from .base import KeyRow, UsageRow, check_grouping
+from .batches import KEEP_S, POSTGRES_CLAIM, POSTGRES_PRUNE, POSTGRES_TABLE
 from .reports import AttemptsRow, RouteStatsRow, SeriesRow, attempt_rows, attempts_sql, errors_sql, latency_sql, route_stats, series_rows, series_sql
 from .schema import KEY_COLUMNS, REQUEST_COLUMNS, key_from_row, key_row, request_row
 from .spend import DAY, day_of, rollup, scope_of
@@ -58,7 +60,7 @@ CREATE TABLE IF NOT EXISTS keys (
 CREATE TABLE IF NOT EXISTS spend_daily (
     scope TEXT NOT NULL, day INTEGER NOT NULL, usd DOUBLE PRECISION NOT NULL, PRIMARY KEY (scope, day)
 );
-"""
+""" + POSTGRES_TABLE
 
 # A ledger written before spend_daily existed: fill it from the rows, once (edge.store.spend).
 _BACKFILL = """
@@ -138,33 +140,65 @@ def _clean_row(row: tuple[object, ...]) -> tuple[object, ...]:
     return tuple(out)
 
 
-async def _insert(conn: Any, rows: list[tuple[object, ...]]) -> None:
-    """One transaction: the ledger rows (binary COPY) and their spend rollup (edge.store.spend)."""
+async def _insert(conn: Any, rows: list[tuple[object, ...]], batch_id: str | None) -> None:
+    """One transaction: the batch's id (edge.store.batches), the ledger rows (binary COPY) and
+    their spend rollup (edge.store.spend). A batch whose id is there already is skipped."""
     spent = rollup(rows)
     async with conn.transaction():
+        if batch_id is not None and await conn.execute(POSTGRES_CLAIM, batch_id, time.time()) == "INSERT 0 0":
+            return
         await conn.copy_records_to_table("requests", records=rows, columns=REQUEST_COLUMNS)
         if spent:
             await conn.execute(_ADD_SPEND, [s for s, _, _ in spent], [d for _, d, _ in spent], [u for _, _, u in spent])
 
 
-class PostgresStore:
-    """A Store (edge.store.base) on PostgreSQL through a small asyncpg pool."""
+# SQLSTATE classes that mean "not now" rather than "wrong": connection exception, insufficient
+# resources (disk full, too many connections), operator intervention (shutdown, cancel), system error.
+_OUTAGE_CLASSES = ("08", "53", "57", "58")
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4, connect_timeout_s: float = 10.0, command_timeout_s: float = 30.0) -> None:
+
+class PostgresStore:
+    """A Store (edge.store.base) on PostgreSQL through a small asyncpg pool.
+
+    With ``start_degraded`` (the gateway's own store), a server that cannot be reached at start
+    does not stop the gateway: the store starts without a pool, every call tries to connect
+    again and raises ConnectionError (an outage, for edge.store.guard) until it can, so the
+    gateway serves, spools its ledger rows and answers 503 for what needs the store meanwhile.
+    """
+
+    # min_size 0: connections open on demand. With a floor, asyncpg keeps reconnecting in the
+    # background while the server is down and logs a traceback for every attempt.
+    def __init__(self, url: str, *, min_size: int = 0, max_size: int = 4, connect_timeout_s: float = 10.0, command_timeout_s: float = 30.0, start_degraded: bool = False) -> None:
         self.url = url
+        self._start_degraded = start_degraded
         self._dsn, self.schema, self._settings = split_schema(url)
         self._min, self._max = min_size, max_size
         self._connect_timeout = connect_timeout_s
         self._command_timeout = command_timeout_s
         self._pool: Any = None
+        self._opening: asyncio.Future[None] | None = None
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"PostgresStore({redact_url(self.url)!r})"
 
     async def start(self) -> None:
+        from .guard import describe
+
+        try:
+            await self._open()
+        except Exception as exc:
+            if not self._start_degraded or not self.unavailable(exc):
+                raise  # a wrong password, database or schema: a config error, say so at start
+            log.warning(
+                "ledger: PostgreSQL at %s is not answering (%s); serving without it until it does",
+                redact_url(self.url.split("?")[0]), describe(exc),
+            )
+
+    async def _open(self) -> None:
         import asyncpg  # only when a postgresql:// ledger is configured
 
-        self._pool = await asyncpg.create_pool(
+        pool = await asyncpg.create_pool(
             self._dsn,
             min_size=self._min,
             max_size=self._max,
@@ -173,7 +207,7 @@ class PostgresStore:
             server_settings=self._settings or None,
         )
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with pool.acquire(timeout=self._connect_timeout) as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", _DDL_LOCK)
                 if self.schema is not None:
                     await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
@@ -181,12 +215,20 @@ class PostgresStore:
                 # Under the same lock, so hosts opening the same old ledger fill it once.
                 if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM spend_daily)"):
                     await conn.execute(_BACKFILL)
+                await conn.execute(POSTGRES_PRUNE, time.time() - KEEP_S)
         except BaseException:
-            await self.close()
+            pool.terminate()
             raise
+        if self._closed:
+            pool.terminate()
+            return
+        self._pool = pool
         log.info("ledger: PostgreSQL at %s%s", redact_url(self.url.split("?")[0]), f" (schema {self.schema})" if self.schema else "")
 
     async def close(self) -> None:
+        self._closed = True
+        if self._opening is not None and not self._opening.done():
+            self._opening.cancel()  # a connect to a server that never answered: give it up
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -195,53 +237,74 @@ class PostgresStore:
         except TimeoutError:
             pool.terminate()
 
-    def _need_pool(self) -> Any:
-        if self._pool is None:
-            raise RuntimeError("store not started")
+    async def _need_pool(self) -> Any:
+        if self._pool is not None:
+            return self._pool
+        if self._closed:
+            raise RuntimeError("store closed")
+        if self._opening is None or self._opening.done():
+            # One connect at a time, shielded: a caller that gives up leaves it to finish.
+            self._opening = asyncio.ensure_future(self._open())
+        try:
+            await asyncio.shield(self._opening)
+        except Exception as exc:
+            raise ConnectionError(f"PostgreSQL not connected: {type(exc).__name__}") from None
         return self._pool
+
+    def unavailable(self, exc: BaseException) -> bool:
+        import asyncpg
+
+        if isinstance(exc, (OSError, TimeoutError, asyncpg.InterfaceError)):
+            return True
+        return isinstance(exc, asyncpg.PostgresError) and str(getattr(exc, "sqlstate", "") or "")[:2] in _OUTAGE_CLASSES
+
+    async def _fetch(self, how: str, sql: str, *args: Any) -> Any:
+        """One statement on a pooled connection; waiting for the connection is bounded too."""
+        pool = await self._need_pool()
+        async with pool.acquire(timeout=self._command_timeout) as conn:
+            return await getattr(conn, how)(sql, *args)
 
     async def sync(self) -> None:
         """Inserts commit before insert_requests returns: nothing to wait for."""
 
-    async def insert_requests(self, records: list[UsageRecord]) -> None:
+    async def insert_requests(self, records: list[UsageRecord], batch_id: str | None = None) -> None:
         if not records:
             return
         import asyncpg
 
         rows = [request_row(r) for r in records]
-        pool = self._need_pool()
-        async with pool.acquire() as conn:
+        pool = await self._need_pool()
+        async with pool.acquire(timeout=self._command_timeout) as conn:
             try:
-                await _insert(conn, rows)
+                await _insert(conn, rows, batch_id)
             except (asyncpg.DataError, UnicodeEncodeError) as exc:
                 log.warning("ledger: PostgreSQL refused a batch (%s); sending it again with text cleaned", type(exc).__name__)
-                await _insert(conn, [_clean_row(r) for r in rows])
+                await _insert(conn, [_clean_row(r) for r in rows], batch_id)
 
     async def list_keys(self) -> list[KeyRow]:
-        rows = await self._need_pool().fetch(f"SELECT {','.join(KEY_COLUMNS)} FROM keys ORDER BY created_at")
+        rows = await self._fetch("fetch", f"SELECT {','.join(KEY_COLUMNS)} FROM keys ORDER BY created_at")
         return [key_from_row(tuple(row)) for row in rows]
 
     async def create_key(self, key: KeyRow) -> None:
         placeholders = ",".join(f"${i}" for i in range(1, len(KEY_COLUMNS) + 1))
-        await self._need_pool().execute(f"INSERT INTO keys ({','.join(KEY_COLUMNS)}) VALUES ({placeholders})", *key_row(key))
+        await self._fetch("execute", f"INSERT INTO keys ({','.join(KEY_COLUMNS)}) VALUES ({placeholders})", *key_row(key))
 
     async def revoke_key(self, key_id: str, when: float) -> bool:
-        found = await self._need_pool().fetch(
-            "UPDATE keys SET revoked_at = $1 WHERE (id = $2 OR name = $2) AND revoked_at IS NULL RETURNING id", when, key_id
+        found = await self._fetch(
+            "fetch", "UPDATE keys SET revoked_at = $1 WHERE (id = $2 OR name = $2) AND revoked_at IS NULL RETURNING id", when, key_id
         )
         return bool(found)
 
     async def spend(self, since: float, *, key_id: str | None = None, tag: tuple[str, str] | None = None) -> float:
-        pool = self._need_pool()
         scope = scope_of(key_id, tag)
         if scope is not None and since % DAY == 0:  # a budget period: whole UTC days, the rollup
-            value = await pool.fetchval("SELECT COALESCE(SUM(usd), 0) FROM spend_daily WHERE scope = $1 AND day >= $2", scope, day_of(since))
+            value = await self._fetch("fetchval", "SELECT COALESCE(SUM(usd), 0) FROM spend_daily WHERE scope = $1 AND day >= $2", scope, day_of(since))
         elif key_id is not None:
-            value = await pool.fetchval("SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE ts >= $1 AND key_id = $2", since, key_id)
+            value = await self._fetch("fetchval", "SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE ts >= $1 AND key_id = $2", since, key_id)
         elif tag is not None:
-            value = await pool.fetchval("SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE ts >= $1 AND tags->>$2 = $3", since, tag[0], tag[1])
+            value = await self._fetch("fetchval", "SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE ts >= $1 AND tags->>$2 = $3", since, tag[0], tag[1])
         else:
-            value = await pool.fetchval("SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE ts >= $1", since)
+            value = await self._fetch("fetchval", "SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE ts >= $1", since)
         return float(value)
 
     async def usage(self, since: float, group_by: str) -> list[UsageRow]:
@@ -252,7 +315,8 @@ class PostgresStore:
             params.append(group_by[4:])
         else:
             expr = _GROUP_SQL[group_by]
-        rows = await self._need_pool().fetch(
+        rows = await self._fetch(
+            "fetch",
             f'SELECT ({expr}) COLLATE "C" AS g, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), '
             "SUM(reasoning_tokens), COALESCE(SUM(cost_usd), 0), COUNT(*) FILTER (WHERE status >= 400) "
             "FROM requests WHERE ts >= $1 GROUP BY g ORDER BY g",
@@ -269,13 +333,12 @@ class PostgresStore:
         else:
             expr = _GROUP_SQL[group_by]
         sql = series_sql("floor(ts / $1)::bigint", expr, "$2")
-        return series_rows([tuple(r) for r in await self._need_pool().fetch(sql, *params)])
+        return series_rows([tuple(r) for r in await self._fetch("fetch", sql, *params)])
 
     async def route_stats(self, since: float) -> list[RouteStatsRow]:
-        pool = self._need_pool()
-        latency = [tuple(r) for r in await pool.fetch(latency_sql("$1"), since)]
-        errors = [tuple(r) for r in await pool.fetch(errors_sql("$1"), since)]
+        latency = [tuple(r) for r in await self._fetch("fetch", latency_sql("$1"), since)]
+        errors = [tuple(r) for r in await self._fetch("fetch", errors_sql("$1"), since)]
         return route_stats(latency, errors)
 
     async def recent_attempts(self, since: float, limit: int) -> list[AttemptsRow]:
-        return attempt_rows([tuple(r) for r in await self._need_pool().fetch(attempts_sql("$1", "$2"), since, limit)])
+        return attempt_rows([tuple(r) for r in await self._fetch("fetch", attempts_sql("$1", "$2"), since, limit)])

@@ -11,15 +11,18 @@ import asyncio
 import logging
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from ..accounting import UsageRecord
 from .base import KeyRow, UsageRow, check_grouping
+from .batches import KEEP_S, SQLITE_PRUNE, SQLITE_TABLE
 from .reports import AttemptsRow, RouteStatsRow, SeriesRow, attempt_rows, attempts_sql, errors_sql, latency_sql, route_stats, series_rows, series_sql
 from .schema import KEY_COLUMNS, key_from_row, key_row, request_row
 from .spend import DAY, day_of, scope_of
-from .sqlite_writer import WriterProcess, insert_batch
+from .sqlite_open import connect_ledger
+from .sqlite_writer import WriterError, WriterProcess, insert_batch
 
 __all__ = ["SQLiteStore", "sqlite_path"]
 
@@ -44,7 +47,7 @@ CREATE TABLE IF NOT EXISTS keys (
 CREATE TABLE IF NOT EXISTS spend_daily (
     scope TEXT NOT NULL, day INTEGER NOT NULL, usd REAL NOT NULL, PRIMARY KEY (scope, day)
 ) WITHOUT ROWID;
-"""
+""" + SQLITE_TABLE
 
 # A ledger written before spend_daily existed: fill it from the rows, once (edge.store.spend).
 _BACKFILL = (
@@ -60,6 +63,24 @@ _GROUP_SQL = {
     "provider": "COALESCE(provider, '-')",
     "day": "strftime('%Y-%m-%d', ts, 'unixepoch')",
 }
+
+
+def _create_tables(conn: sqlite3.Connection) -> None:
+    """The tables, and the spend rollup filled once for a ledger from before it (edge.store.spend).
+
+    Runs under edge.store.sqlite_open's lock, so two workers opening an old ledger fill it once.
+    """
+    conn.executescript(_SCHEMA)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM spend_daily)").fetchone()[0]:
+            for sql in _BACKFILL:
+                conn.execute(sql)
+        conn.execute(SQLITE_PRUNE, (time.time() - KEEP_S,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def sqlite_path(url: str, base: Path) -> Path:
@@ -82,22 +103,7 @@ class SQLiteStore:
             await self._writer.start()
 
     def open_sync(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10.0, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(_SCHEMA)
-        # Under the write lock, so two workers opening the same old ledger fill it once.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM spend_daily)").fetchone()[0]:
-                for sql in _BACKFILL:
-                    conn.execute(sql)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        self._conn = conn
+        self._conn = connect_ledger(self.path, setup=_create_tables)
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -128,19 +134,25 @@ class SQLiteStore:
         if self._writer is not None:
             await self._writer.sync()
 
-    async def insert_requests(self, records: list[UsageRecord]) -> None:
+    async def insert_requests(self, records: list[UsageRecord], batch_id: str | None = None) -> None:
+        rows = [request_row(r) for r in records]
         if self._writer is not None:
             try:
-                await self._writer.write([request_row(r) for r in records])
+                await self._writer.write(rows, batch_id)
                 return
             except (OSError, ConnectionError) as exc:  # the child died: write here this once
                 log.warning("ledger writer process is gone (%s); writing from the worker, restarting it", type(exc).__name__)
-        await asyncio.to_thread(self._insert, [request_row(r) for r in records])
+        await asyncio.to_thread(self._insert, rows, batch_id)
 
-    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+    def _insert(self, rows: list[tuple[Any, ...]], batch_id: str | None) -> None:
         with self._lock:
             assert self._conn is not None, "store not started"
-            insert_batch(self._conn, rows)
+            insert_batch(self._conn, rows, batch_id)
+
+    def unavailable(self, exc: BaseException) -> bool:
+        # OperationalError: a full disk, a lock held past the busy timeout, an I/O error, a
+        # read-only file; an error the writer process reports is one of those.
+        return isinstance(exc, (sqlite3.OperationalError, WriterError, OSError, TimeoutError)) or type(exc) is sqlite3.DatabaseError
 
     async def list_keys(self) -> list[KeyRow]:
         return [key_from_row(row) for row in await self._call(f"SELECT {','.join(KEY_COLUMNS)} FROM keys ORDER BY created_at")]
