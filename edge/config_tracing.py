@@ -145,7 +145,7 @@ def resolve_tracing(config: TracingConfig, env: Mapping[str, str]) -> TracingCon
 def _installed(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:  # a parent package is missing
+    except ImportError:  # a parent package is missing (or cannot be imported)
         return False
 
 
