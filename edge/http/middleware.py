@@ -125,7 +125,7 @@ async def tracing_middleware(request: web.Request, handler: web.Handler) -> web.
         return await handler(request)
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else None  # a template: low cardinality
-    attributes = {"http.request.method": request.method, "url.path": request.path, "url.scheme": request.scheme}
+    attributes = {"http.request.method": request.method, "url.path": request.path}
     if route is not None:
         attributes["http.route"] = route
     headers = request.headers
