@@ -50,7 +50,7 @@ _ERROR = Status(StatusCode.ERROR)
 class RequestTrace:
     """One request's server span, and the attempt span a stream keeps open until it settles."""
 
-    __slots__ = ("span", "parent", "token", "pending", "finish", "input", "output", "failed")
+    __slots__ = ("span", "parent", "token", "pending", "finish", "input", "output", "failed", "summary")
 
     def __init__(self, span: Span) -> None:
         self.span = span
@@ -61,6 +61,9 @@ class RequestTrace:
         self.input: str | None = None  # opt-in content (tracing.capture_content)
         self.output: str | None = None
         self.failed = False
+        # What settle learned, set on the span with the surface's own at the end: one call
+        # (each set_attributes costs the SDK a validation pass over the whole mapping).
+        self.summary: dict[str, Any] | None = None
 
 
 class AttemptTrace:
@@ -100,12 +103,12 @@ class AttemptTrace:
         tracing._upstream.reset(self.token)
         span = self.span
         request = tracing._current.get()
-        if span.is_recording():
-            span.set_attribute("gen_ai.response.model", self.model)
+        recording = span.is_recording()
         if isinstance(result, ChatResult):
             # A whole answer: usage and finish reason are known now.
-            if span.is_recording():
+            if recording:
                 attrs = usage_attributes(result.usage)
+                attrs["gen_ai.response.model"] = self.model
                 if result.finish_reason:
                     attrs["gen_ai.response.finish_reasons"] = (result.finish_reason,)
                 if tracing.capture_content:
@@ -118,7 +121,10 @@ class AttemptTrace:
             if request is not None:
                 request.finish = result.finish_reason
             span.end()
-        elif request is not None:
+            return
+        if recording:
+            span.set_attribute("gen_ai.response.model", self.model)
+        if request is not None:
             request.pending = span  # a stream: the span covers it, and ends when it settles
         else:
             span.end()
@@ -239,6 +245,8 @@ class OtelTracing:
             request.pending = None
         span = request.span
         if span.is_recording():
+            if request.summary is not None:
+                attributes = {**request.summary, **attributes}
             span.set_attributes(attributes)
             if error or request.failed:
                 span.set_status(_ERROR)
@@ -314,7 +322,7 @@ class OtelTracing:
             attrs["gen_ai.input.messages"] = request.input
         if request.output is not None:
             attrs["gen_ai.output.messages"] = request.output
-        span.set_attributes(attrs)
+        request.summary = attrs
 
     # -- one client span per upstream attempt (edge.routing.execute) --------------------------
 
