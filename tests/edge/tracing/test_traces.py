@@ -180,6 +180,7 @@ def test_stream_attempt_span_lasts_the_whole_stream(traced: Traced) -> None:
         assert span.attributes["gen_ai.usage.output_tokens"] == USAGE["completion_tokens"]
         assert span.attributes["gen_ai.usage.cache_read.input_tokens"] == 11
     assert server.attributes["edge.stream"] is True
+    assert server.attributes["gen_ai.response.finish_reasons"] == attempt.attributes["gen_ai.response.finish_reasons"] == ["stop"]
     assert traced.raw.last_headers()["traceparent"] == f"00-{trace_id}-{attempt.span_id}-01"
 
 
