@@ -132,7 +132,7 @@ def resolve_tracing(config: TracingConfig, env: Mapping[str, str]) -> TracingCon
         config,
         enabled=enabled,
         endpoint=endpoint,
-        protocol=protocol,  # type: ignore[arg-type]
+        protocol=protocol,
         headers=headers or {},
         timeout_s=timeout_s,
         service_name=service_name,

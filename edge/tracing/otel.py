@@ -151,11 +151,11 @@ def _exporter(config: TracingConfig) -> SpanExporter:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 
         grpc_exporter = fast_exporter_class(GrpcExporter)
-        return grpc_exporter(endpoint=endpoint, insecure=endpoint.startswith("http://"), headers=headers, timeout=config.timeout_s)  # type: ignore[no-any-return]
+        return grpc_exporter(endpoint=endpoint, insecure=endpoint.startswith("http://"), headers=headers, timeout=config.timeout_s)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     http_exporter = fast_exporter_class(OTLPSpanExporter)
-    return http_exporter(endpoint=endpoint, headers=headers, timeout=config.timeout_s)  # type: ignore[no-any-return]
+    return http_exporter(endpoint=endpoint, headers=headers, timeout=config.timeout_s)
 
 
 class _TracedClient:
@@ -275,14 +275,14 @@ class OtelTracing:
         if pending is not None:
             request.pending = None
             if pending.is_recording():
-                attrs = usage_attributes(usage)
+                done = usage_attributes(usage)
                 if finish_reason:
-                    attrs["gen_ai.response.finish_reasons"] = (finish_reason,)
+                    done["gen_ai.response.finish_reasons"] = (finish_reason,)
                 if failed:
-                    attrs["error.type"] = record.error_type or str(record.status)
+                    done["error.type"] = record.error_type or str(record.status)
                     if record.status >= 500:
                         pending.set_status(_ERROR)
-                pending.set_attributes(attrs)
+                pending.set_attributes(done)
             pending.end()
         span = request.span
         if not span.is_recording():

@@ -158,7 +158,7 @@ class SpanEncoder:
         return b"".join(out)
 
 
-def fast_exporter_class(base: type) -> type:
+def fast_exporter_class(base: Any) -> Any:
     """A subclass of an SDK OTLP span exporter whose encoding step is SpanEncoder.encode.
 
     OTLP/gRPC: ``_translate_data`` makes the request message (here: parsed from our bytes by the
