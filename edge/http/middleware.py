@@ -13,6 +13,7 @@ import logging
 import re
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from edge.caps import ConcurrencyCaps
 from edge.errors import EdgeError, MethodNotAllowed, NotFound, PayloadTooLarge
@@ -114,7 +115,7 @@ async def _read_body(request: web.Request) -> None:
 
 
 @web.middleware
-async def tracing_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def tracing_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The request's server span (OpenTelemetry HTTP server conventions), around edge_middleware.
 
     Installed only when tracing is on (edge.http.app), so the off path pays nothing for it.
