@@ -12,6 +12,7 @@ and the later issues' figures, each beside its reference in the same run:
 
     chaos (issue 5)        0 client-visible errors, upstream attempts per request < 1.3
     limits (issue 6)       edge_limits CPU per request beside edge's (chat, stream20)
+    tracing (issue 19)     edge_tracing CPU per request beside edge's (tracing off), same run
     gRPC (issue 7)         CPU per unary call <= 350 us (1.56x the empty handler's 224 us),
                            <= 40 us per streamed message; beside the gRPC floor
 """
@@ -23,7 +24,7 @@ from typing import Any
 
 from .common import Phase
 from .report_math import ORDER, _added, _find, _num, _phases, _ratio, _verdict, fmt_us
-from .report_sections import _grpc_section, _limits_section, _resilience_section
+from .report_sections import _grpc_section, _limits_section, _resilience_section, _tracing_section
 
 __all__ = ["markdown", "plot", "progress_line", "targets"]
 
@@ -189,6 +190,7 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += _targets_table(doc, workers)
         lines += _resilience_section(doc, workers)
         lines += _limits_section(doc, workers)
+        lines += _tracing_section(doc, workers)
         lines += _grpc_section(doc, workers)
     if doc.get("soak"):
         lines += _soak_section(doc["soak"])
@@ -216,7 +218,7 @@ def plot(doc: dict[str, Any], path: Path) -> str | None:
     cols = min(3, len(scenarios))
     rows = (len(scenarios) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False)
-    colors = {"direct": "#888888", "floor": "#1f77b4", "edge": "#2ca02c", "edge_base": "#7f7f7f", "edge_limits": "#98df8a", "edge_nocooldown": "#bcbd22", "litellm": "#d62728", "grpc_floor": "#9467bd", "grpc_relay": "#c5b0d5", "edge_grpc": "#17becf"}
+    colors = {"direct": "#888888", "floor": "#1f77b4", "edge": "#2ca02c", "edge_base": "#7f7f7f", "edge_limits": "#98df8a", "edge_nocooldown": "#bcbd22", "edge_tracing": "#ff7f0e", "litellm": "#d62728", "grpc_floor": "#9467bd", "grpc_relay": "#c5b0d5", "edge_grpc": "#17becf"}
     for ax, scenario in zip(axes.flat, scenarios, strict=False):
         for system in ORDER:
             for workers in sorted({p["workers"] for p in phases}):

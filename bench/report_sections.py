@@ -1,4 +1,4 @@
-"""The report's sections for the later issues: resilience (5), limits (6) and gRPC (7)."""
+"""The report's sections for the later issues: resilience (5), limits (6), gRPC (7), tracing (19)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from .report_math import ORDER, _find, _fmt_ratio, _loaded, _num, _phases, _ratio, _verdict, fmt_us
 
-__all__ = ["grpc_targets", "limits_rows", "resilience_rows"]
+__all__ = ["grpc_targets", "limits_rows", "resilience_rows", "tracing_rows"]
 
 CHAOS_ATTEMPTS = 1.3
 GRPC_UNARY_US, GRPC_FLOOR_REF_US, GRPC_MESSAGE_US = 350.0, 224.0, 40.0
@@ -87,6 +87,41 @@ def _limits_section(doc: dict[str, Any], workers: int) -> list[str]:
             f"| {_num(r['edge_rps'])} | {_num(r['rps'])} | {r['errors']} |"
         )
     return [*lines, "", "edge: the admin key, no limits; edge_limits: a non-admin key with rpm, tpm, a budget and tags (never refused); both write the SQLite ledger.", ""]
+
+
+def tracing_rows(doc: dict[str, Any], workers: int) -> list[dict[str, Any]]:
+    rows = []
+    for scenario in ("chat", "stream20"):
+        for conns in sorted({p["connections"] for p in _phases(doc) if p["workers"] == workers}):
+            traced = _find(doc, "edge_tracing", scenario, workers, conns)
+            edge = _find(doc, "edge", scenario, workers, conns)
+            if traced is None or edge is None:
+                continue
+            on, off = traced["cpu_us_per_request"], edge["cpu_us_per_request"]
+            rows.append({"scenario": scenario, "connections": conns, "on": on, "off": off, "added": None if on is None or off is None else on - off,
+                         "ratio": _ratio(on, off), "rps_on": traced["rps"], "rps_off": edge["rps"], "p50_on": traced["p50_us"], "p50_off": edge["p50_us"], "errors": traced["errors"]})
+    return rows
+
+
+def _tracing_section(doc: dict[str, Any], workers: int) -> list[str]:
+    rows = tracing_rows(doc, workers)
+    if not rows:
+        return []
+    lines = [
+        f"### Tracing (issue 19), {workers} worker(s)",
+        "",
+        "| scenario | conns | CPU/req tracing off (edge) | CPU/req tracing on (edge_tracing) | added | on/off | req/s off | req/s on | p50 off | p50 on | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['scenario']} | {r['connections']} | {fmt_us(r['off'])} | {fmt_us(r['on'])} | {fmt_us(r['added'])} | {_fmt_ratio(r['ratio'])} "
+            f"| {_num(r['rps_off'])} | {_num(r['rps_on'])} | {fmt_us(r['p50_off'])} | {fmt_us(r['p50_on'])} | {r['errors']} |"
+        )
+    sink = (doc.get("tracing") or {}).get(str(workers))
+    if sink:
+        lines += ["", f"The OTLP sink received {sink['spans']:,} spans in {sink['exports']:,} exports ({sink['bytes'] / 1e6:.1f} MB) from edge_tracing."]
+    return [*lines, "", "edge_tracing: the edge config plus `tracing: {enabled: true, sampler: always_on}` exporting OTLP/HTTP to bench/otlp_sink.py (two spans per request: server and attempt); the exporter thread's CPU is in the figure.", ""]
 
 
 _RELAY_NOTE = "reference, no target (this row's grpc_floor column is grpc_relay)"

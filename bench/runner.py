@@ -255,6 +255,12 @@ def run_suite(mock: Running, names: list[str], scenarios: list[Scenario], worker
             running.append(system)
         for scenario in scenarios:
             doc["phases"].extend(p.to_dict() for p in run_scenario(running, mock, scenario, args, tool, key, notes, doc["not_applicable"]))
+        for system in running:
+            stats = system.sink_stats()
+            if stats is not None:
+                # The spans still queued (under one batch interval) are not counted here.
+                doc.setdefault("tracing", {})[str(workers)] = stats
+                notes.append(f"{system.name} w={workers}: the OTLP sink received {stats['spans']:,} spans in {stats['exports']:,} exports ({stats['bytes'] / 1e6:.1f} MB)")
     finally:
         for system in running:
             system.stop()

@@ -15,6 +15,9 @@
               the chaos scenario, so the report can show the breaker's share of its figures
     edge_grpc    ``edge serve --grpc-port 0`` with the edge config, measured on its gRPC port
               (a process of its own, so the gRPC listener stays out of the HTTP figures)
+    edge_tracing the edge config with OpenTelemetry tracing on, every request sampled, exporting
+              OTLP/HTTP to bench/otlp_sink.py (a process outside the measured tree); runs chat
+              and stream20 unless --scenarios, beside edge (tracing off) in the same run
 
 Every HTTP system serves the public model ``echo`` (and ``embed``) and accepts the same bearer
 key, so the load generator sends identical bytes to all of them; the gRPC systems get the same
@@ -40,12 +43,12 @@ from .procs import Child
 
 __all__ = ["SYSTEMS", "Running", "start_mock", "start_system"]
 
-SYSTEMS = ("direct", "floor", "edge", "edge_base", "edge_limits", "edge_nocooldown", "litellm", "grpc_floor", "grpc_relay", "edge_grpc")
+SYSTEMS = ("direct", "floor", "edge", "edge_base", "edge_limits", "edge_nocooldown", "edge_tracing", "litellm", "grpc_floor", "grpc_relay", "edge_grpc")
 GRPC_SYSTEMS = ("grpc_floor", "grpc_relay", "edge_grpc")
 # Peers that get an explicit "not applicable" row for a scenario they cannot serve.
 PEERS = ("direct", "floor", "litellm")
 # What a system runs when --scenarios is not given (None: every scenario of its protocol).
-DEFAULT_SCENARIOS: dict[str, tuple[str, ...]] = {"edge_limits": ("chat", "stream20"), "edge_nocooldown": ("chaos",)}
+DEFAULT_SCENARIOS: dict[str, tuple[str, ...]] = {"edge_limits": ("chat", "stream20"), "edge_nocooldown": ("chaos",), "edge_tracing": ("chat", "stream20")}
 # edge_nocooldown: the edge config with a cooldown that never opens, so the chaos scenario
 # shows what retries and the fallback alone cost when the failing primary is never skipped.
 NO_COOLDOWN = "cooldown: {consecutive_failures: 0, failure_percent: 0}"
@@ -58,6 +61,15 @@ HERE = Path(__file__).resolve().parent
 EMBED_UPSTREAM = "text-embedding-3-small"
 _SERVING = re.compile(r"serving on http://([\d.]+):(\d+)")
 _GRPC_SERVING = re.compile(r"grpc serving on ([\d.]+):(\d+)")
+_SINK_SERVING = re.compile(r"otlp sink serving on http://([\d.]+):(\d+)")
+# edge_tracing: every request sampled (the costliest setting), exported over OTLP/HTTP with the
+# SDK's default batching (a batch every 5 s or 512 spans).
+TRACING = """
+tracing:
+  enabled: true
+  endpoint: {endpoint}
+  sampler: always_on
+"""
 
 
 @dataclass
@@ -71,10 +83,24 @@ class Running:
     protocol: str = "http"
     grpc_target: str | None = None  # host:port of a gRPC system
     ledger: Path | None = None  # the edge systems' SQLite ledger
+    sink: Child | None = None  # edge_tracing's OTLP receiver (outside the measured tree)
+    sink_url: str | None = None
 
     def stop(self) -> None:
         if self.child is not None:
             self.child.stop()
+        if self.sink is not None:
+            self.sink.stop()
+
+    def sink_stats(self) -> dict[str, int] | None:
+        """What edge_tracing's sink received (exports, spans, bytes); None for other systems."""
+        if self.sink_url is None:
+            return None
+        try:
+            with urllib.request.urlopen(self.sink_url + "/stats", timeout=5) as response:
+                return json.loads(response.read())
+        except OSError:
+            return None
 
 
 def _python_argv(*args: str) -> list[str]:
@@ -214,13 +240,18 @@ def start_system(name: str, mock: Running, workers: int, key: str, home: Path, l
         found = child.wait_for(_SERVING, 20)
         _wait_workers(child, workers)
         return Running("floor", f"http://127.0.0.1:{found.group(2)}", child, child.pid, workers, "aiohttp+uvloop+orjson")
-    if name in ("edge", "edge_base", "edge_limits", "edge_nocooldown", "edge_grpc"):
+    if name in ("edge", "edge_base", "edge_limits", "edge_nocooldown", "edge_grpc", "edge_tracing"):
         # edge_limits: a different (random) admin key, and the bench key imported with limits.
         admin = "sk-bench-admin-" + secrets.token_urlsafe(32) if name == "edge_limits" else key
         config = home / "edge-bench.yaml"
         text = edge_config(mock.url, home, admin)
         if name == "edge_nocooldown":
             text = re.sub(r"cooldown: \{[^}]*\}", NO_COOLDOWN, text)
+        sink = None
+        if name == "edge_tracing":
+            sink = Child("otlp_sink", _python_argv(str(HERE / "otlp_sink.py"), "--port", "0"), env=_env())
+            sink_url = "http://127.0.0.1:" + sink.wait_for(_SINK_SERVING, 20).group(2)
+            text += TRACING.format(endpoint=sink_url + "/v1/traces")
         config.write_text(text)
         argv = _python_argv("-m", "edge.cli", "serve", "--config", str(config), "--workers", str(workers))
         if name == "edge_base":
@@ -232,12 +263,19 @@ def start_system(name: str, mock: Running, workers: int, key: str, home: Path, l
             argv[0] = base
         if name == "edge_grpc":
             argv += ["--grpc-port", "0"]
-        child = Child(name, argv, env=_env(), cwd=str(home))
-        found = child.wait_for(_SERVING, 30)
+        try:
+            child = Child(name, argv, env=_env(), cwd=str(home))
+            found = child.wait_for(_SERVING, 30)
+        except Exception:
+            if sink is not None:
+                sink.stop()
+            raise
         _wait_workers(child, workers)
         url = f"http://127.0.0.1:{found.group(2)}"
         version = f"llm-edge at {os.environ.get('EDGE_BENCH_BASE_PYTHON')}" if name == "edge_base" else _edge_version()
         running = Running(name, url, child, child.pid, workers, version, ledger=home / "edge-bench.db")
+        if sink is not None:
+            running.sink, running.sink_url = sink, sink_url
         if name == "edge_limits":
             try:
                 _import_key(url, admin, key)

@@ -2,9 +2,13 @@
 
 Keys are looked up by SHA-256 digest and never kept or logged raw. The admin key comes from
 config (``keys.admin``); the others (``edge keys create`` or POST /v1/keys) live in the store
-and every worker re-reads them every ``refresh_s`` (0.5 s), so a new key works and a revoked one
-stops working on every worker within a second. When no key exists at all (the embedded
-default), every caller is the anonymous principal.
+and every worker re-reads them every ``refresh_s`` (0.5 s), so a revoked key stops working on
+every worker within a second. A key this worker does not know yet (made on another instance,
+or another worker, since the last re-read) is looked up in the store before it is refused, so
+a new key works everywhere at once; a key the store does not have either is remembered as
+unknown for a second, so a caller trying random keys costs the store one lookup per key per
+second, with at most a few lookups in flight per worker. When no key exists at all (the
+embedded default), every caller is the anonymous principal.
 
 If the store does not answer when the worker starts, the worker serves anyway: the admin key
 works, and every other caller gets 503 with Retry-After (never 401, never the anonymous
@@ -51,6 +55,11 @@ class Principal(Struct, frozen=True):
 
 
 ANONYMOUS = Principal(key_id=None, name="anonymous")
+# Unknown keys: how long a miss is remembered, how many are, and how many store lookups may be
+# in flight per worker (beyond that a key unknown here is refused without asking the store).
+_UNKNOWN_FOR_S = 1.0
+_UNKNOWN_MAX = 10_000
+_MAX_LOOKUPS = 4
 
 
 def hash_key(key: str) -> bytes:
@@ -85,6 +94,9 @@ class Authenticator:
         # key table changes, bounded because headers come from clients.
         self._by_header: dict[str, Principal] = {}
         self._loaded = store is None  # the key table has been read at least once
+        # Authorization header -> monotonic time until which the store is not asked again.
+        self._unknown: dict[str, float] = {}
+        self._lookups = 0
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -129,6 +141,46 @@ class Authenticator:
                 failing = True
             else:
                 failing = False
+
+    def needs_lookup(self, authorization: str) -> bool:
+        """True for a well-formed bearer key this worker does not know (nor recently missed).
+
+        The surfaces call it before they authenticate, and ``lookup`` when it says so; a key
+        seen before costs one dict lookup here.
+        """
+        if self._store is None or authorization in self._by_header:
+            return False
+        until = self._unknown.get(authorization)
+        if until is not None and time.monotonic() < until:
+            return False
+        scheme, _, key = authorization.partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            return False
+        digest = hash_key(key)
+        return digest not in self._by_hash and digest not in self._revoked
+
+    async def lookup(self, authorization: str) -> None:
+        """Ask the store for one key by digest; a found key joins the table at once."""
+        if self._store is None or self._lookups >= _MAX_LOOKUPS:
+            return
+        digest = hash_key(authorization.partition(" ")[2].strip())
+        self._lookups += 1
+        try:
+            row = await self._store.find_key(digest.hex())
+        except Exception as exc:  # the store is down: refuse as unknown, as before
+            log.debug("keys: lookup failed (%s)", type(exc).__name__)
+            row = None
+        finally:
+            self._lookups -= 1
+        if row is None:
+            if len(self._unknown) >= _UNKNOWN_MAX:
+                self._unknown.clear()
+            self._unknown[authorization] = time.monotonic() + _UNKNOWN_FOR_S
+        elif row.revoked_at is not None:
+            self._revoked.add(digest)
+        else:
+            self._by_hash[digest] = _principal(row, self._default)
 
     @property
     def required(self) -> bool:

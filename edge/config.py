@@ -21,8 +21,9 @@ from edge.adapters import KINDS
 from edge.fastpath import jsonio
 
 from .config_text import ConfigError, describe, redact_url, substitute
+from .config_tracing import TracingConfig, resolve_tracing
 
-__all__ = ["Config", "ConfigError", "load_config", "parse_config"]
+__all__ = ["Config", "ConfigError", "TracingConfig", "load_config", "parse_config"]
 
 RetryCondition = int | Literal["timeout", "connection"]
 Check = Literal["invalid_json", "truncated", "refusal", "empty"]
@@ -198,6 +199,8 @@ class Config(_Frozen):
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     budgets: list[BudgetConfig] = field(default_factory=list)
     ui: UiConfig = field(default_factory=UiConfig)
+    # OpenTelemetry traces; every field resolved against OTEL_* at load (edge.config_tracing).
+    tracing: TracingConfig = field(default_factory=TracingConfig)
     # Where the file was read from; relative sqlite paths resolve against its folder.
     source: str = "<embedded default>"
 
@@ -223,12 +226,17 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None, source: str = "
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections, got {type(raw).__name__}")
     used: set[str] = set()
+    env = os.environ if env is None else env
     try:
-        raw = substitute(raw, os.environ if env is None else env, "", used)
+        raw = substitute(raw, env, "", used)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     try:
-        return _validate(raw, source)
+        config = _validate(raw, source)
+        try:
+            return msgspec.structs.replace(config, tracing=resolve_tracing(config.tracing, env))
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
     except ConfigError as exc:
         # A value that came from the environment may be a secret wherever it was put (a key in
         # a URL, say): an error never shows it (found by tools/fuzz/fuzz_config.py).
@@ -447,6 +455,9 @@ def dump_config(config: Config) -> bytes:
             provider["api_key"] = "<redacted>"
     if doc.get("keys", {}).get("admin"):
         doc["keys"]["admin"] = "<redacted>"
+    tracing = doc.get("tracing") or {}
+    if tracing.get("headers"):  # exporter headers usually carry a vendor's API key
+        tracing["headers"] = {name: "<redacted>" for name in tracing["headers"]}
     doc["state"]["ledger"] = redact_url(doc["state"]["ledger"])
     doc["state"]["redis"] = redact_url(doc["state"]["redis"])
     return jsonio.dumps(doc)

@@ -89,6 +89,8 @@ async def admit(gw: Gateway, ctx: RequestContext, tags: dict[str, str] | None, m
 async def admit_checked(gw: Gateway, ctx: RequestContext, *, tag_header: str | None, metadata: Any, messages: Any, body_size: int) -> None:
     """Model allow-list, tags, rate limits and budgets, for either surface; a refusal is
     recorded (one ledger row, no upstream call), then raised."""
+    if gw.tracing is not None:
+        gw.tracing.admitted(messages)  # the prompt, only when content capture is on
     try:
         ctx.principal.check_model(ctx.record.public_model)
         tags = request_tags(tag_header, metadata, ctx.principal.tags)
@@ -121,10 +123,11 @@ async def settled_on_failure(gw: Gateway, ctx: RequestContext, exchange: Awaitab
         raise
 
 
-def settle(gw: Gateway, ctx: RequestContext, usage: Usage | None = None) -> float | None:
+def settle(gw: Gateway, ctx: RequestContext, usage: Usage | None = None, finish_reason: str | None = None) -> float | None:
     """Close the books: add the final answer's usage, then one record to metrics and ledger.
 
     Returns the request's cost in USD (None when a model involved has no known price).
+    ``finish_reason`` (a stream's; a plain answer's is known already) goes to the trace only.
     """
     record = ctx.record
     ctx.add_usage(gw, record.upstream_model or "", usage)
@@ -141,5 +144,7 @@ def settle(gw: Gateway, ctx: RequestContext, usage: Usage | None = None) -> floa
         scrub = gw.scrubber.error_text  # attempt errors are upstream error types, kept in the ledger
         record.attempt_log = [AttemptInfo(route=r, status=str(st), latency_ms=round(ms, 3), error=scrub(e) if e else e) for r, st, ms, e in ctx.attempts]
     gw.admission.settle(ctx.principal, ctx.token_estimate, total.total_tokens if total is not None else None, record.cost_usd, record.tags)
+    if gw.tracing is not None:
+        gw.tracing.settled(ctx, usage, finish_reason)
     gw.accounting.record(record)
     return record.cost_usd if total is not None else None

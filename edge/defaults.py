@@ -2,7 +2,8 @@
 
 The built-in mock provider (models mock/echo, mock/tool, mock/json, ...), a SQLite ledger in
 $EDGE_HOME (or the current folder), and every provider whose key is in the environment, under the
-variable names the vendors' own SDKs read (OPENAI_API_KEY and OPENAI_BASE_URL, and so on).
+variable names the vendors' own SDKs read (OPENAI_API_KEY and OPENAI_BASE_URL, and so on), and
+OpenTelemetry traces when the standard OTEL_* variables ask for them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from edge.adapters.mock import MOCK_MODELS
 
 from .config import Config, KeysConfig, ProviderConfig, StateConfig
+from .config_tracing import TracingConfig, resolve_tracing
 
 __all__ = ["embedded_config"]
 
@@ -40,4 +42,6 @@ def embedded_config(env: Mapping[str, str]) -> Config:
         providers=providers,
         state=StateConfig(ledger=f"sqlite:///{home.rstrip('/')}/edge.db"),
         keys=KeysConfig(admin=env.get("EDGE_ADMIN_KEY") or None),
+        # The standard OTEL_* variables turn traces on here too (an OTLP endpoint set).
+        tracing=resolve_tracing(TracingConfig(), env),
     )

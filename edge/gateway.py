@@ -23,6 +23,7 @@ from .scrub import Scrubber
 from .store import open_server_store, spool_folder
 from .routing.retry import RetryBudget
 from .routing.state import RouteStates
+from .tracing import build_tracing
 
 __all__ = ["Gateway"]
 
@@ -50,6 +51,10 @@ class Gateway:
         self.accounting = Accounting([self.metrics, self.ledger])
         self.max_body_bytes = int(config.server.max_body_mb * 1024 * 1024)
         self.request_ids = RequestIds()
+        # None when tracing is off: every hook on the request path is one `is None` test.
+        from . import __version__
+
+        self.tracing = build_tracing(config.tracing, __version__)
         self.ready = False
 
     async def start(self) -> None:
@@ -64,6 +69,8 @@ class Gateway:
             self.routes.shared.routes = self.routes
             self.routes.shared.start()
         await self.ledger.start()
+        if self.tracing is not None:
+            self.tracing.instrument(self.providers)
         self.ready = True
 
     async def close(self) -> None:
@@ -75,4 +82,6 @@ class Gateway:
         await self.admission.close()
         await self.ledger.close()
         await self.store.close()
+        if self.tracing is not None:
+            await self.tracing.shutdown()  # exports what is still queued
         self.metrics.close()

@@ -90,7 +90,8 @@ async def relay(gw: Gateway, ctx: RequestContext, upstream: Response, provider: 
             upstream.close()
             if record.status == 200:  # an unexpected exception; the surface reports it as internal
                 record.status, record.error_type = 500, "api_error"
-        settle(gw, ctx, usage if usage is not None else estimated_usage(stream.final(), prompt_tokens))
+        final = stream.final()
+        settle(gw, ctx, usage if usage is not None else estimated_usage(final, prompt_tokens), final.finish_reason)
 
 
 async def _pump(upstream: Response, stream: Transcoder[Out], sink: StreamSink[Out], ctx: RequestContext, provider: Provider) -> EdgeError | None:

@@ -25,8 +25,9 @@ from edge.proxy import RequestContext, call_upstream, settle
 from edge.v1 import chat_pb2, embeddings_pb2, models_pb2
 
 from . import convert
-from ._call import answer_chat, call_metadata, call_timeout, cancel_outcome, route, validate
-from .errors import abort
+from ._call import answer_chat, call_metadata, call_timeout, cancel_outcome, deadline_passed, route, validate
+from .errors import abort, grpc_code
+from .tracing import end_server_span, server_span, status_name
 from .stream import chat_stream
 
 __all__ = ["SERVICE", "GatewayServicer"]
@@ -51,33 +52,48 @@ class GatewayServicer:
     # valid message of the method's type (server.py installs lenient deserializers).
 
     async def ChatComplete(self, request: chat_pb2.ChatRequest | None, context: grpc.aio.ServicerContext) -> chat_pb2.ChatResponse:
-        return await self._run(self._complete, request, context)
+        return await self._run(self._complete, request, context, "ChatComplete")
 
     async def ChatStream(self, request: chat_pb2.ChatRequest | None, context: grpc.aio.ServicerContext) -> None:
         async def run(req: chat_pb2.ChatRequest, ctx: grpc.aio.ServicerContext, rid: str, authorization: str | None) -> None:
             await chat_stream(self.gw, req, ctx, rid, authorization)
 
-        await self._run(run, request, context)
+        await self._run(run, request, context, "ChatStream")
 
     async def Embed(self, request: embeddings_pb2.EmbedRequest | None, context: grpc.aio.ServicerContext) -> embeddings_pb2.EmbedResponse:
-        return await self._run(self._embed, request, context)
+        return await self._run(self._embed, request, context, "Embed")
 
     async def ListModels(self, request: models_pb2.ListModelsRequest | None, context: grpc.aio.ServicerContext) -> models_pb2.ListModelsResponse:
-        return await self._run(self._models, request, context)
+        return await self._run(self._models, request, context, "ListModels")
 
-    async def _run(self, handler: Handler[R], request: Any, context: grpc.aio.ServicerContext) -> R:
-        request_id, authorization = call_metadata(context, self.gw)
+    async def _run(self, handler: Handler[R], request: Any, context: grpc.aio.ServicerContext, method: str) -> R:
+        gw = self.gw
+        request_id, authorization = call_metadata(context, gw)
+        if authorization is not None and gw.auth.needs_lookup(authorization):
+            await gw.auth.lookup(authorization)  # a key made on another instance just now
+        # The call's server span (OpenTelemetry RPC conventions), when tracing is on.
+        trace = server_span(gw.tracing, context, SERVICE, method) if gw.tracing is not None else None
+        code = "OK"
         try:
             if request is None:
                 raise InvalidRequest("The request is not a valid protobuf message for this method.", code="invalid_message")
             return await handler(request, context, request_id, authorization)
         except EdgeError as err:
+            code = grpc_code(err.status).name
             await abort(context, err, request_id)
-        except (asyncio.CancelledError, grpc.aio.AbortError):
+        except asyncio.CancelledError:
+            code = "DEADLINE_EXCEEDED" if deadline_passed(context) else "CANCELLED"
+            raise
+        except grpc.aio.AbortError:
+            code = status_name(context)
             raise
         except Exception:
+            code = "INTERNAL"
             log.exception("unhandled error in gRPC call (request %s)", request_id)
             await abort(context, EdgeError(f"Internal gateway error; quote request id {request_id} when reporting it."), request_id)
+        finally:
+            if trace is not None:
+                end_server_span(gw.tracing, trace, code, request_id)
         raise AssertionError("unreachable: abort raises")
 
     # -- unary calls ----------------------------------------------------------------------

@@ -21,7 +21,7 @@ from .dashboard_api import budgets, route_states, usage_routes, usage_series
 from .embeddings import embeddings
 from .health import healthz, metrics, readyz
 from .appkeys import GATEWAY
-from .middleware import CAPS, edge_middleware
+from .middleware import CAPS, edge_middleware, tracing_middleware
 from .models import get_model, list_models
 from .openapi import openapi_json
 from .ui import ASSETS, CATALOG_ASSETS, UI_ASSETS, Assets, asset, dashboard_page
@@ -32,7 +32,9 @@ __all__ = ["create_app"]
 
 def create_app(config: Config, shared_dir: Path | None = None) -> web.Application:
     gateway = Gateway(config, shared_dir)
-    app = web.Application(middlewares=[edge_middleware], client_max_size=gateway.max_body_bytes)
+    # The tracing middleware only when tracing is on: the off path pays nothing for it.
+    middlewares = [edge_middleware] if gateway.tracing is None else [tracing_middleware, edge_middleware]
+    app = web.Application(middlewares=middlewares, client_max_size=gateway.max_body_bytes)
     app[GATEWAY] = gateway
     app[CAPS] = ConcurrencyCaps(config.server.max_concurrent, config.server.max_concurrent_per_key)
     app.router.add_post("/v1/chat/completions", chat_completions)

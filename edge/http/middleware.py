@@ -13,17 +13,20 @@ import logging
 import re
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from edge.caps import ConcurrencyCaps
 from edge.errors import EdgeError, MethodNotAllowed, NotFound, PayloadTooLarge
 
 from .appkeys import GATEWAY, REQUEST_ID
 
-__all__ = ["CAPS", "edge_middleware", "error_response"]
+__all__ = ["CAPS", "edge_middleware", "error_response", "tracing_middleware"]
 
 CAPS = web.AppKey("edge_caps", ConcurrencyCaps)
 # Operators' endpoints answer even when the caps are full.
 _UNCAPPED = frozenset(("/healthz", "/readyz", "/metrics", "/openapi.json"))
+# Probes and scrapes every few seconds would drown the traces that matter.
+_UNTRACED = frozenset(("/healthz", "/readyz", "/metrics"))
 
 log = logging.getLogger("edge.http")
 
@@ -63,11 +66,14 @@ async def edge_middleware(request: web.Request, handler: web.Handler) -> web.Str
     key = None
     try:
         if caps is not None and request.path not in _UNCAPPED:
-            caller = caps.key_of(request.headers.get("authorization"))
+            authorization = request.headers.get("authorization")
+            caller = caps.key_of(authorization)
             caps.acquire(caller)
             key = caller  # only now is there something to release
             if request.body_exists:
                 await _read_body(request)
+            if authorization is not None and gw.auth.needs_lookup(authorization):
+                await gw.auth.lookup(authorization)  # a key made on another instance just now
         response = await handler(request)
     except EdgeError as err:
         return error_response(err, request_id)
@@ -106,3 +112,39 @@ async def _read_body(request: web.Request) -> None:
         err = EdgeError(f"The request body did not arrive within {seconds:g} s (server.body_timeout_s).", code="body_timeout", extra_headers={"connection": "close"})
         err.status, err.type = 408, "invalid_request_error"
         raise err from None
+
+
+@web.middleware
+async def tracing_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The request's server span (OpenTelemetry HTTP server conventions), around edge_middleware.
+
+    Installed only when tracing is on (edge.http.app), so the off path pays nothing for it.
+    An incoming W3C ``traceparent`` is continued; a streamed answer's span ends with the stream.
+    """
+    tracing = request.app[GATEWAY].tracing
+    if tracing is None or request.path in _UNTRACED:
+        return await handler(request)
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else None  # a template: low cardinality
+    attributes = {"http.request.method": request.method, "url.path": request.path}
+    if route is not None:
+        attributes["http.route"] = route
+    headers = request.headers
+    trace = tracing.start_server(f"{request.method} {route}" if route else request.method, headers if "traceparent" in headers else None, attributes)
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:  # below 400: redirects edge_middleware lets through
+        status = exc.status
+        raise
+    except asyncio.CancelledError:
+        status = 499  # the client went away
+        raise
+    finally:
+        done: dict[str, object] = {"http.response.status_code": status}
+        request_id = request.get(REQUEST_ID)
+        if request_id is not None:
+            done["edge.request_id"] = request_id
+        tracing.end_server(trace, done, status >= 500)

@@ -64,6 +64,7 @@ async def execute(gw: Gateway, plan: Resolution, ctx: RequestContext, attempt: A
         ctx.deadline = ctx.started + timeout
     gw.retry_budget.request(time.monotonic())
     retry_on = gw.retry_on
+    tracing = gw.tracing  # None when off; else a client span per attempt (edge.tracing)
     last: Failure | None = None
     failed_window: int | None = None
     record = ctx.record
@@ -107,12 +108,15 @@ async def execute(gw: Gateway, plan: Resolution, ctx: RequestContext, attempt: A
                 record.attempts += 1
                 record.provider, record.upstream_model = target.provider.name, target.upstream_model
                 state.in_flight += 1
+                span = tracing.attempt(ctx, target, record.attempts, retry) if tracing is not None else None
                 started = time.monotonic()
                 try:
                     result = await attempt(target, min(target.provider.config.timeout_s, remaining))
                 except Failure as failure:
                     finished = time.monotonic()
                     state.in_flight -= 1
+                    if span is not None:
+                        span.failed(failure.condition, failure.error)
                     ctx.attempt(target.route, failure.condition, (finished - started) * 1000, failure.error.type)
                     gw.metrics.upstream_error(target.provider.name, failure.condition)
                     failure.route = target.route
@@ -138,14 +142,18 @@ async def execute(gw: Gateway, plan: Resolution, ctx: RequestContext, attempt: A
                             await asyncio.sleep(delay)
                             continue
                     break
-                except BaseException:
+                except BaseException as exc:
                     state.in_flight -= 1  # cancelled (client gone): nothing to learn about the route
+                    if span is not None:
+                        span.aborted(exc)
                     raise
                 finished = time.monotonic()
                 state.in_flight -= 1
                 state.observe(finished - started, finished)
                 states.succeeded(state, finished)  # recovered by a retry here: not a failure
                 ctx.attempt(target.route, 200, (finished - started) * 1000)
+                if span is not None:
+                    span.succeeded(result)
                 return result
             if last is not None and last.condition in retry_on:
                 # The request gives up on this route: one outcome for its cooldown, however

@@ -206,6 +206,9 @@ class GuardedStore:
     async def list_keys(self) -> list[KeyRow]:
         return await self._call(self.reads, "key lookup", self.inner.list_keys, self.timeout_s)
 
+    async def find_key(self, digest: str) -> KeyRow | None:
+        return await self._call(self.reads, "key lookup", lambda: self.inner.find_key(digest), self.timeout_s)
+
     async def create_key(self, key: KeyRow) -> None:
         await self._call(self.writes, "key creation", lambda: self.inner.create_key(key), self.timeout_s)
 

@@ -285,6 +285,10 @@ class PostgresStore:
         rows = await self._fetch("fetch", f"SELECT {','.join(KEY_COLUMNS)} FROM keys ORDER BY created_at")
         return [key_from_row(tuple(row)) for row in rows]
 
+    async def find_key(self, digest: str) -> KeyRow | None:
+        row = await self._need_pool().fetchrow(f"SELECT {','.join(KEY_COLUMNS)} FROM keys WHERE hash = $1", digest)
+        return key_from_row(tuple(row)) if row is not None else None
+
     async def create_key(self, key: KeyRow) -> None:
         placeholders = ",".join(f"${i}" for i in range(1, len(KEY_COLUMNS) + 1))
         await self._fetch("execute", f"INSERT INTO keys ({','.join(KEY_COLUMNS)}) VALUES ({placeholders})", *key_row(key))

@@ -157,6 +157,10 @@ class SQLiteStore:
     async def list_keys(self) -> list[KeyRow]:
         return [key_from_row(row) for row in await self._call(f"SELECT {','.join(KEY_COLUMNS)} FROM keys ORDER BY created_at")]
 
+    async def find_key(self, digest: str) -> KeyRow | None:
+        rows = await self._call(f"SELECT {','.join(KEY_COLUMNS)} FROM keys WHERE hash = ?", (digest,))
+        return key_from_row(rows[0]) if rows else None
+
     async def create_key(self, key: KeyRow) -> None:
         placeholders = ",".join("?" * len(KEY_COLUMNS))
         await self._call(f"INSERT INTO keys ({','.join(KEY_COLUMNS)}) VALUES ({placeholders})", [key_row(key)], many=True)
