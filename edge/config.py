@@ -30,10 +30,11 @@ Check = Literal["invalid_json", "truncated", "refusal", "empty"]
 
 
 class _Frozen(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    pass
+    """Every config section: immutable, no unknown keys. Subclasses repeat ``frozen=True``
+    (msgspec inherits it; type checkers read each class's own arguments)."""
 
 
-class ServerConfig(_Frozen):
+class ServerConfig(_Frozen, frozen=True):
     host: str = "127.0.0.1"
     port: int = 8080
     grpc_port: int | None = None
@@ -55,7 +56,7 @@ class ServerConfig(_Frozen):
     max_concurrent_per_key: int = 256
 
 
-class StateConfig(_Frozen):
+class StateConfig(_Frozen, frozen=True):
     ledger: str = "sqlite:///./edge.db"
     redis: str = ""
     # A budget check, key reload or admin call waits at most this long for the ledger store,
@@ -66,7 +67,7 @@ class StateConfig(_Frozen):
     spool_dir: str = ""
 
 
-class ProviderConfig(_Frozen):
+class ProviderConfig(_Frozen, frozen=True):
     """What every provider entry may say; a kind's own options (edge.adapters: its module's
     ``KIND.options``, e.g. anthropic's default_max_tokens) sit beside these keys in the YAML and
     end up decoded in ``options``."""
@@ -87,20 +88,20 @@ class ProviderConfig(_Frozen):
     options: Any = None
 
 
-class RouteConfig(_Frozen):
+class RouteConfig(_Frozen, frozen=True):
     provider: str
     model: str
     weight: float = 1.0
     max_concurrency: int | None = None
 
 
-class EscalateConfig(_Frozen):
+class EscalateConfig(_Frozen, frozen=True):
     from_: str = field(name="from")
     to: str
     when: list[Check] = field(default_factory=lambda: ["invalid_json", "truncated", "refusal", "empty"])
 
 
-class ModelConfig(_Frozen):
+class ModelConfig(_Frozen, frozen=True):
     route: list[RouteConfig] = field(default_factory=list)
     strategy: Literal["weighted", "least_busy", "latency"] = "weighted"
     fallbacks: list[str] = field(default_factory=list)
@@ -109,7 +110,7 @@ class ModelConfig(_Frozen):
     max_tokens: int | None = None
 
 
-class CooldownConfig(_Frozen):
+class CooldownConfig(_Frozen, frozen=True):
     """Outlier detection per route (edge.routing.breaker; Envoy's OutlierDetection).
 
     One outcome is one request on a route: failed when all its attempts there failed with a
@@ -126,7 +127,7 @@ class CooldownConfig(_Frozen):
     max_ejection_percent: float = 50.0
 
 
-class RoutingConfig(_Frozen):
+class RoutingConfig(_Frozen, frozen=True):
     retries: int = 2
     retry_on: list[RetryCondition] = field(default_factory=lambda: [429, 500, 502, 503, 504, "timeout", "connection"])
     honor_retry_after: bool = True
@@ -142,7 +143,7 @@ class RoutingConfig(_Frozen):
     cooldown: CooldownConfig = field(default_factory=CooldownConfig)
 
 
-class PriceConfig(_Frozen):
+class PriceConfig(_Frozen, frozen=True):
     """USD per 1M tokens."""
 
     input: float
@@ -151,16 +152,16 @@ class PriceConfig(_Frozen):
     reasoning: float | None = None
 
 
-class KeysConfig(_Frozen):
+class KeysConfig(_Frozen, frozen=True):
     admin: str | None = None
 
 
-class RateLimit(_Frozen):
+class RateLimit(_Frozen, frozen=True):
     rpm: int | None = None
     tpm: int | None = None
 
 
-class LimitsConfig(_Frozen):
+class LimitsConfig(_Frozen, frozen=True):
     default: RateLimit = field(default_factory=RateLimit)
     # With state.redis (edge.limits.health): a request waits at most redis_timeout_s for Redis;
     # one that did not answer is probed in the background every redis_retry_s, and meanwhile
@@ -171,14 +172,14 @@ class LimitsConfig(_Frozen):
     instances: int = 1
 
 
-class BudgetConfig(_Frozen):
+class BudgetConfig(_Frozen, frozen=True):
     usd: float
     period: Literal["day", "month"] = "month"
     tag: str | None = None
     key: str | None = None
 
 
-class UiConfig(_Frozen):
+class UiConfig(_Frozen, frozen=True):
     """The pages the gateway serves itself (edge/http/ui.py, edge/http/catalog_page.py)."""
 
     # GET /ui: the dashboard (signed in with keys.admin); its JSON endpoints stay on either way.
@@ -187,7 +188,7 @@ class UiConfig(_Frozen):
     catalog: bool = True
 
 
-class Config(_Frozen):
+class Config(_Frozen, frozen=True):
     server: ServerConfig = field(default_factory=ServerConfig)
     state: StateConfig = field(default_factory=StateConfig)
     providers: dict[str, ProviderConfig] = field(default_factory=dict)

@@ -20,27 +20,6 @@ from tools import typecheck
 # A cold run checks the whole tree; on a loaded machine that can take a minute or more.
 pytestmark = pytest.mark.timeout(600)
 
-# Files other branches were changing when the checker was turned on (issue 12); their errors
-# are fixed once those branches are merged. Empty this, and drop the xfail below, then.
-PENDING = (
-    "edge/admission.py",
-    "edge/auth.py",
-    "edge/cli.py",
-    "edge/client/",
-    "edge/config.py",
-    "edge/gateway.py",
-    "edge/http/",
-    "edge/keys.py",
-    "edge/ledger.py",
-    "edge/limits/",
-    "edge/metrics.py",
-    "edge/routing/breaker.py",
-    "edge/routing/execute.py",
-    "edge/routing/shared.py",
-    "edge/store/",
-    "edge/usage.py",
-)
-
 # An adapter module as a provider would write one, in three versions of one class: without
 # stream_decoder, without passthrough, and complete; each registered both ways an adapter is
 # (a ProviderKind whose factory returns it, and a value typed Adapter).
@@ -147,12 +126,6 @@ def test_checker_sees_the_whole_tree(checked: subprocess.CompletedProcess[str]) 
     assert int(summary[1]) == len(_sources()), _report(checked)
 
 
-def test_tree_type_checks_outside_pending_files(checked: subprocess.CompletedProcess[str]) -> None:
-    found = [e for e in typecheck.errors(checked.stdout) if not e.startswith(PENDING)]
-    assert found == [], _report(checked)
-
-
-@pytest.mark.xfail(strict=True, reason="errors remain in files other branches were changing (PENDING); fixed after they merge")
 def test_tree_type_checks(checked: subprocess.CompletedProcess[str]) -> None:
     assert typecheck.errors(checked.stdout) == [], _report(checked)
     assert checked.returncode == 0, _report(checked)

@@ -55,7 +55,7 @@ def _translate(exc: web.HTTPException, request: web.Request) -> EdgeError:
 
 
 @web.middleware
-async def edge_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get("x-request-id")
     gw = request.app[GATEWAY]
     request_id = incoming if incoming and _CLIENT_ID.match(incoming) else gw.request_ids.new()
@@ -83,8 +83,8 @@ async def edge_middleware(request: web.Request, handler: web.Handler) -> web.Str
         return error_response(_translate(exc, request), request_id)
     except Exception:
         log.exception("unhandled error in %s %s (request %s)", request.method, request.path, request_id)
-        err = EdgeError(f"Internal gateway error; quote request id {request_id} when reporting it.")
-        return error_response(err, request_id)
+        internal = EdgeError(f"Internal gateway error; quote request id {request_id} when reporting it.")
+        return error_response(internal, request_id)
     finally:
         inflight.dec()
         if key is not None:

@@ -286,7 +286,7 @@ class PostgresStore:
         return [key_from_row(tuple(row)) for row in rows]
 
     async def find_key(self, digest: str) -> KeyRow | None:
-        row = await self._need_pool().fetchrow(f"SELECT {','.join(KEY_COLUMNS)} FROM keys WHERE hash = $1", digest)
+        row = await self._fetch("fetchrow", f"SELECT {','.join(KEY_COLUMNS)} FROM keys WHERE hash = $1", digest)
         return key_from_row(tuple(row)) if row is not None else None
 
     async def create_key(self, key: KeyRow) -> None:
