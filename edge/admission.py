@@ -72,7 +72,7 @@ class Admission:
         self._redis: Any = None
         self._client: Any = None
         self._redis_down_until = 0.0
-        self.budgets = Budgets(config.budgets, store)
+        self.budgets = Budgets(config.budgets, store, config.limits.budget_refresh_s)
         self.on_limited: Any = None  # metrics hook: callable(kind)
 
     async def start(self) -> None:

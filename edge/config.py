@@ -57,6 +57,8 @@ class ServerConfig(_Frozen):
 class StateConfig(_Frozen):
     ledger: str = "sqlite:///./edge.db"
     redis: str = ""
+    # How often each worker hands its queued ledger rows to the store (edge.ledger).
+    ledger_flush_s: float = 0.5
 
 
 class ProviderConfig(_Frozen):
@@ -132,6 +134,8 @@ class PriceConfig(_Frozen):
 
 class KeysConfig(_Frozen):
     admin: str | None = None
+    # How often each worker re-reads the gateway keys from the store (edge.auth).
+    refresh_s: float = 0.5
 
 
 class RateLimit(_Frozen):
@@ -141,6 +145,8 @@ class RateLimit(_Frozen):
 
 class LimitsConfig(_Frozen):
     default: RateLimit = field(default_factory=RateLimit)
+    # How often each worker re-reads budget spend from the ledger (edge.limits.budgets).
+    budget_refresh_s: float = 1.0
 
 
 class BudgetConfig(_Frozen):
@@ -294,6 +300,9 @@ def _check(config: Config, source: str) -> None:
     ledger = config.state.ledger
     if not ledger.startswith(("sqlite://", "postgresql://", "postgres://")):
         errors.append(f"state.ledger: must be sqlite:///path or postgresql://... (got {redact_url(ledger)!r})")
+    for where, seconds in (("state.ledger_flush_s", config.state.ledger_flush_s), ("keys.refresh_s", config.keys.refresh_s), ("limits.budget_refresh_s", config.limits.budget_refresh_s)):
+        if seconds <= 0:
+            errors.append(f"{where}: must be positive (got {seconds})")
     if config.state.redis and not config.state.redis.startswith(("redis://", "rediss://", "unix://")):
         errors.append(f"state.redis: must be a redis:// URL or empty (got {redact_url(config.state.redis)!r})")
     for name, provider in config.providers.items():

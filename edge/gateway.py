@@ -37,8 +37,8 @@ class Gateway:
         self.metrics = Metrics()
         base = Path(config.source).parent if config.source and not config.source.startswith("<") else Path.cwd()
         self.store = open_store(config.state.ledger, base, server=True)
-        self.ledger = Ledger(self.store)
-        self.auth = Authenticator(config, self.store)
+        self.ledger = Ledger(self.store, config.state.ledger_flush_s)
+        self.auth = Authenticator(config, self.store, config.keys.refresh_s)
         # shared_dir: the supervisor's folder that every worker of this host maps (rate limits).
         self.admission = Admission(config, self.store, shared_dir)
         self.admission.on_limited = self.metrics.limited
