@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import inspect
 import json
 import os
 import re
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,11 +45,14 @@ def wait_for(predicate: Callable[[], T], timeout: float = 5.0, interval: float =
         time.sleep(interval)
 
 
-async def async_wait_for(predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.01, what: str = "") -> T:
-    """wait_for inside a test's event loop: the loop keeps running (callbacks, transports) between polls."""
+async def async_wait_for(predicate: Callable[[], T | Awaitable[T]], timeout: float = 5.0, interval: float = 0.01, what: str = "") -> T:
+    """wait_for inside a test's event loop (the loop keeps running between polls); the predicate
+    may be a coroutine function."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() >= deadline:
