@@ -179,13 +179,16 @@ async def test_a_cancel_can_be_classified_by_the_surface(gw: Gateway, records: l
     def deadline_passed(ctx: RequestContext) -> None:
         ctx.record.status, ctx.record.error_type = 504, "timeout"
 
+    started = asyncio.Event()
+
     async def forever() -> str:
+        started.set()
         await asyncio.Event().wait()
         return "never"
 
     ctx = ctx_for()
     task = asyncio.ensure_future(settled_on_failure(gw, ctx, forever(), on_cancel=deadline_passed))
-    await asyncio.sleep(0)  # one loop turn: the exchange is awaiting
+    await started.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
