@@ -12,7 +12,7 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -52,25 +52,42 @@ def _models_status(server: Server, key: str) -> int:
     return request("GET", server.url + "/v1/models", headers={"authorization": f"Bearer {key}"})[0]
 
 
-def _on_every_worker(server: Server, key: str, status: int = 200, times: int = 6) -> None:
-    """Wait until the key gets ``status`` on every worker. The worker that made the change
-    reloaded at once, the others within keys.refresh_s; each request is a new connection,
-    which the kernel hands to any worker, so several in a row reach them all."""
-    wait_for(lambda: all(_models_status(server, key) == status for _ in range(times)), what=f"{status} for the key on every worker")
+def _worker(headers: dict[str, str]) -> str:
+    """Which worker answered: a generated x-request-id starts with the worker's own random
+    prefix ("req_" and 16 hex digits, edge/ids.py)."""
+    return headers["x-request-id"][:20]
 
 
-def _refused_everywhere(server: Server, key: str, code: str, times: int = 4, **chat: object) -> None:
-    """Wait until ``times`` chats in a row are refused with ``code``: every worker's view of the
-    spend (its own at once, the others' through the ledger within a flush and a refresh) is in."""
+def _on_every_worker(ask: Callable[[], tuple[int, dict[str, str], bytes]], ok: Callable[[int, bytes], bool], what: str, workers: int = 2) -> None:
+    """Ask on new connections (the kernel hands each to any worker) until every worker has
+    answered as ``ok`` says. Each case here only moves one way (a key once loaded stays, a
+    revoked key stays refused, spend only grows), so one such answer per worker is enough."""
+    seen: set[str] = set()
 
-    def refused() -> bool:
-        for _ in range(times):
-            status, _, body = _chat(server, key, **chat)  # type: ignore[arg-type]
-            if status != 429 or json.loads(body)["error"]["code"] != code:
-                return False
-        return True
+    def every_worker_answered() -> bool:
+        status, headers, body = ask()
+        if ok(status, body):
+            seen.add(_worker(headers))
+        assert len(seen) <= workers, f"x-request-id no longer tells the workers apart: {seen}"
+        return len(seen) == workers
 
-    wait_for(refused, what=f"{code} on every worker")
+    wait_for(every_worker_answered, what=f"{what} on every worker")
+
+
+def _key_on_every_worker(server: Server, key: str, status: int = 200) -> None:
+    """The worker that made the change reloaded its keys at once, the others within keys.refresh_s."""
+    ask = lambda: request("GET", server.url + "/v1/models", headers={"authorization": f"Bearer {key}"})  # noqa: E731
+    _on_every_worker(ask, lambda got, _: got == status, f"{status} for the key")
+
+
+def _refused_on_every_worker(server: Server, key: str, code: str, **chat: object) -> None:
+    """Every worker refuses with ``code``: its own spend at once, the others' through the ledger
+    within a flush and a budget refresh."""
+
+    def refused(status: int, body: bytes) -> bool:
+        return status == 429 and json.loads(body)["error"]["code"] == code
+
+    _on_every_worker(lambda: _chat(server, key, **chat), refused, code)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +107,7 @@ def test_key_lifecycle(workers: Server, mock: Mock) -> None:
     made = _new_key(workers, models=["chat", "up/*"])
     key = made["key"]
     assert key.startswith("sk-edge-") and made["prefix"].endswith("...")
-    _on_every_worker(workers, key)
+    _key_on_every_worker(workers, key)
     client = openai.OpenAI(base_url=workers.url + "/v1", api_key=key, max_retries=0)
     assert client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "ok"}]).choices[0].message.content == "ok"
     assert client.chat.completions.create(model="up/echo", messages=[{"role": "user", "content": "ok"}]).choices[0].message.content == "ok"
@@ -104,7 +121,7 @@ def test_key_lifecycle(workers: Server, mock: Mock) -> None:
     assert _admin(workers, "DELETE", f"/v1/keys/{made['id']}")[0] == 200
     revoked_at = time.monotonic()
     # soon every worker refuses it (several requests reach both workers)
-    _on_every_worker(workers, key, 401)
+    _key_on_every_worker(workers, key, 401)
     for _ in range(6):
         with pytest.raises(openai.AuthenticationError) as info:
             client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])
@@ -112,14 +129,14 @@ def test_key_lifecycle(workers: Server, mock: Mock) -> None:
     assert time.monotonic() - revoked_at < 3
     # non-admin keys cannot use the admin API
     other = _new_key(workers)["key"]
-    _on_every_worker(workers, other)
+    _key_on_every_worker(workers, other)
     status, _, _ = request("GET", workers.url + "/v1/keys", headers={"authorization": f"Bearer {other}"})
     assert status == 403
 
 
 def test_rpm_is_exact_across_workers(workers: Server, mock: Mock) -> None:
     key = _new_key(workers, rpm=5)["key"]
-    _on_every_worker(workers, key)
+    _key_on_every_worker(workers, key)
     before = mock.stats()["chat_requests"]
     with ThreadPoolExecutor(12) as pool:
         results = list(pool.map(lambda i: _chat(workers, key, f"r{i}"), range(12)))
@@ -137,7 +154,7 @@ def test_rpm_is_exact_across_workers(workers: Server, mock: Mock) -> None:
 
 def test_tpm_limit_and_oversized_request(workers: Server) -> None:
     key = _new_key(workers, tpm=100)["key"]
-    _on_every_worker(workers, key)
+    _key_on_every_worker(workers, key)
     status, _, body = _chat(workers, key, "word " * 400)
     assert status == 429 and json.loads(body)["error"]["code"] == "tokens_exceed_limit"
     statuses = [_chat(workers, key, "a few words in this prompt")[0] for _ in range(8)]
@@ -149,9 +166,9 @@ def test_tpm_limit_and_oversized_request(workers: Server) -> None:
 
 def test_key_budget(workers: Server, mock: Mock) -> None:
     key = _new_key(workers, budget_usd=0.00001, period="day")["key"]
-    _on_every_worker(workers, key)
+    _key_on_every_worker(workers, key)
     assert _chat(workers, key, "spend it")[0] == 200  # costs ~1.5e-5 USD at the test prices
-    _refused_everywhere(workers, key, "insufficient_quota", text="more")
+    _refused_on_every_worker(workers, key, "insufficient_quota", text="more")
     before = mock.stats()["chat_requests"]
     for _ in range(4):
         status, headers, body = _chat(workers, key, "more")
@@ -163,7 +180,7 @@ def test_key_budget(workers: Server, mock: Mock) -> None:
 
 def test_tags_reach_the_ledger_and_tag_budgets_hold(workers: Server) -> None:
     key = _new_key(workers, tags={"team": "search"})["key"]
-    _on_every_worker(workers, key)
+    _key_on_every_worker(workers, key)
     status, headers, _ = _chat(workers, key, "tagged", headers={"x-edge-tags": "feature=summary,customer=acme,team=spoofed"}, metadata={"workflow": "nightly"})
     assert status == 200
     request_id = headers["x-request-id"]
@@ -177,7 +194,7 @@ def test_tags_reach_the_ledger_and_tag_budgets_hold(workers: Server) -> None:
     assert _chat(workers, key, "x", headers={"x-edge-tags": "no-equals-sign"})[0] == 400
     # the config's budget for customer=capped
     assert _chat(workers, key, "spend", headers={"x-edge-tags": "customer=capped"})[0] == 200
-    _refused_everywhere(workers, key, "insufficient_quota", text="over", headers={"x-edge-tags": "customer=capped"})
+    _refused_on_every_worker(workers, key, "insufficient_quota", text="over", headers={"x-edge-tags": "customer=capped"})
     status, _, body = _chat(workers, key, "over", headers={"x-edge-tags": "customer=capped"})
     assert status == 429 and json.loads(body)["error"]["type"] == "insufficient_quota"
     assert _chat(workers, key, "other customer", headers={"x-edge-tags": "customer=other"})[0] == 200
