@@ -81,11 +81,11 @@ def test_two_tables_on_one_file_share_the_limit(tmp_path: Path) -> None:
         second.close()
 
 
-# One instant for every racer, and a limit whose interval (60 s / 30720 = 2**-9 s) adds up
+# One instant for every racer, and a limit whose interval (60 s / 15360 = 2**-8 s) adds up
 # exactly, so float rounding of the TAT cannot cost a unit (at Unix-time magnitudes it can: see
 # test_gcra's xfail). Enough tries that the racers overlap for a good while.
 RACE_NOW = 1_000.0
-RACE_LIMIT, RACERS, TRIES = 30_720, 4, 10_000
+RACE_LIMIT, RACERS, TRIES = 15_360, 4, 5_000
 
 
 def _hammer(path: str, go: "multiprocessing.synchronize.Event", results: "multiprocessing.Queue[int]") -> None:
@@ -97,8 +97,8 @@ def _hammer(path: str, go: "multiprocessing.synchronize.Event", results: "multip
 
 
 def test_processes_racing_for_the_last_units_never_overshoot(tmp_path: Path) -> None:
-    """Like the workers of one host: four processes, started together, ask 10,000 times each for
-    a limit of 30,720; the file lock makes each check-and-take atomic, so exactly that many pass."""
+    """Like the workers of one host: four processes, started together, ask 5,000 times each for
+    a limit of 15,360; the file lock makes each check-and-take atomic, so exactly that many pass."""
     context = multiprocessing.get_context("spawn")
     results: multiprocessing.Queue[int] = context.Queue()
     go = context.Event()
