@@ -79,7 +79,7 @@ class Admission:
         self._redis: RedisLimiter | None = None
         self._health: RedisHealth | None = None  # both set when state.redis is
         self._client: Any = None
-        self.budgets = Budgets(config.budgets, store)
+        self.budgets = Budgets(config.budgets, store, config.limits.budget_refresh_s)
         self.on_limited: Any = None  # metrics hook: callable(kind)
 
     async def start(self) -> None:

@@ -65,6 +65,8 @@ class StateConfig(_Frozen, frozen=True):
     # Where ledger rows wait on disk while the store cannot take them (edge.ledger); empty:
     # "<ledger file>.spool" beside a SQLite ledger, "edge-spool" beside the config for PostgreSQL.
     spool_dir: str = ""
+    # How often each worker hands its queued ledger rows to the store (edge.ledger).
+    ledger_flush_s: float = 0.5
 
 
 class ProviderConfig(_Frozen, frozen=True):
@@ -154,6 +156,8 @@ class PriceConfig(_Frozen, frozen=True):
 
 class KeysConfig(_Frozen, frozen=True):
     admin: str | None = None
+    # How often each worker re-reads the gateway keys from the store (edge.auth).
+    refresh_s: float = 0.5
 
 
 class RateLimit(_Frozen, frozen=True):
@@ -170,6 +174,8 @@ class LimitsConfig(_Frozen, frozen=True):
     redis_timeout_s: float = 0.2
     redis_retry_s: float = 1.0
     instances: int = 1
+    # How often each worker re-reads budget spend from the ledger (edge.limits.budgets).
+    budget_refresh_s: float = 1.0
 
 
 class BudgetConfig(_Frozen, frozen=True):
@@ -335,6 +341,9 @@ def _check(config: Config, source: str) -> None:
         errors.append(f"state.ledger: must be sqlite:///path or postgresql://... (got {redact_url(ledger)!r})")
     if not 0 < config.state.store_timeout_s <= 60:
         errors.append(f"state.store_timeout_s: must be more than 0 and at most 60 (got {config.state.store_timeout_s})")
+    for where, seconds in (("state.ledger_flush_s", config.state.ledger_flush_s), ("keys.refresh_s", config.keys.refresh_s), ("limits.budget_refresh_s", config.limits.budget_refresh_s)):
+        if seconds <= 0:
+            errors.append(f"{where}: must be positive (got {seconds})")
     if config.state.redis and not config.state.redis.startswith(("redis://", "rediss://", "unix://")):
         errors.append(f"state.redis: must be a redis:// URL or empty (got {redact_url(config.state.redis)!r})")
     for name, provider in config.providers.items():

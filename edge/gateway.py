@@ -43,8 +43,8 @@ class Gateway:
         self.metrics = Metrics((*config.models, *listed))
         base = Path(config.source).parent if config.source and not config.source.startswith("<") else Path.cwd()
         self.store = open_server_store(config.state, base, self.metrics.store_state, self.metrics.store_unavailable)
-        self.ledger = Ledger(self.store, spool_dir=spool_folder(config.state, base), metrics=self.metrics)
-        self.auth = Authenticator(config, self.store)
+        self.ledger = Ledger(self.store, config.state.ledger_flush_s, spool_dir=spool_folder(config.state, base), metrics=self.metrics)
+        self.auth = Authenticator(config, self.store, config.keys.refresh_s)
         # shared_dir: the supervisor's folder that every worker of this host maps (rate limits).
         self.admission = Admission(config, self.store, shared_dir)
         self.admission.on_limited = self.metrics.limited

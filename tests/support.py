@@ -2,11 +2,16 @@
 
 Each is a real ``edge`` process; tests learn its port from the line it logs when it listens.
 Everything a process writes to stderr is kept, so tests can grep it (for secrets, for example).
+Tests never sleep to wait for something: ``wait_for`` (``async_wait_for`` in a test's own event
+loop) polls for the condition with a deadline, and the gateway's timers that a test waits on
+(ledger flush, key reload, budget refresh) are config settings the tests shorten.
 """
 
 from __future__ import annotations
 
+import asyncio
 import http.client
+import inspect
 import json
 import os
 import re
@@ -15,10 +20,44 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 SERVING = re.compile(r"serving on http://([\d.]+):(\d+)")
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.02, what: str = "") -> T:
+    """Poll ``predicate`` until it returns something truthy, and return that.
+
+    Raises TimeoutError (naming ``what``, or the predicate) when ``timeout`` seconds pass first.
+    The deadline is generous on purpose: on a loaded machine a wait only takes longer.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"not within {timeout} s: {what or getattr(predicate, '__qualname__', 'the condition')}")
+        time.sleep(interval)
+
+
+async def async_wait_for(predicate: Callable[[], T | Awaitable[T]], timeout: float = 5.0, interval: float = 0.01, what: str = "") -> T:
+    """wait_for inside a test's event loop (the loop keeps running between polls); the predicate
+    may be a coroutine function."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"not within {timeout} s: {what or getattr(predicate, '__qualname__', 'the condition')}")
+        await asyncio.sleep(interval)
 
 
 class Proc:
@@ -131,11 +170,12 @@ def write_config(path: Path, text: str) -> Path:
 ONE_ATTEMPT = "routing:\n  retries: 0\n  cooldown: {consecutive_failures: 0, failure_percent: 0}\n"
 
 
-def gateway_config(mock_base_url: str, home: Path, extra: str = "", routing: str = ONE_ATTEMPT) -> str:
+def gateway_config(mock_base_url: str, home: Path, extra: str = "", routing: str = ONE_ATTEMPT, ledger_flush_s: float = 0.05) -> str:
     """A config with the mock as an OpenAI-format provider (kind openai, as a vendor would be).
 
     By default each route is tried once and never cools down, so tests of plain behaviour see
-    upstream errors as they are; routing tests pass their own ``routing`` section.
+    upstream errors as they are; routing tests pass their own ``routing`` section. The ledger
+    flushes every 0.05 s (0.5 s by default) so tests that read a row wait little for it.
     """
     return f"""
 server:
@@ -144,6 +184,7 @@ server:
   drain_timeout_s: 10
 state:
   ledger: sqlite:///{home}/edge.db
+  ledger_flush_s: {ledger_flush_s}
 providers:
   up:
     kind: openai

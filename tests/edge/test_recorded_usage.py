@@ -12,7 +12,6 @@ import json
 import re
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import openai
 import pytest
 from aiohttp import web
 
-from tests.support import Server, write_config
+from tests.support import Server, wait_for, write_config
 
 RECORDED = ["chat-stream-text-usage.sse", "chat-stream-parallel-tool-calls.sse", "chat-stream-finish-length.sse", "chat-stream-refusal.sse", "chat-stream-json-schema.sse"]
 
@@ -71,7 +70,7 @@ def replay_gateway(shared_fixtures: Path, tmp_path: Path) -> Iterator[tuple[Serv
     replayer = Replayer(shared_fixtures / "openai")
     config = f"""
 server: {{port: 0}}
-state: {{ledger: "sqlite:///{tmp_path}/edge.db"}}
+state: {{ledger: "sqlite:///{tmp_path}/edge.db", ledger_flush_s: 0.05}}
 providers:
   rec: {{kind: openai, base_url: "http://127.0.0.1:{replayer.port}/v1", timeout_s: 10}}
 routing: {{retries: 0}}
@@ -105,13 +104,12 @@ def test_ledger_tokens_equal_recorded_usage(replay_gateway: tuple[Server, Path],
     assert chunks and all(c.model == f"rec/{name}" for c in chunks)
     assert all(c.usage is None for c in chunks)  # this client did not ask for the usage chunk
     expected = _recorded_usage(shared_fixtures / "openai" / name)
-    row = None
-    deadline = time.monotonic() + 5
-    while row is None and time.monotonic() < deadline:
+
+    def ledger_row() -> tuple | None:
         with sqlite3.connect(db) as conn:
-            row = conn.execute("SELECT prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, estimated, status FROM requests WHERE request_id = ?", (request_id,)).fetchone()
-        time.sleep(0.05)
-    assert row is not None
+            return conn.execute("SELECT prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, estimated, status FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+
+    row = wait_for(ledger_row, what=f"the ledger row of {request_id}")
     details = expected.get("prompt_tokens_details") or {}
     cdetails = expected.get("completion_tokens_details") or {}
     assert row == (expected["prompt_tokens"], expected["completion_tokens"], details.get("cached_tokens", 0), cdetails.get("reasoning_tokens", 0), 0, 200)

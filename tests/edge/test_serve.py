@@ -12,7 +12,7 @@ from pathlib import Path
 
 import openai
 
-from tests.support import SERVING, Mock, Proc, Server, gateway_config, request, write_config
+from tests.support import SERVING, Mock, Proc, Server, gateway_config, request, wait_for, write_config
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
@@ -57,18 +57,22 @@ def test_sigterm_drains_inflight_stream_then_exits_zero(tmp_path: Path, mock: Mo
     server = Server(["serve", "--config", str(path)], cwd=str(tmp_path))
     client = openai.OpenAI(base_url=server.url + "/v1", api_key="k", max_retries=0)
     result: dict[str, object] = {}
+    received: list[str] = []
 
     def consume() -> None:
         stream = client.chat.completions.create(
             model="chat", stream=True, messages=[{"role": "user", "content": "x"}], extra_body={"mock": {"tokens": 20, "chunk_delay_ms": 50}}
         )
-        result["text"] = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        for chunk in stream:
+            if chunk.choices:
+                received.append(chunk.choices[0].delta.content or "")
+        result["text"] = "".join(received)
 
     reader = threading.Thread(target=consume)
     reader.start()
-    time.sleep(0.3)  # the stream is under way
+    wait_for(lambda: len(received) >= 2, what="the stream under way")
     server.popen.send_signal(signal.SIGTERM)
-    time.sleep(0.2)
+    server.wait_for(re.compile(r"draining \(pid"))
     # no longer accepting new connections once draining started
     try:
         status = request("GET", server.url + "/readyz", timeout=1)[0]
@@ -86,31 +90,18 @@ def test_workers_share_port_and_dead_worker_is_restarted(tmp_path: Path, mock: M
     path = write_config(tmp_path / "edge.yaml", gateway_config(mock.base_url, tmp_path))
     proc = Proc(["serve", "--config", str(path), "--workers", "2", "--port", "0"], cwd=str(tmp_path))
     try:
-        pids = set()
-        port = None
-        deadline = time.monotonic() + 15
-        while len(pids) < 2 and time.monotonic() < deadline:
-            for line in proc.lines:
-                found = re.search(r"serving on http://[\d.]+:(\d+) \(pid (\d+)", line)
-                if found:
-                    port = int(found.group(1))
-                    pids.add(int(found.group(2)))
-            time.sleep(0.05)
-        assert len(pids) == 2 and port
+        def serving() -> dict[int, int]:  # pid -> port, from the workers' "serving on" lines
+            found = (re.search(r"serving on http://[\d.]+:(\d+) \(pid (\d+)", line) for line in proc.lines)
+            return {int(m.group(2)): int(m.group(1)) for m in found if m}
+
+        workers = wait_for(lambda: len(serving()) == 2 and serving(), 15, what="two workers serving")
+        pids, port = set(workers), next(iter(workers.values()))
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0)
         for _ in range(4):
             assert client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}]).choices[0].message.content == "hi"
         victim = sorted(pids)[0]
         os.kill(victim, signal.SIGKILL)
-        new_pid = None
-        deadline = time.monotonic() + 10
-        while new_pid is None and time.monotonic() < deadline:
-            for line in proc.lines:
-                found = re.search(r"serving on http://[\d.]+:\d+ \(pid (\d+)", line)
-                if found and int(found.group(1)) not in pids:
-                    new_pid = int(found.group(1))
-            time.sleep(0.05)
-        assert new_pid is not None, proc.output
+        wait_for(lambda: set(serving()) - pids, 10, what="a new worker in place of the killed one")
         for _ in range(4):
             assert client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "again"}]).choices[0].message.content == "again"
         # metrics aggregate over workers

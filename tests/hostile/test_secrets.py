@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import Mock, Server, gateway_config, request, write_config
+from tests.support import Mock, Server, gateway_config, request, wait_for, write_config
 
 PROVIDER_KEY = "sk-upstream-secret-0123456789"  # what gateway_config gives provider "up"
 ADMIN_KEY = "sk-admin-7d1e0c5b9a7f4e2d8c6b"
@@ -56,6 +55,7 @@ def test_no_secret_in_any_output_of_a_full_run(run: tuple[Server, Mock, Path]) -
     gw, mock, home = run
     user_key = json.loads(_post(gw, "/v1/keys", {"name": "team-b", "tags": {"team": "b"}}, ADMIN_KEY)[2])["key"]
     outputs: list[bytes] = []
+    written: list[str] = []  # request ids whose ledger rows are searched too
     chat = {"model": "chat", "messages": [{"role": "user", "content": "hello"}]}
     for body in (
         chat,
@@ -67,16 +67,25 @@ def test_no_secret_in_any_output_of_a_full_run(run: tuple[Server, Mock, Path]) -
     ):
         status, headers, data = _post(gw, "/v1/chat/completions", body, user_key)
         outputs += [data, json.dumps(headers).encode()]
-    status, _, data = _post(gw, "/v1/chat/completions", {**chat, "mock": {"status": 400, "echo_secrets": True}}, user_key)
+        written.append(headers["x-request-id"])
+    status, headers, data = _post(gw, "/v1/chat/completions", {**chat, "mock": {"status": 400, "echo_secrets": True}}, user_key)
+    written.append(headers["x-request-id"])
     err = json.loads(data)["error"]["message"]
     assert status == 400 and "[redacted]" in err and "mock upstream error 400" in err  # passed on, scrubbed
-    outputs.append(_post(gw, "/v1/embeddings", {"model": "embed", "input": "x"}, user_key)[2])
+    _, headers, data = _post(gw, "/v1/embeddings", {"model": "embed", "input": "x"}, user_key)
+    outputs.append(data)
+    written.append(headers["x-request-id"])
     outputs.append(_post(gw, "/v1/chat/completions", chat, user_key + "x")[2])  # a near-miss key
     outputs.append(_post(gw, "/v1/chat/completions", chat, PROVIDER_KEY)[2])  # the provider key as a gateway key
     outputs.append(request("GET", gw.url + "/metrics")[2])
     outputs.append(request("GET", gw.url + "/openapi.json")[2])
     outputs.append(request("GET", gw.url + "/v1/usage?group_by=key", headers={"authorization": f"Bearer {ADMIN_KEY}"})[2])
-    time.sleep(1.0)  # the ledger writes every 0.5 s
+
+    def all_rows_written() -> bool:
+        with sqlite3.connect(home / "edge.db") as db:
+            return set(written) <= {row[0] for row in db.execute("SELECT request_id FROM requests")}
+
+    wait_for(all_rows_written, what="the ledger rows of every request")
     with sqlite3.connect(home / "edge.db") as db:
         ledger = "\n".join(repr(row) for row in db.execute("SELECT * FROM requests")).encode()
         keys = "\n".join(repr(row) for row in db.execute("SELECT * FROM keys")).encode()

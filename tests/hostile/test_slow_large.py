@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Mock, Server, gateway_config, request, write_config
+from tests.support import Mock, Server, gateway_config, request, wait_for, write_config
 
 CAPS = """
 server:
@@ -86,13 +86,11 @@ def _events(body: bytes) -> list[bytes]:
 
 
 def _ledger(home: Path, request_id: str, wait_s: float = 3.0) -> tuple[object, ...]:
-    deadline = time.monotonic() + wait_s
-    while True:
+    def row() -> tuple[object, ...] | None:
         with sqlite3.connect(home / "edge.db") as db:
-            row = db.execute("SELECT status, error_type, completion_tokens FROM requests WHERE request_id = ?", (request_id,)).fetchone()
-        if row is not None or time.monotonic() > deadline:
-            return row
-        time.sleep(0.1)
+            return db.execute("SELECT status, error_type, completion_tokens FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+
+    return wait_for(row, wait_s, what=f"the ledger row of {request_id}")
 
 
 # -- slow clients ---------------------------------------------------------------------------
@@ -109,7 +107,7 @@ def test_slowloris_head_is_closed_after_keepalive_timeout(hostile: tuple[Server,
         except (BrokenPipeError, ConnectionResetError):
             closed = True
             break
-        time.sleep(0.1)
+        time.sleep(0.1)  # the slow client under test: this pause is what it does, not a wait
     data, _ = _read_all(sock, 3.0)
     sock.close()
     assert closed or data == b"" or data.startswith(b"HTTP/1.1 4")
@@ -125,7 +123,7 @@ def test_slowloris_body_gets_408(hostile: tuple[Server, Mock, Path]) -> None:
     try:
         for _ in range(15):  # 1.5 s of trickle; body_timeout_s is 1
             sock.sendall(b" ")
-            time.sleep(0.1)
+            time.sleep(0.1)  # the trickling client under test, not a wait for something
     except (BrokenPipeError, ConnectionResetError):
         pass
     data, _ = _read_all(sock, 3.0)
@@ -177,7 +175,7 @@ def test_ten_thousand_headers_and_a_huge_header_are_refused(hostile: tuple[Serve
 
 
 def test_concurrency_caps_answer_429_then_503_with_retry_after(hostile: tuple[Server, Mock, Path]) -> None:
-    gw, _, _ = hostile
+    gw, mock, _ = hostile
     slow = {"tokens": 10, "chunk_delay_ms": 200}  # a 2 s stream (provider idle timeout is 1 s)
     results: list[tuple[int, dict[str, str], bytes]] = []
 
@@ -186,9 +184,10 @@ def test_concurrency_caps_answer_429_then_503_with_retry_after(hostile: tuple[Se
 
     # 3 per key fit; the 4th of key a is 429. Keys b and c fill the total of 6; one more is 503.
     threads = [threading.Thread(target=call, args=(k,)) for k in ("a", "a", "a", "b", "b", "c")]
+    open_before = mock.stats()["open_streams"]
     for t in threads:
         t.start()
-    time.sleep(0.5)
+    wait_for(lambda: mock.stats()["open_streams"] == open_before + 6, what="six streams in flight")
     over_key = _chat(gw, slow, {"authorization": "Bearer a"}, stream=False)
     over_total = _chat(gw, slow, {"authorization": "Bearer d"}, stream=False)
     health = request("GET", gw.url + "/healthz")
@@ -226,8 +225,7 @@ def test_a_never_ending_stream_is_cut_at_the_deadline(hostile: tuple[Server, Moc
     assert json.loads(_events(body)[-1][6:])["error"]["code"] == "deadline_exceeded"
     row = _ledger(home, headers["x-request-id"])
     assert row[0] == 504 and row[2] > 10  # the tokens the client got are counted
-    time.sleep(0.3)
-    assert mock.stats()["open_streams"] == 0  # the upstream was closed
+    wait_for(lambda: mock.stats()["open_streams"] == 0, 2.0, what="the upstream stream closed")
 
 
 def test_an_upstream_that_goes_quiet_is_cut_after_its_idle_timeout(hostile: tuple[Server, Mock, Path]) -> None:

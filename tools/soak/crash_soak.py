@@ -102,7 +102,8 @@ def main() -> int:
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="edge-soak-"))
     mock = Mock()
-    text = gateway_config(mock.base_url, home).replace("drain_timeout_s: 10", "drain_timeout_s: 5\n  workers: 2")
+    # The ledger's default interval (the tests' config shortens it): --window assumes 0.5 s.
+    text = gateway_config(mock.base_url, home, ledger_flush_s=0.5).replace("drain_timeout_s: 10", "drain_timeout_s: 5\n  workers: 2")
     gateway = Server(["serve", "--config", str(write_config(home / "edge.yaml", text))], cwd=str(home))
     time.sleep(1.0)  # both workers up
     supervisor = gateway.popen.pid

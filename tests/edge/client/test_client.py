@@ -19,6 +19,7 @@ import pytest
 
 from edge.adapters.mock import start_mock_server
 from edge.client import Client, ConnectError, InvalidResponse, ReadTimeout, ServerDisconnected
+from tests.support import async_wait_for
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, bytes, bytes], Awaitable[None]]
 
@@ -86,7 +87,7 @@ async def client() -> AsyncIterator[Client]:
     c = Client(limit=4, connect_timeout=2.0, keepalive_s=30.0)
     yield c
     await c.close()
-    await asyncio.sleep(0)  # let closed transports finish
+    await asyncio.sleep(0)  # one loop turn, not a timed wait: aborted transports call connection_lost on the next
 
 
 def answer(body: bytes, status: str = "200 OK", extra: str = "") -> bytes:
@@ -187,7 +188,7 @@ async def test_bodies_beyond_the_cap_fail_and_a_gzip_bomb_is_not_inflated(script
                 await client.request("POST", url, {}, body, timeout=5)
     finally:
         await client.close()
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one loop turn: aborted transports call connection_lost on the next
 
 
 async def test_interim_1xx_is_skipped(scripted, client: Client) -> None:
@@ -247,7 +248,9 @@ async def test_slow_reader_is_not_an_idle_upstream_and_back_pressure_holds(scrip
 
     _, url = await scripted(handler)
     response = await client.stream("POST", url, {}, b"{}", first_byte_s=2, idle_s=0.3)
-    await asyncio.sleep(0.6)  # longer than the idle bound, with the socket paused
+    # The slow reader under test: it reads nothing for longer than the idle bound (a pause that
+    # is the behaviour, not a wait for something), while the upstream keeps sending.
+    await asyncio.sleep(0.6)
     buffered = response._size
     assert buffered < 1024 * 1024, f"{buffered} bytes buffered: reading was not paused"
     total = 0
@@ -265,7 +268,7 @@ async def test_limit_queues_callers(scripted) -> None:
         nonlocal active, peak
         active += 1
         peak = max(peak, active)
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # the upstream's latency: calls overlap, so the limit is what holds them
         active -= 1
         writer.write(answer(b"{}"))
 
@@ -275,27 +278,31 @@ async def test_limit_queues_callers(scripted) -> None:
         results = await asyncio.gather(*(client.request("POST", url, {}, b"{}", timeout=5) for _ in range(8)))
     finally:
         await client.close()
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one loop turn: aborted transports call connection_lost on the next
     assert [r.status for r in results] == [200] * 8
     assert peak == 2 and server.connections == 2
 
 
 async def test_limit_wait_is_bounded_by_the_deadline(scripted) -> None:
+    release = asyncio.Event()
+
     async def handler(reader, writer, head, body):
-        await asyncio.sleep(1.0)
+        await release.wait()  # holds the only connection until the second caller has given up
         writer.write(answer(b"{}"))
 
-    _, url = await scripted(handler)
+    server, url = await scripted(handler)
     client = Client(limit=1, connect_timeout=2.0)
     try:
         slow = asyncio.ensure_future(client.request("POST", url, {}, b"{}", timeout=5))
-        await asyncio.sleep(0.05)
+        await async_wait_for(lambda: server.requests, what="the first call holding the connection")
         with pytest.raises(TimeoutError):
             await client.request("POST", url, {}, b"{}", timeout=0.2)
+        release.set()
         assert (await slow).status == 200
+        assert server.connections == 1, "the second call never got a connection of its own"
     finally:
         await client.close()
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one loop turn: aborted transports call connection_lost on the next
 
 
 async def test_server_closing_an_idle_connection_is_noticed(scripted, client: Client) -> None:
@@ -307,8 +314,7 @@ async def test_server_closing_an_idle_connection_is_noticed(scripted, client: Cl
     server, url = await scripted(handler)
     assert (await client.request("POST", url, {}, b"{}", timeout=5)).status == 200
     await asyncio.wait_for(server.closed.wait(), 2)
-    await asyncio.sleep(0.05)
-    assert client.pools[0].open == 0
+    await async_wait_for(lambda: client.pools[0].open == 0, 2, what="the pool noticed the close")
     assert (await client.request("POST", url, {}, b"{}", timeout=5)).status == 200
     assert server.connections == 2
 
@@ -345,13 +351,13 @@ async def test_a_second_response_to_one_request_is_ignored_and_the_connection_dr
         response = await client.request("POST", url, {}, body, timeout=5)
         assert (response.status, response.body) == (200, b"{}")
         assert response.headers["content-length"] == "2" and "x-second" not in response.headers
-    await asyncio.sleep(0.05)
-    assert client.pools[0].open == 0, "a connection that said more than it was asked is not reused"
+    # a connection that said more than it was asked is dropped, not reused
+    await async_wait_for(lambda: client.pools[0].open == 0, 2, what="the connection dropped")
     assert server.connections == 2
 
 
 async def test_header_injection_refused_before_sending(scripted, client: Client) -> None:
-    server, url = await scripted(lambda *a: asyncio.sleep(0))
+    server, url = await scripted(lambda *a: asyncio.sleep(0))  # a handler that answers nothing
     with pytest.raises(ValueError):
         await client.request("POST", url, {"x-evil": "a\r\nx-smuggled: 1"}, b"{}", timeout=5)
     with pytest.raises(ValueError):
@@ -365,7 +371,7 @@ async def test_cancelled_stream_closes_the_upstream(scripted, client: Client) ->
         while True:
             writer.write(b"1\r\n.\r\n")
             await writer.drain()
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # the endless, trickling upstream under test
 
     server, url = await scripted(handler)
     response = await client.stream("POST", url, {}, b"{}", first_byte_s=2, idle_s=2)
@@ -404,7 +410,8 @@ async def test_https_upstream_is_verified(tmp_path: Path) -> None:
         await trusting.close()
         await system.close()
         await server.stop()
-        await asyncio.sleep(0.05)
+        # The server's side of the TLS connection closes once the client's abort reaches it.
+        await async_wait_for(server.closed.is_set, 2, what="the TLS connection closed")
 
 
 async def test_against_the_mock_upstream_whole_and_streamed(client: Client) -> None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 from google.protobuf import struct_pb2
@@ -15,11 +13,9 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from edge.v1 import chat_pb2, gateway_pb2_grpc
-from tests.support import Server
+from tests.support import Server, wait_for
 
 GRPC_SERVING = re.compile(r"grpc serving on ([\d.]+):(\d+)")
-
-T = TypeVar("T")
 
 
 class GrpcGateway:
@@ -48,18 +44,7 @@ class GrpcGateway:
                 except sqlite3.OperationalError:  # the table is created on the first flush
                     return None
 
-        found = wait(row, timeout)
-        assert found is not None, f"no ledger row for {request_id}"
-        return found
-
-
-def wait(predicate: Callable[[], T], timeout: float = 5.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.02)
+        return wait_for(row, timeout, what=f"the ledger row of {request_id}")
 
 
 def struct(value: dict[str, Any]) -> struct_pb2.Struct:

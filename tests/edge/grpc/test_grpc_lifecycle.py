@@ -7,8 +7,8 @@ import time
 import grpc
 import pytest
 
-from tests.edge.grpc.grpc_helpers import GrpcGateway, chat, wait
-from tests.support import Mock
+from tests.edge.grpc.grpc_helpers import GrpcGateway, chat
+from tests.support import Mock, wait_for
 
 
 def test_unary_deadline_exceeded_is_recorded(grpc_gateway: GrpcGateway) -> None:
@@ -30,7 +30,7 @@ def test_stream_deadline_closes_the_upstream(grpc_gateway: GrpcGateway, mock: Mo
             received.append(chunk)
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert 3 <= len(received) < 30
-    assert wait(lambda: mock.stats()["streams_aborted"] > aborted, 2.0), "upstream stream was not closed"
+    wait_for(lambda: mock.stats()["streams_aborted"] > aborted, 2.0, what="the upstream stream closed")
     row = grpc_gateway.ledger("grpc-deadline-2", "status, error_type, estimated, completion_tokens")
     assert (row["status"], row["error_type"], row["estimated"]) == (504, "timeout", 1) and row["completion_tokens"] > 0
 
@@ -42,7 +42,7 @@ def test_cancelled_stream_closes_the_upstream_and_is_accounted(grpc_gateway: Grp
         next(stream)
     stream.cancel()
     cancelled_at = time.monotonic()
-    assert wait(lambda: mock.stats()["streams_aborted"] > aborted, 3.0), "upstream stream was not closed"
+    wait_for(lambda: mock.stats()["streams_aborted"] > aborted, 3.0, what="the upstream stream closed")
     # The upstream noticed within a chunk interval or two, not after the 10 s the stream would take.
     assert time.monotonic() - cancelled_at < 2.0
     row = grpc_gateway.ledger("grpc-cancel-1", "status, client_disconnected, estimated, completion_tokens, prompt_tokens")
@@ -50,9 +50,10 @@ def test_cancelled_stream_closes_the_upstream_and_is_accounted(grpc_gateway: Grp
     assert 0 < row["completion_tokens"] < 200 and row["prompt_tokens"] > 0
 
 
-def test_cancelled_unary_call_is_accounted(grpc_gateway: GrpcGateway) -> None:
+def test_cancelled_unary_call_is_accounted(grpc_gateway: GrpcGateway, mock: Mock) -> None:
+    before = mock.stats()["chat_requests"]
     future = grpc_gateway.stub.ChatComplete.future(chat("slow", mock={"latency_ms": 2000}), metadata=(("x-request-id", "grpc-cancel-2"),), timeout=20)
-    time.sleep(0.3)
+    wait_for(lambda: mock.stats()["chat_requests"] > before, what="the call reached the upstream")
     assert future.cancel()
     row = grpc_gateway.ledger("grpc-cancel-2", "status, client_disconnected")
     assert tuple(row) == (499, 1)

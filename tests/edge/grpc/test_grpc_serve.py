@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 import signal
-import time
 from pathlib import Path
 
 import grpc
 
 from edge.v1 import gateway_pb2_grpc
 from tests.edge.grpc.grpc_helpers import GrpcGateway, chat
-from tests.support import Mock, Server, gateway_config, write_config
+from tests.support import Mock, Server, gateway_config, wait_for, write_config
 
 GRPC_LINE = re.compile(r"grpc serving on [\d.]+:(\d+) \(pid (\d+)\)")
 
@@ -20,11 +19,9 @@ def test_workers_share_the_grpc_port(tmp_path: Path, mock: Mock) -> None:
     path = write_config(tmp_path / "edge.yaml", gateway_config(mock.base_url, tmp_path))
     server = Server(["serve", "--config", str(path), "--workers", "2", "--grpc-port", "0"], cwd=str(tmp_path))
     try:
-        deadline = time.monotonic() + 15
-        while len({m.group(2) for m in map(GRPC_LINE.search, server.lines) if m}) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        pids = lambda: {m.group(2) for m in map(GRPC_LINE.search, server.lines) if m}  # noqa: E731
+        wait_for(lambda: len(pids()) == 2, 15, what="two workers serving gRPC")
         found = [m for m in map(GRPC_LINE.search, server.lines) if m]
-        assert len({m.group(2) for m in found}) == 2, server.output
         ports = {m.group(1) for m in found}
         assert len(ports) == 1, f"workers bound different ports: {ports}"
         target = f"127.0.0.1:{ports.pop()}"

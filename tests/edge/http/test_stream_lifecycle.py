@@ -9,16 +9,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from tests.support import Mock, Server
-
-
-def _wait(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
+from tests.support import Mock, Server, wait_for
 
 
 def test_client_disconnect_closes_upstream_and_records_usage(gateway: Server, mock: Mock, gateway_home: Path) -> None:
@@ -37,7 +28,7 @@ def test_client_disconnect_closes_upstream_and_records_usage(gateway: Server, mo
     assert received.startswith(b"HTTP/1.1 200")
     sock.close()  # the client goes away mid-stream
     closed_at = time.monotonic()
-    assert _wait(lambda: mock.stats()["streams_aborted"] > aborted_before, 3.0), "upstream stream was not closed"
+    wait_for(lambda: mock.stats()["streams_aborted"] > aborted_before, 3.0, what="the upstream stream closed")
     # The upstream noticed within a chunk interval or two, not after the 10 s the stream would take.
     assert time.monotonic() - closed_at < 2.0
 
@@ -48,8 +39,7 @@ def test_client_disconnect_closes_upstream_and_records_usage(gateway: Server, mo
                 ("disconnect-test-1",),
             ).fetchone()
 
-    assert _wait(lambda: row() is not None, 5.0), "no ledger row for the disconnected stream"
-    status, disconnected, completion, prompt, estimated = row()
+    status, disconnected, completion, prompt, estimated = wait_for(row, what="the ledger row of the disconnected stream")
     assert status == 499 and disconnected == 1
     # usage never arrived from the upstream: the tokens received so far are estimated
     assert estimated == 1 and 0 < completion < 200 and prompt > 0
@@ -70,7 +60,6 @@ def test_stream_usage_recorded_in_ledger(gateway: Server, gateway_home: Path) ->
                 ("ledger-stream-1",),
             ).fetchone()
 
-    assert _wait(lambda: row() is not None, 5.0)
-    status, completion, estimated, provider, upstream_model, public_model, ttft, cost = row()
+    status, completion, estimated, provider, upstream_model, public_model, ttft, cost = wait_for(row, what="the ledger row of the stream")
     assert (status, completion, estimated, provider, upstream_model, public_model) == (200, 3, 0, "up", "echo", "chat")
     assert ttft is not None and ttft > 0 and cost > 0

@@ -1,4 +1,8 @@
-"""Keys, rate limits, budgets and tags, through real gateways (several workers, and Redis)."""
+"""Keys, rate limits, budgets and tags, through real gateways (several workers, and Redis).
+
+The gateways here re-read keys and budget spend every 0.05 s (keys.refresh_s,
+limits.budget_refresh_s; 0.5 s and 1 s by default) and the tests poll for the effect.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,14 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import openai
 import pytest
 
-from tests.support import Mock, Server, gateway_config, request, write_config
+from tests.support import Mock, Server, gateway_config, request, wait_for, write_config
 
 ADMIN = "edge-admin-limits-000000000001"
 
@@ -39,7 +43,51 @@ def _chat(server: Server, key: str, text: str = "hi", headers: dict | None = Non
 
 
 def _config(mock: Mock, home: Path, extra: str = "") -> Path:
-    return write_config(home / "edge.yaml", gateway_config(mock.base_url, home, extra=f"keys:\n  admin: {ADMIN}\n{extra}"))
+    timers = "  refresh_s: 0.05\nlimits:\n  budget_refresh_s: 0.05\n"
+    return write_config(home / "edge.yaml", gateway_config(mock.base_url, home, extra=f"keys:\n  admin: {ADMIN}\n{timers}{extra}"))
+
+
+def _models_status(server: Server, key: str) -> int:
+    """GET /v1/models with a key: authenticates it and nothing else (no limit, no budget)."""
+    return request("GET", server.url + "/v1/models", headers={"authorization": f"Bearer {key}"})[0]
+
+
+def _worker(headers: dict[str, str]) -> str:
+    """Which worker answered: a generated x-request-id starts with the worker's own random
+    prefix ("req_" and 16 hex digits, edge/ids.py)."""
+    return headers["x-request-id"][:20]
+
+
+def _on_every_worker(ask: Callable[[], tuple[int, dict[str, str], bytes]], ok: Callable[[int, bytes], bool], what: str, workers: int = 2) -> None:
+    """Ask on new connections (the kernel hands each to any worker) until every worker has
+    answered as ``ok`` says. Each case here only moves one way (a key once loaded stays, a
+    revoked key stays refused, spend only grows), so one such answer per worker is enough."""
+    seen: set[str] = set()
+
+    def every_worker_answered() -> bool:
+        status, headers, body = ask()
+        if ok(status, body):
+            seen.add(_worker(headers))
+        assert len(seen) <= workers, f"x-request-id no longer tells the workers apart: {seen}"
+        return len(seen) == workers
+
+    wait_for(every_worker_answered, what=f"{what} on every worker")
+
+
+def _key_on_every_worker(server: Server, key: str, status: int = 200) -> None:
+    """The worker that made the change reloaded its keys at once, the others within keys.refresh_s."""
+    ask = lambda: request("GET", server.url + "/v1/models", headers={"authorization": f"Bearer {key}"})  # noqa: E731
+    _on_every_worker(ask, lambda got, _: got == status, f"{status} for the key")
+
+
+def _refused_on_every_worker(server: Server, key: str, code: str, **chat: object) -> None:
+    """Every worker refuses with ``code``: its own spend at once, the others' through the ledger
+    within a flush and a budget refresh."""
+
+    def refused(status: int, body: bytes) -> bool:
+        return status == 429 and json.loads(body)["error"]["code"] == code
+
+    _on_every_worker(lambda: _chat(server, key, **chat), refused, code)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +97,7 @@ def workers(mock: Mock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
     path = _config(mock, home, "budgets:\n  - {tag: customer=capped, usd: 0.00001, period: day}\n")
     server = Server(["serve", "--config", str(path), "--workers", "2", "--port", "0"], cwd=str(home))
     server.home = home  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 10
-    while server.output.count("serving on") < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: server.output.count("serving on") >= 2, timeout=15, what="both workers serving")
     yield server
     server.stop()
     assert ADMIN not in server.output
@@ -61,7 +107,7 @@ def test_key_lifecycle(workers: Server, mock: Mock) -> None:
     made = _new_key(workers, models=["chat", "up/*"])
     key = made["key"]
     assert key.startswith("sk-edge-") and made["prefix"].endswith("...")
-    time.sleep(0.7)  # every worker re-reads the keys every 0.5 s
+    _key_on_every_worker(workers, key)
     client = openai.OpenAI(base_url=workers.url + "/v1", api_key=key, max_retries=0)
     assert client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "ok"}]).choices[0].message.content == "ok"
     assert client.chat.completions.create(model="up/echo", messages=[{"role": "user", "content": "ok"}]).choices[0].message.content == "ok"
@@ -74,8 +120,8 @@ def test_key_lifecycle(workers: Server, mock: Mock) -> None:
     assert any(row["id"] == made["id"] for row in listing["data"])
     assert _admin(workers, "DELETE", f"/v1/keys/{made['id']}")[0] == 200
     revoked_at = time.monotonic()
-    # within a second, every worker refuses it (several requests reach both workers)
-    time.sleep(1.0)
+    # soon every worker refuses it (several requests reach both workers)
+    _key_on_every_worker(workers, key, 401)
     for _ in range(6):
         with pytest.raises(openai.AuthenticationError) as info:
             client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])
@@ -83,14 +129,14 @@ def test_key_lifecycle(workers: Server, mock: Mock) -> None:
     assert time.monotonic() - revoked_at < 3
     # non-admin keys cannot use the admin API
     other = _new_key(workers)["key"]
-    time.sleep(0.7)
+    _key_on_every_worker(workers, other)
     status, _, _ = request("GET", workers.url + "/v1/keys", headers={"authorization": f"Bearer {other}"})
     assert status == 403
 
 
 def test_rpm_is_exact_across_workers(workers: Server, mock: Mock) -> None:
     key = _new_key(workers, rpm=5)["key"]
-    time.sleep(0.7)  # both workers have loaded the new key
+    _key_on_every_worker(workers, key)
     before = mock.stats()["chat_requests"]
     with ThreadPoolExecutor(12) as pool:
         results = list(pool.map(lambda i: _chat(workers, key, f"r{i}"), range(12)))
@@ -108,7 +154,7 @@ def test_rpm_is_exact_across_workers(workers: Server, mock: Mock) -> None:
 
 def test_tpm_limit_and_oversized_request(workers: Server) -> None:
     key = _new_key(workers, tpm=100)["key"]
-    time.sleep(0.7)
+    _key_on_every_worker(workers, key)
     status, _, body = _chat(workers, key, "word " * 400)
     assert status == 429 and json.loads(body)["error"]["code"] == "tokens_exceed_limit"
     statuses = [_chat(workers, key, "a few words in this prompt")[0] for _ in range(8)]
@@ -120,9 +166,9 @@ def test_tpm_limit_and_oversized_request(workers: Server) -> None:
 
 def test_key_budget(workers: Server, mock: Mock) -> None:
     key = _new_key(workers, budget_usd=0.00001, period="day")["key"]
-    time.sleep(0.7)
+    _key_on_every_worker(workers, key)
     assert _chat(workers, key, "spend it")[0] == 200  # costs ~1.5e-5 USD at the test prices
-    time.sleep(1.6)  # the spend reaches the ledger and every worker's view of it
+    _refused_on_every_worker(workers, key, "insufficient_quota", text="more")
     before = mock.stats()["chat_requests"]
     for _ in range(4):
         status, headers, body = _chat(workers, key, "more")
@@ -134,22 +180,21 @@ def test_key_budget(workers: Server, mock: Mock) -> None:
 
 def test_tags_reach_the_ledger_and_tag_budgets_hold(workers: Server) -> None:
     key = _new_key(workers, tags={"team": "search"})["key"]
-    time.sleep(0.7)
+    _key_on_every_worker(workers, key)
     status, headers, _ = _chat(workers, key, "tagged", headers={"x-edge-tags": "feature=summary,customer=acme,team=spoofed"}, metadata={"workflow": "nightly"})
     assert status == 200
     request_id = headers["x-request-id"]
-    row = None
-    deadline = time.monotonic() + 5
-    while row is None and time.monotonic() < deadline:
+
+    def row() -> tuple | None:
         with sqlite3.connect(workers.home / "edge.db") as db:  # type: ignore[attr-defined]
-            row = db.execute("SELECT tags FROM requests WHERE request_id = ?", (request_id,)).fetchone()
-        time.sleep(0.05)
-    assert row is not None
+            return db.execute("SELECT tags FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+
+    row = wait_for(row, what=f"the ledger row of {request_id}")
     assert json.loads(row[0]) == {"feature": "summary", "customer": "acme", "workflow": "nightly", "team": "search"}
     assert _chat(workers, key, "x", headers={"x-edge-tags": "no-equals-sign"})[0] == 400
     # the config's budget for customer=capped
     assert _chat(workers, key, "spend", headers={"x-edge-tags": "customer=capped"})[0] == 200
-    time.sleep(1.6)
+    _refused_on_every_worker(workers, key, "insufficient_quota", text="over", headers={"x-edge-tags": "customer=capped"})
     status, _, body = _chat(workers, key, "over", headers={"x-edge-tags": "customer=capped"})
     assert status == 429 and json.loads(body)["error"]["type"] == "insufficient_quota"
     assert _chat(workers, key, "other customer", headers={"x-edge-tags": "customer=other"})[0] == 200
@@ -178,8 +223,8 @@ def test_two_instances_share_one_limit_through_redis(mock: Mock, tmp_path: Path,
     first = Server(["serve", "--config", str(config)], cwd=str(tmp_path))
     second = Server(["serve", "--config", str(config)], cwd=str(tmp_path))
     try:
-        key = _new_key(first, rpm=4)["key"]
-        time.sleep(0.8)
+        key = _new_key(first, rpm=4)["key"]  # the first reloaded its keys at once
+        wait_for(lambda: _models_status(second, key) == 200, what="the second instance knows the key")
         with ThreadPoolExecutor(10) as pool:
             results = list(pool.map(lambda i: _chat(first if i % 2 else second, key, f"r{i}")[0], range(10)))
         assert sorted(results) == [200] * 4 + [429] * 6
@@ -192,8 +237,7 @@ def test_redis_outage_degrades_to_host_limits(mock: Mock, tmp_path: Path) -> Non
     text = _config(mock, tmp_path, "").read_text().replace("state:\n", "state:\n  redis: redis://127.0.0.1:1/0\n")
     server = Server(["serve", "--config", str(write_config(tmp_path / "edge.yaml", text))], cwd=str(tmp_path))
     try:
-        key = _new_key(server, rpm=3)["key"]
-        time.sleep(0.7)
+        key = _new_key(server, rpm=3)["key"]  # one worker, which reloaded its keys at once
         statuses = [_chat(server, key, f"n{i}")[0] for i in range(5)]
         assert statuses == [200, 200, 200, 429, 429]  # still limited, exactly, without Redis
     finally:
@@ -215,11 +259,17 @@ def test_cooldown_is_shared_through_redis(mock: Mock, tmp_path: Path, redis_url:
         for _ in range(3):
             status, _, _ = request("POST", first.url + "/v1/chat/completions", body({"status": 503}), {"content-type": "application/json"})
             assert status == 503
-        time.sleep(1.2)
-        before = mock.stats()["chat_requests"]
-        status, headers, data = request("POST", second.url + "/v1/chat/completions", body({}), {"content-type": "application/json"})
-        assert status == 503 and json.loads(data)["error"]["code"] == "cooling_down", data
-        assert mock.stats()["chat_requests"] == before  # the second instance never called the upstream
+
+        def cooled_down_on_second() -> bool:
+            before = mock.stats()["chat_requests"]
+            status, _, data = request("POST", second.url + "/v1/chat/completions", body({}), {"content-type": "application/json"})
+            if status == 200:
+                return False  # its next poll of the shared marks has not come yet
+            assert status == 503 and json.loads(data)["error"]["code"] == "cooling_down", data
+            assert mock.stats()["chat_requests"] == before  # the second instance never called the upstream
+            return True
+
+        wait_for(cooled_down_on_second, what="the route cooled down on the second instance")
     finally:
         first.stop()
         second.stop()

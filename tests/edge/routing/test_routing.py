@@ -17,7 +17,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from tests.support import Mock, Server, gateway_config, write_config
+from tests.support import Mock, Server, gateway_config, wait_for, write_config
 
 MODELS = """
   slow:
@@ -162,7 +162,7 @@ def test_cooldown_skips_a_failing_route_without_calling_it(client: openai.OpenAI
     assert mock.stats()["chat_requests"] == before
 
 
-def test_concurrency_cap(client: openai.OpenAI) -> None:
+def test_concurrency_cap(client: openai.OpenAI, mock: Mock) -> None:
     results: list[object] = []
 
     def call() -> None:
@@ -171,10 +171,12 @@ def test_concurrency_cap(client: openai.OpenAI) -> None:
         except openai.APIStatusError as exc:
             results.append(exc.status_code)
 
+    before = mock.stats()["chat_requests"]
     threads = [threading.Thread(target=call) for _ in range(2)]
-    for t in threads:
-        t.start()
-        time.sleep(0.1)
+    threads[0].start()
+    # The second starts while the first holds the route's only slot (the upstream takes 0.6 s).
+    wait_for(lambda: mock.stats()["chat_requests"] > before, what="the first request at the upstream")
+    threads[1].start()
     for t in threads:
         t.join()
     assert 503 in results and len(results) == 2
@@ -224,14 +226,12 @@ def test_every_attempt_is_in_the_ledger(client: openai.OpenAI, routed: Server) -
     raw = _ask(client, "p429l", "ledger me", extra_body={"mock": {"by_model": {"p429l": {"status": 429}}}})
     request_id = raw.headers["x-request-id"]
     db = routed.home / "edge.db"  # type: ignore[attr-defined]
-    row = None
-    deadline = time.monotonic() + 5
-    while row is None and time.monotonic() < deadline:
+
+    def row() -> tuple | None:
         with sqlite3.connect(db) as conn:
-            row = conn.execute("SELECT attempts, attempt_log, fallback_reason FROM requests WHERE request_id = ?", (request_id,)).fetchone()
-        time.sleep(0.05)
-    assert row is not None
-    attempts, log, reason = row
+            return conn.execute("SELECT attempts, attempt_log, fallback_reason FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+
+    attempts, log, reason = wait_for(row, what=f"the ledger row of {request_id}")
     entries = json.loads(log)
     assert attempts == len(entries) == 4
     assert [e["route"] for e in entries] == ["up/p429l"] * 3 + ["up/back"]
