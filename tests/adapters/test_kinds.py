@@ -54,5 +54,5 @@ def test_kind_option_errors_name_the_path(entry: dict[str, object], message: str
 def test_a_kind_without_base_url_is_only_the_local_mock() -> None:
     parse_config({"providers": {"m": {"kind": "mock"}}}, env={})
     for kind in ("openai", "anthropic", "gemini", "ollama"):
-        with pytest.raises(ConfigError, match=rf"providers\.p\.base_url: must be an http\(s\) URL"):
+        with pytest.raises(ConfigError, match=r"providers\.p\.base_url: must be an http\(s\) URL"):
             parse_config({"providers": {"p": {"kind": kind}}}, env={})

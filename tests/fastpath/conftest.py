@@ -6,9 +6,7 @@ EDGE_NO_EXTENSIONS set); with a compiler at hand a missing extension is a failur
 
 from __future__ import annotations
 
-import importlib
 import os
-import shutil
 from pathlib import Path
 from types import ModuleType
 

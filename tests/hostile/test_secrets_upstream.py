@@ -22,9 +22,9 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from tests.edge.grpc.grpc_helpers import GrpcGateway, chat, details, struct, wait
+from tests.edge.grpc.grpc_helpers import GrpcGateway, chat, details, struct
 from tests.hostile.echo_upstream import EchoUpstream
-from tests.support import Server, request, write_config
+from tests.support import Server, request, wait_for, write_config
 
 PROVIDER_KEY = "sk-echo-provider-5f3a9c1e7b2d4a68"
 CUSTOM = "custom-auth-9d8c7b6a5f4e3d2c"
@@ -129,7 +129,7 @@ def test_the_ledger_keeps_no_echoed_secret(run: Run) -> None:
         except sqlite3.OperationalError:
             return None
 
-    found = wait(row, 10)
+    found = wait_for(row, 10)
     assert found is not None, "no ledger row"
     error_type, attempts = found
     assert "[redacted]" in error_type and attempts and attempts.count("[redacted]") == 2, found
@@ -149,7 +149,7 @@ def test_malformed_request_heads_leave_no_credential_in_the_debug_log(run: Run) 
             sock.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n{line}\r\ncontent-length: 0\r\n\r\n".encode("latin-1"))
             assert sock.recv(4096).startswith(b"HTTP/1.")
     refused = re.compile("refused a malformed request")
-    wait(lambda: sum(bool(refused.search(l)) for l in run.server.lines[start:]) >= len(heads), 10)
+    wait_for(lambda: sum(bool(refused.search(l)) for l in run.server.lines[start:]) >= len(heads), 10)
     logged = [l for l in run.server.lines[start:] if refused.search(l)]
     assert len(logged) == len(heads), logged
     for line, secret in zip(logged, client_secrets):
@@ -162,7 +162,7 @@ def test_any_log_line_loses_configured_secrets(run: Run) -> None:
     start = len(run.server.lines)
     status, _, _ = request("GET", f"{run.server.url}/v1/models/echo-{PROVIDER_KEY}", headers={"authorization": f"Bearer {ADMIN_KEY}"})
     assert status in (200, 400, 404)
-    access = wait(lambda: [l for l in run.server.lines[start:] if "GET /v1/models/echo-" in l], 10)
+    access = wait_for(lambda: [l for l in run.server.lines[start:] if "GET /v1/models/echo-" in l], 10)
     assert access and "[redacted]" in access[0] and PROVIDER_KEY not in access[0], access
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.edge.store.pg_server import PG_BASE, drop_schema, fetch, new_schema, require_postgres_sync, schema_url
+from tests.edge.store.pg_server import drop_schema, fetch, new_schema, require_postgres_sync, schema_url
 from tests.edge.store.workload import SCRIPT, expected_cost, run_workload
 from tests.support import Mock, Server, gateway_config, write_config
 
