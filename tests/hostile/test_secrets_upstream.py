@@ -59,7 +59,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
 server: {{host: 127.0.0.1, port: 0, drain_timeout_s: 5, access_log: true}}
 state: {{ledger: "sqlite:///{home}/edge.db"}}
 keys: {{admin: {ADMIN_KEY}}}
-routing: {{retries: 1, cooldown: {{failures: 1000000, window_s: 1, for_s: 1}}}}
+routing: {{retries: 1, cooldown: {{consecutive_failures: 0, failure_percent: 0}}}}
 providers:
   echo: {{kind: openai, base_url: "{upstream.url}/v1", api_key: {PROVIDER_KEY}, headers: {{x-custom-auth: {CUSTOM}}}, timeout_s: 5}}
   anth: {{kind: anthropic, base_url: "{upstream.url}", api_key: {PROVIDER_KEY}, timeout_s: 5}}
