@@ -80,12 +80,6 @@ async def test_a_tag_rule_from_the_config(store: Store) -> None:
     await budgets.check(now, "k1", None, "month", None, "someone")
 
 
-@pytest.mark.xfail(
-    reason="found by this suite: _scopes adds the list of rules for the key's name to () for its id, "
-    "so a `budgets: [{key: NAME}]` rule raises TypeError on every check of that key",
-    raises=TypeError,
-    strict=True,
-)
 async def test_a_key_name_rule_from_the_config(store: Store) -> None:
     budgets = Budgets([BudgetConfig(key="team-a", usd=2.0, period="day")], store)
     now = time.time()

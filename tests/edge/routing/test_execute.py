@@ -301,9 +301,9 @@ async def test_when_every_model_fails_the_last_failure_is_the_answer(tmp_path: P
 # -- cooldown and concurrency -----------------------------------------------------------------
 
 # The one cooldown rule these tests rely on: a route whose breaker is open is skipped. It is
-# opened through failing attempts, with a config that opens it on the first (routing.cooldown's
-# knob names may change with the cooldown rework; only this constant would).
-OPEN_ON_FIRST_FAILURE = {"failures": 1, "window_s": 30, "for_s": 30}
+# opened through failing attempts, with a config that opens it on the first (only this constant
+# names routing.cooldown's knobs).
+OPEN_ON_FIRST_FAILURE = {"consecutive_failures": 1, "failure_percent": 0, "base_ejection_s": 30, "max_ejection_s": 30}
 
 
 async def test_a_cooling_route_is_skipped_without_an_attempt(tmp_path: Path) -> None:
