@@ -72,7 +72,7 @@ prices:
   fragile: {{input: 1.0, output: 1.0}}
 routing:
   retries: 0
-  cooldown: {{failures: 2, window_s: 60, for_s: 60}}
+  cooldown: {{consecutive_failures: 2, base_ejection_s: 60, max_ejection_percent: 100}}
 keys:
   admin: {ADMIN}
 """

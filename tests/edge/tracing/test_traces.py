@@ -47,7 +47,7 @@ prices:
   gpt-raw: {{input: 1.0, output: 2.0, cached_input: 0.5, reasoning: 3.0}}
 routing:
   retries: 0
-  cooldown: {{failures: 1000000, window_s: 1, for_s: 1}}
+  cooldown: {{consecutive_failures: 0, failure_percent: 0}}
 tracing:
 {tracing}
 """
