@@ -247,6 +247,9 @@ def start_system(name: str, mock: Running, workers: int, key: str, home: Path, l
         text = edge_config(mock.url, home, admin)
         if name == "edge_nocooldown":
             text = re.sub(r"cooldown: \{[^}]*\}", NO_COOLDOWN, text)
+        if name == "edge_base":
+            # The checkout before issue 16 names its cooldown settings the old way.
+            text = re.sub(r"cooldown: \{[^}]*\}", os.environ.get("EDGE_BENCH_BASE_COOLDOWN", "cooldown: {failures: 3, window_s: 30, for_s: 5}"), text)
         sink = None
         if name == "edge_tracing":
             sink = Child("otlp_sink", _python_argv(str(HERE / "otlp_sink.py"), "--port", "0"), env=_env())
