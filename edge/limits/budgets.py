@@ -30,6 +30,8 @@ __all__ = ["Budgets", "period_start"]
 
 log = logging.getLogger("edge.budgets")
 
+_ADJECTIVE = {"day": "daily", "month": "monthly"}  # a period in a sentence
+
 Scope = tuple[str, str, str]  # ("key", key id, period) or ("tag", "name=value", period)
 
 
@@ -96,7 +98,7 @@ class Budgets:
                 spent = self._spent[(scope, start)] = await self._first_read(scope, start, key_name)
             if spent >= usd:
                 what = f"key '{key_name or key_id}'" if scope[0] == "key" else f"tag {scope[1]}"
-                raise InsufficientQuota(f"The {scope[2]}ly budget of {usd:g} USD for {what} is spent ({spent:.4f} USD).")
+                raise InsufficientQuota(f"The {_ADJECTIVE[scope[2]]} budget of {usd:g} USD for {what} is spent ({spent:.4f} USD).")
 
     def add(self, now: float, cost: float, key_id: str | None, key_budget: float | None, key_period: str, tags: dict[str, str] | None, key_name: str | None = None) -> None:
         if not cost:
@@ -117,7 +119,7 @@ class Budgets:
         except StoreUnavailable as exc:
             what = f"key '{key_name or scope[1]}'" if scope[0] == "key" else f"tag {scope[1]}"
             raise StoreUnavailable(
-                f"The {scope[2]}ly budget for {what} cannot be checked: the gateway's usage store is not answering; retry in {exc.retry_after or 1:.0f} s.",
+                f"The {_ADJECTIVE[scope[2]]} budget for {what} cannot be checked: the gateway's usage store is not answering; retry in {exc.retry_after or 1:.0f} s.",
                 retry_after=exc.retry_after,
             ) from None
 
