@@ -8,15 +8,18 @@ section 6; Retry-After parsing follows RFC 9110 section 10.2.3 plus OpenAI's ``r
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import re
 import secrets
+import struct
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from edge.fastpath import jsonio
 
+from .fields import CHAT_FIELDS
 from .types import ChatResult, Chunk, ModelNames, ToolCallDelta, UpstreamErrorInfo, UpstreamRequest, Usage
 
 __all__ = [
@@ -26,6 +29,7 @@ __all__ = [
     "Translating",
     "body_snippet",
     "chat_completion",
+    "embeddings_as_base64",
     "client_finish",
     "error_type_for_status",
     "event_object",
@@ -151,20 +155,12 @@ def upstream_error(
 
 # -- shared by the translating adapters (anthropic, gemini, ollama) ---------------------------
 
-# Every field of OpenAI's CreateChatCompletionRequest (openai-openapi v2.3.0). A translating
-# adapter reads these; any other top-level field a client sends (OpenAI SDK ``extra_body``) is a
-# provider-native field and goes into the native body unchanged (``top_k``, ``thinking``,
-# ``safetySettings``, ``options``, the mock's ``mock`` knobs), so vendor features stay reachable.
-OPENAI_CHAT_FIELDS = frozenset(
-    (
-        "model", "messages", "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls",
-        "response_format", "max_tokens", "max_completion_tokens", "n", "stop", "temperature", "top_p",
-        "presence_penalty", "frequency_penalty", "seed", "logprobs", "top_logprobs", "user", "metadata",
-        "reasoning_effort", "logit_bias", "store", "service_tier", "modalities", "audio", "prediction",
-        "web_search_options", "verbosity", "prompt_cache_key", "prompt_cache_retention", "safety_identifier",
-        "functions", "function_call",
-    )
-)
+# Every field of OpenAI's CreateChatCompletionRequest (adapters/fields.py names the spec). A
+# translating adapter reads these; any other top-level field a client sends (OpenAI SDK
+# ``extra_body``) that the gateway let through (a native field of the provider's dialect, the
+# mock's knobs: its kind's FIELDS) goes into the native body unchanged, so vendor features stay
+# reachable.
+OPENAI_CHAT_FIELDS = frozenset(CHAT_FIELDS)
 
 
 def extra_fields(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -258,6 +254,23 @@ def chat_completion(
     if usage is not None:
         doc["usage"] = usage_dict(usage)
     return ChatResult(jsonio.dumps(doc), usage, finish_reason, doc)
+
+
+def embeddings_as_base64(result: ChatResult) -> ChatResult:
+    """An OpenAI embeddings answer with each float vector as ``encoding_format: base64`` gives it
+    (little-endian float32, base64), for upstreams that only return floats (Gemini). Vectors
+    already in base64 (an OpenAI-format upstream that honoured the field) are left alone."""
+    doc = result.document()
+    data = doc.get("data") if isinstance(doc, dict) else None
+    if not isinstance(data, list) or not any(isinstance(row, dict) and isinstance(row.get("embedding"), list) for row in data):
+        return result
+    rows = [dict(row, embedding=_base64_vector(row["embedding"])) if isinstance(row, dict) and isinstance(row.get("embedding"), list) else row for row in data]
+    out = dict(doc, data=rows)  # a new document: the result's own is never changed
+    return ChatResult(jsonio.dumps(out), result.usage, result.finish_reason, out)
+
+
+def _base64_vector(vector: list[Any]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
 
 
 def new_call_id() -> str:

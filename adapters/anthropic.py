@@ -15,7 +15,12 @@ Wire format: shared/reference/wire-formats.md section 2 (request 2.2, response 2
 - ``max_tokens`` is required by Anthropic: the client's max_completion_tokens / max_tokens, else
   ``default_max_tokens`` (4096 unless the provider is built with another value).
 - ``reasoning_effort`` -> ``thinking`` with a budget from ``thinking_budgets``; thinking forbids
-  a custom temperature, so temperature/top_p are left out then.
+  a custom temperature, so temperature/top_p with a reasoning effort are refused (FIELDS).
+- ``user`` / ``safety_identifier`` (which wins) -> ``metadata.user_id``, Anthropic's end-user id.
+- A content part's ``prompt_cache_breakpoint`` -> ``cache_control: {"type": "ephemeral"}`` on
+  the block it ends (prompt caching).
+- What each request field becomes, or why it is refused or ignored, is the table ``FIELDS``
+  (adapters/fields.py), which the gateway enforces before the call.
 - ``temperature`` above 1 is capped at 1 (Anthropic's range is 0..1, OpenAI's 0..2), as
   Anthropic's own OpenAI layer does (section 2.6).
 - stop_reason: end_turn/stop_sequence -> stop, max_tokens/model_context_window_exceeded ->
@@ -51,11 +56,13 @@ from ._common import (
     stop_list,
     upstream_error,
 )
+from ._fields_common import CUSTOM_TOOLS, OTHER_CHOICES, is_zero, translating_rules
+from .fields import CACHE_BREAKPOINT, FieldTable, refused, translated, when
 from .schema import ChatRequest, ContentPart, Message
 from .kinds import ProviderKind
 from .types import ChatResult, ToolCallDelta, Unsupported, UpstreamErrorInfo, UpstreamRequest
 
-__all__ = ["KIND", "API_VERSION", "DEFAULT_MAX_TOKENS", "PROVIDER", "AnthropicAdapter", "AnthropicStreamDecoder"]
+__all__ = ["FIELDS", "KIND", "API_VERSION", "DEFAULT_MAX_TOKENS", "PROVIDER", "AnthropicAdapter", "AnthropicStreamDecoder"]
 
 PROVIDER = "anthropic"
 API_VERSION = "2023-06-01"
@@ -105,9 +112,7 @@ class AnthropicAdapter(Translating):
         turns: list[dict[str, Any]] = []
         for message in chat.messages:
             if message.role in ("system", "developer"):
-                text = message_text(message.content)
-                if text:
-                    system.append({"type": "text", "text": text})
+                system.extend(_system_blocks(message.content))
                 continue
             role, blocks = _blocks(message)
             if not blocks:
@@ -137,13 +142,14 @@ class AnthropicAdapter(Translating):
             out["thinking"] = thinking
             if thinking.get("type") == "enabled" and out["max_tokens"] <= thinking["budget_tokens"]:
                 out["max_tokens"] = thinking["budget_tokens"] + out["max_tokens"]
-        else:
+        if thinking is None or thinking.get("type") != "enabled":  # FIELDS refuses them with thinking
             if chat.temperature is not None:
                 out["temperature"] = min(chat.temperature, 1.0)
             if chat.top_p is not None:
                 out["top_p"] = chat.top_p
-        if chat.user:
-            out["metadata"] = {"user_id": chat.user}
+        user = chat.safety_identifier or chat.user
+        if user:
+            out["metadata"] = {"user_id": user}
         tools = [_tool(t) for t in chat.tools or () if t.function is not None]
         choice = _tool_choice(chat.tool_choice, chat.parallel_tool_calls)
         if tools:
@@ -231,7 +237,7 @@ def _blocks(message: Message) -> tuple[str, list[dict[str, Any]]]:
         blocks: list[dict[str, Any]] = []
         text = message_text(message.content)
         if text:
-            blocks.append({"type": "text", "text": text})
+            blocks.append(_cached({"type": "text", "text": text}, _marked(message.content)))
         for call in message.tool_calls or ():
             blocks.append({"type": "tool_use", "id": call.id, "name": call.function.name, "input": parse_arguments(call.function.arguments)})
         return "assistant", blocks
@@ -243,7 +249,31 @@ def _blocks(message: Message) -> tuple[str, list[dict[str, Any]]]:
     return "user", [_part(p) for p in content or ()]
 
 
+def _system_blocks(content: Any) -> list[dict[str, Any]]:
+    """A system/developer message as system text blocks: one (as the SDKs send it), or one per
+    part when a part marks a cache breakpoint, so the mark stays where the client put it."""
+    if isinstance(content, list) and _marked(content):
+        return [_cached({"type": "text", "text": p.text or ""}, p.prompt_cache_breakpoint is not None) for p in content if p.type == "text"]
+    text = message_text(content)
+    return [{"type": "text", "text": text}] if text else []
+
+
+def _marked(content: Any) -> bool:
+    return isinstance(content, list) and any(p.prompt_cache_breakpoint is not None for p in content)
+
+
+def _cached(block: dict[str, Any], marked: bool) -> dict[str, Any]:
+    # Anthropic's prompt caching: the block that ends a reusable prefix carries cache_control.
+    if marked:
+        block["cache_control"] = {"type": "ephemeral"}
+    return block
+
+
 def _part(part: ContentPart) -> dict[str, Any]:
+    return _cached(_block(part), part.prompt_cache_breakpoint is not None)
+
+
+def _block(part: ContentPart) -> dict[str, Any]:
     if part.type == "text":
         return {"type": "text", "text": part.text or ""}
     if part.type == "image_url" and part.image_url is not None:
@@ -296,12 +326,54 @@ class AnthropicOptions(Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     # reasoning_effort (minimal/low/medium/high) -> thinking budget tokens.
     thinking_budgets: dict[str, Annotated[int, Meta(ge=0)]] | None = None
 
+def _thinks(value: Any, body: Mapping[str, Any]) -> bool:
+    return body.get("reasoning_effort") not in (None, "none")
+
+
+_WITH_THINKING = when("with reasoning_effort", _thinks, "refused", note="Anthropic's extended thinking takes no custom temperature or top_p")
+
+# What each chat request field becomes in the Messages API (adapters/fields.py).
+FIELDS = FieldTable(
+    {
+        **translating_rules("Anthropic"),
+        "model": translated("model"),
+        "messages": translated("messages", "system/developer hoisted into system; tool results merged into user turns"),
+        "stream": translated("stream"),
+        "max_tokens": translated("max_tokens"),
+        "max_completion_tokens": translated("max_tokens", "wins over max_tokens; default_max_tokens when neither is sent"),
+        "stop": translated("stop_sequences"),
+        "temperature": translated("temperature", "above 1 is sent as 1 (Anthropic's range is 0..1)", _WITH_THINKING),
+        "top_p": translated("top_p", "", _WITH_THINKING),
+        "seed": refused("Anthropic has no seed"),
+        "frequency_penalty": refused("Anthropic has no frequency penalty", when("0", is_zero, "translated")),
+        "presence_penalty": refused("Anthropic has no presence penalty", when("0", is_zero, "translated")),
+        "user": translated("metadata.user_id", "Anthropic's end-user id (safety_identifier wins)"),
+        "safety_identifier": translated("metadata.user_id", "Anthropic's end-user id"),
+        "reasoning_effort": translated("thinking", "a budget from thinking_budgets; none: thinking disabled"),
+        "response_format": translated(
+            "output_config.format",
+            "json_schema: structured outputs; json_object: a system instruction",
+            when("json_object", lambda v, b: isinstance(v, dict) and v.get("type") == "json_object", "translated", "system"),
+            when("text", lambda v, b: isinstance(v, dict) and v.get("type") == "text", "translated"),
+        ),
+        "tools": translated("tools", "functions -> tools with input_schema", CUSTOM_TOOLS),
+        "tool_choice": translated("tool_choice", "auto, none; required -> any; a named function -> tool", OTHER_CHOICES),
+        "parallel_tool_calls": translated(
+            "tool_choice.disable_parallel_tool_use", "false -> disable_parallel_tool_use", when("true, or no tools", lambda v, b: v is True or not b.get("tools"), "translated")
+        ),
+        CACHE_BREAKPOINT: translated("cache_control", "cache_control ephemeral on that block"),
+    },
+    native=frozenset(("system", "top_k", "thinking", "stop_sequences", "cache_control", "output_config", "container", "mcp_servers", "context_management")),
+)
+
+
 def _build(base_url: str, api_key: str | None, headers: Mapping[str, str], options: AnthropicOptions) -> AnthropicAdapter:
     return AnthropicAdapter(base_url, api_key, headers, default_max_tokens=options.default_max_tokens, thinking_budgets=options.thinking_budgets)
 
 KIND = ProviderKind(
     name=PROVIDER,
     build=_build,
+    fields=FIELDS,
     options=AnthropicOptions,
     capabilities=frozenset(("chat", "stream", "tools", "vision", "json_schema", "reasoning")),
     summary="Anthropic Messages API, translated from and to OpenAI chat",

@@ -19,6 +19,8 @@ Wire format: shared/reference/wire-formats.md section 3 and the cheat-sheet in s
   json_object -> ``responseMimeType`` only.
 - ``reasoning_effort`` -> ``thinkingConfig`` (a budget, and ``includeThoughts`` so thought
   summaries come back as ``reasoning_content``).
+- What each request field becomes, or why it is refused or ignored, is the table ``FIELDS``
+  (adapters/fields.py), which the gateway enforces before the call.
 - Usage: prompt = promptTokenCount (+ toolUsePromptTokenCount), completion = candidates +
   thoughts, reasoning = thoughts, cached = cachedContentTokenCount.
 """
@@ -50,11 +52,13 @@ from ._common import (
     upstream_error,
 )
 from ._gemini_stream import SIGNATURE_SEP, GeminiStreamDecoder, error_info, finish_reason_for, tool_call_id, usage_from_gemini
+from ._fields_common import CUSTOM_TOOLS, OTHER_CHOICES, has_tools, is_false, translating_rules
+from .fields import FieldTable, ignored, translated, when
 from .schema import ChatRequest, ContentPart, EmbeddingsRequest, Message
 from .kinds import ProviderKind
 from .types import ChatResult, ModelNames, ToolCallDelta, Unsupported, UpstreamErrorInfo, UpstreamRequest, Usage
 
-__all__ = ["KIND", "MODEL_NAMES", "PROVIDER", "GeminiAdapter", "GeminiStreamDecoder"]
+__all__ = ["FIELDS", "KIND", "MODEL_NAMES", "PROVIDER", "GeminiAdapter", "GeminiStreamDecoder"]
 
 PROVIDER = "gemini"
 DEFAULT_THINKING_BUDGETS: Mapping[str, int] = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
@@ -331,12 +335,48 @@ class GeminiOptions(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     # reasoning_effort (none/minimal/low/medium/high) -> thinkingBudget tokens.
     thinking_budgets: dict[str, Annotated[int, Meta(ge=0)]] | None = None
 
+_NO_END_USER = "an end-user id for OpenAI's abuse monitoring; Gemini has no such field"
+
+# What each chat request field becomes in generateContent (adapters/fields.py).
+FIELDS = FieldTable(
+    {
+        **translating_rules("Gemini"),
+        "model": translated("URL", "the model is in the URL path"),
+        "messages": translated("contents", "system/developer -> systemInstruction; assistant -> model turns"),
+        "stream": translated("URL", "streamGenerateContent?alt=sse"),
+        "max_tokens": translated("generationConfig.maxOutputTokens"),
+        "max_completion_tokens": translated("generationConfig.maxOutputTokens", "wins over max_tokens"),
+        "stop": translated("generationConfig.stopSequences"),
+        "temperature": translated("generationConfig.temperature"),
+        "top_p": translated("generationConfig.topP"),
+        "seed": translated("generationConfig.seed"),
+        "frequency_penalty": translated("generationConfig.frequencyPenalty"),
+        "presence_penalty": translated("generationConfig.presencePenalty"),
+        "user": ignored(_NO_END_USER),
+        "safety_identifier": ignored(_NO_END_USER),
+        "reasoning_effort": translated("generationConfig.thinkingConfig", "a thinkingBudget from thinking_budgets"),
+        "response_format": translated(
+            "generationConfig.responseMimeType",
+            "json_object, json_schema -> application/json (+ responseJsonSchema)",
+            when("text", lambda v, b: isinstance(v, dict) and v.get("type") == "text", "translated"),
+        ),
+        "tools": translated("tools", "functions -> functionDeclarations", CUSTOM_TOOLS),
+        "tool_choice": translated("toolConfig.functionCallingConfig", "auto AUTO, required ANY, none NONE, a named function ANY + allowedFunctionNames", OTHER_CHOICES),
+        "parallel_tool_calls": translated(
+            None, "true: Gemini may call several functions at once", when("false with tools", lambda v, b: is_false(v, b) and has_tools(v, b), "refused", note="Gemini cannot be held to one call at a time")
+        ),
+    },
+    native=frozenset(("contents", "systemInstruction", "toolConfig", "safetySettings", "generationConfig", "cachedContent", "labels")),
+)
+
+
 def _build(base_url: str, api_key: str | None, headers: Mapping[str, str], options: GeminiOptions) -> GeminiAdapter:
     return GeminiAdapter(base_url, api_key, headers, thinking_budgets=options.thinking_budgets)
 
 KIND = ProviderKind(
     name=PROVIDER,
     build=_build,
+    fields=FIELDS,
     options=GeminiOptions,
     capabilities=frozenset(("chat", "stream", "embeddings", "tools", "vision", "json_schema", "reasoning")),
     summary="Google Gemini generateContent / streamGenerateContent, translated",

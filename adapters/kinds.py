@@ -5,6 +5,9 @@ the only place that kind is defined; adapters/__init__ collects them into the re
 list of kinds, the config check of each kind's own options and the construction of its adapter
 all come from here and the server never branches on a kind's name.
 
+Its ``fields`` are what it does with each field of an OpenAI chat request (adapters/fields.py):
+translated, passed, refused or ignored, read by the gateway's check, the tests and the docs.
+
 A kind's options are a frozen msgspec struct: the keys a provider entry of that kind may carry
 beside the common ones (base_url, api_key, timeouts, headers, ...). The config loader decodes
 them with it, so an option of another kind, or a wrong value, is an error that names its path.
@@ -18,6 +21,7 @@ from typing import Any, Protocol
 
 from msgspec import Struct
 
+from .fields import FieldTable
 from .types import Adapter
 
 __all__ = ["Capability", "LocalUpstream", "NoOptions", "ProviderKind"]
@@ -56,3 +60,7 @@ class ProviderKind:
     start_local: Callable[[], Awaitable[LocalUpstream]] | None = None
     # One line for docs and errors.
     summary: str = ""
+    # Each chat request field: translated, passed, refused or ignored (adapters/fields.py). Every
+    # registered kind declares all of them (tests/adapters/test_fields.py); None is a kind made
+    # outside the registry (a test's), whose requests are not checked.
+    fields: FieldTable | None = None

@@ -12,8 +12,11 @@ native API, which reports reasoning and counts that the /v1 layer hides or resha
 - ``response_format`` json_schema -> ``format: <schema>``; json_object -> ``format: "json"``.
 - Sampling options go in ``options`` (temperature, top_p, num_predict, stop, seed, penalties).
 - ``reasoning_effort`` -> ``think`` ("none" -> false, levels passed as strings).
-- ``tool_choice``: Ollama has none. "none" leaves the tools out; a named function sends only
-  that tool; "required" is best effort (the tools are sent, the model may still answer in text).
+- ``tool_choice``: Ollama has none. "auto" is its own way; "none" leaves the tools out;
+  "required" and a named function cannot be honoured (Ollama cannot force a call): FIELDS
+  refuses them, and with drop_params the tools go out as with "auto".
+- What each request field becomes, or why it is refused or ignored, is the table ``FIELDS``
+  (adapters/fields.py), which the gateway enforces before the call.
 - Usage: prompt_eval_count / eval_count, both omitted by Ollama when zero (read as 0).
 """
 
@@ -42,11 +45,13 @@ from ._common import (
     stop_list,
     upstream_error,
 )
+from ._fields_common import CUSTOM_TOOLS, OTHER_CHOICES, has_tools, is_false, translating_rules
+from .fields import FieldTable, ignored, translated, when
 from .schema import ChatRequest, Message
 from .kinds import NoOptions, ProviderKind
 from .types import ChatResult, Chunk, FinishReason, ToolCallDelta, Unsupported, UpstreamErrorInfo, UpstreamRequest, Usage
 
-__all__ = ["KIND", "PROVIDER", "OllamaAdapter", "OllamaStreamDecoder"]
+__all__ = ["FIELDS", "KIND", "PROVIDER", "OllamaAdapter", "OllamaStreamDecoder"]
 
 PROVIDER = "ollama"
 
@@ -109,10 +114,7 @@ class OllamaAdapter(Translating):
         names: dict[str, str] = {}
         out: dict[str, Any] = {"model": upstream_model, "messages": [_message(m, names) for m in chat.messages]}
         tools: list[dict[str, Any]] = [{"type": "function", "function": _function(t.function)} for t in chat.tools or () if t.function is not None]
-        choice = chat.tool_choice
-        if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
-            tools = [t for t in tools if t["function"]["name"] == choice["function"].get("name")]
-        if tools and choice != "none":
+        if tools and chat.tool_choice != "none":
             out["tools"] = tools
         fmt = chat.response_format
         if fmt is not None and fmt.type == "json_schema" and fmt.json_schema is not None:
@@ -289,12 +291,58 @@ def _message(message: Message, names: dict[str, str]) -> dict[str, Any]:
 
 
 
+_NO_END_USER = "an end-user id for OpenAI's abuse monitoring; Ollama has no such field"
+
+
+def _forced(value: Any, body: Mapping[str, Any]) -> bool:
+    return value == "required" or (isinstance(value, dict) and value.get("type", "function") == "function" and isinstance(value.get("function"), dict))
+
+
+# What each chat request field becomes in /api/chat (adapters/fields.py).
+FIELDS = FieldTable(
+    {
+        **translating_rules("Ollama"),
+        "model": translated("model"),
+        "messages": translated("messages", "developer -> system; images as base64"),
+        "stream": translated("stream"),
+        "max_tokens": translated("options.num_predict"),
+        "max_completion_tokens": translated("options.num_predict", "wins over max_tokens"),
+        "stop": translated("options.stop"),
+        "temperature": translated("options.temperature"),
+        "top_p": translated("options.top_p"),
+        "seed": translated("options.seed"),
+        "frequency_penalty": translated("options.frequency_penalty"),
+        "presence_penalty": translated("options.presence_penalty"),
+        "user": ignored(_NO_END_USER),
+        "safety_identifier": ignored(_NO_END_USER),
+        "reasoning_effort": translated("think", "none, minimal -> false; levels as strings"),
+        "response_format": translated(
+            "format",
+            "json_schema -> the schema; json_object -> \"json\"",
+            when("text", lambda v, b: isinstance(v, dict) and v.get("type") == "text", "translated"),
+        ),
+        "tools": translated("tools", "", CUSTOM_TOOLS),
+        "tool_choice": translated(
+            None,
+            "auto: Ollama's own way; none: the tools are left out",
+            when("required, a named function", _forced, "refused", note="Ollama cannot force a tool call"),
+            OTHER_CHOICES,
+        ),
+        "parallel_tool_calls": translated(
+            None, "true: Ollama may call several functions at once", when("false with tools", lambda v, b: is_false(v, b) and has_tools(v, b), "refused", note="Ollama cannot be held to one call at a time")
+        ),
+    },
+    native=frozenset(("options", "keep_alive", "think", "format")),
+)
+
+
 def _build(base_url: str, api_key: str | None, headers: Mapping[str, str], options: NoOptions) -> OllamaAdapter:
     return OllamaAdapter(base_url, api_key, headers)
 
 KIND = ProviderKind(
     name=PROVIDER,
     build=_build,
+    fields=FIELDS,
     capabilities=frozenset(("chat", "stream", "tools", "vision", "json_schema", "reasoning")),
     summary="Ollama's native /api/chat, translated (for embeddings, configure its /v1 as an openai provider)",
 )

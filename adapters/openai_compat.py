@@ -15,10 +15,11 @@ from edge.fastpath import jsonio
 
 from ._common import BODY_MODEL_NAMES, parse_retry_after, secrets_for, upstream_error, usage_dict
 from ._openai_stream import OpenAIStreamDecoder, usage_from_openai
+from .fields import FieldTable
 from .kinds import NoOptions, ProviderKind
 from .types import OPENAI_CHAT, ChatResult, UpstreamErrorInfo, UpstreamRequest
 
-__all__ = ["KIND", "PROVIDER", "OpenAIAdapter", "usage_dict", "usage_from_openai"]
+__all__ = ["FIELDS", "KIND", "PROVIDER", "OpenAIAdapter", "usage_dict", "usage_from_openai"]
 
 PROVIDER = "openai"
 
@@ -135,9 +136,14 @@ def _build(base_url: str, api_key: str | None, headers: Mapping[str, str], optio
     return OpenAIAdapter(base_url, api_key, headers)
 
 
+# Every field of the chat request, and every vendor field, reaches the upstream as sent (only
+# ``model`` and ``stream_options.include_usage`` are set by the gateway).
+FIELDS = FieldTable.passthrough()
+
 KIND = ProviderKind(
     name=PROVIDER,
     build=_build,
+    fields=FIELDS,
     capabilities=frozenset(("chat", "stream", "embeddings", "tools", "vision", "json_schema", "models_list")),
     summary="OpenAI and every OpenAI-compatible server (vLLM, TGI, Ollama /v1, OpenRouter, DeepSeek, Groq, ...)",
 )

@@ -45,6 +45,8 @@ class ContentPart(Struct, omit_defaults=True):
     input_audio: dict[str, Any] | None = None
     file: dict[str, Any] | None = None
     refusal: str | None = None
+    # Spec 2.3.0: ``{"mode": "explicit"}`` marks the end of a reusable prompt prefix.
+    prompt_cache_breakpoint: dict[str, Any] | None = None
 
 
 class ToolCallFunction(Struct):
@@ -125,6 +127,7 @@ class ChatRequest(Struct, omit_defaults=True):
     logprobs: bool | None = None
     top_logprobs: NonNegInt | None = None
     user: str | None = None
+    safety_identifier: str | None = None
     metadata: dict[str, str] | None = None
     reasoning_effort: str | None = None
 

@@ -49,6 +49,8 @@ class UsageRecord(Struct, omit_defaults=True):
     fallback_reason: str | None = None
     attempt_log: list[AttemptInfo] | None = None
     tags: dict[str, str] | None = None
+    # Request fields the answering route did not get (refused and dropped, or ignored): edge.params.
+    dropped_params: list[str] | None = None
 
 
 class RecordSink(Protocol):

@@ -201,28 +201,41 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+# The global options, accepted wherever a user puts them: before the command, after it, or after
+# a subcommand (``edge keys create --name a --config x.yaml``). Each level's copy defaults to
+# "not given", so a later level never overwrites what an earlier one read; main() fills in the
+# defaults once.
+_GLOBAL_DEFAULTS = {"config": None, "log_level": None}
+
+
+def _global(config: bool = True) -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--log-level", default=argparse.SUPPRESS, help="DEBUG, INFO, WARNING (default: $EDGE_LOG_LEVEL, else INFO)")
+    if config:
+        parent.add_argument("--config", default=argparse.SUPPRESS, help="YAML config file (default: the embedded default)")
+    return parent
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edge", description="llm-edge: an OpenAI-compatible LLM gateway.")
-    parser.add_argument("--log-level", default=os.environ.get("EDGE_LOG_LEVEL", "INFO"), help="DEBUG, INFO, WARNING (default INFO)")
+    common = [_global()]
+    parser = argparse.ArgumentParser(prog="edge", description="llm-edge: an OpenAI-compatible LLM gateway.", parents=common)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the gateway (the embedded default when no --config)")
-    serve.add_argument("--config", help="YAML config file (default: the embedded default)")
+    serve = sub.add_parser("serve", help="run the gateway (the embedded default when no --config)", parents=common)
     serve.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: server.port, 8080; 0 picks a free one)")
     serve.add_argument("--workers", type=int, help="worker processes sharing the port (default: server.workers, 1)")
     serve.add_argument("--grpc-port", type=int, help="gRPC listener port (default: server.grpc_port; 0 picks a free one, -1 turns it off)")
     serve.set_defaults(func=_cmd_serve)
 
-    worker = sub.add_parser("worker", help="internal: one worker process (the supervisor starts these)")
-    worker.add_argument("--config")
+    worker = sub.add_parser("worker", help="internal: one worker process (the supervisor starts these)", parents=common)
     worker.add_argument("--host", required=True)
     worker.add_argument("--port", type=int, required=True)
     worker.add_argument("--grpc-port", type=int)
     worker.add_argument("--shared-dir")
     worker.set_defaults(func=_cmd_worker)
 
-    mock = sub.add_parser("mock", help="run the mock OpenAI-format provider alone")
+    mock = sub.add_parser("mock", help="run the mock OpenAI-format provider alone", parents=[_global(config=False)])
     mock.add_argument("--host", default="127.0.0.1")
     mock.add_argument("--port", type=int, default=9090)
     mock.add_argument("--latency-ms", type=float, default=0.0, help="delay before each response")
@@ -236,10 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("bench_args", nargs="*")
     bench.set_defaults(func=_cmd_bench)
 
-    keys = sub.add_parser("keys", help="create, list and revoke gateway keys (stored hashed in the ledger)")
-    keys.add_argument("--config", help="YAML config file (default: the embedded default)")
+    keys = sub.add_parser("keys", help="create, list and revoke gateway keys (stored hashed in the ledger)", parents=common)
     key_actions = keys.add_subparsers(dest="action", required=True)
-    create = key_actions.add_parser("create", help="make a key and print it once")
+    create = key_actions.add_parser("create", help="make a key and print it once", parents=common)
     create.add_argument("--name", required=True)
     create.add_argument("--models", help="allowed public models, comma separated (patterns like openai/* work)")
     create.add_argument("--rpm", type=int, help="requests per minute (default: limits.default.rpm)")
@@ -249,18 +261,16 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--tags", help="tags added to every request of this key: k=v,k2=v2")
     create.add_argument("--expires", help="30d, 12h or an ISO date")
     create.add_argument("--import-key", action="store_true", help="store the secret in $EDGE_IMPORT_KEY instead of making one (migrations)")
-    listing = key_actions.add_parser("list", help="list keys (never their secrets)")
+    listing = key_actions.add_parser("list", help="list keys (never their secrets)", parents=common)
     listing.add_argument("--json", action="store_true")
-    revoke = key_actions.add_parser("revoke", help="revoke a key by id or name")
+    revoke = key_actions.add_parser("revoke", help="revoke a key by id or name", parents=common)
     revoke.add_argument("key")
     keys.set_defaults(func=_cmd_keys)
 
-    config = sub.add_parser("config", help="validate a config and print it with secrets masked")
-    config.add_argument("--config", help="YAML config file (default: the embedded default)")
+    config = sub.add_parser("config", help="validate a config and print it with secrets masked", parents=common)
     config.set_defaults(func=_cmd_config)
 
-    usage = sub.add_parser("usage", help="cost and tokens from the ledger, grouped by model, key, provider, day or tag")
-    usage.add_argument("--config", help="YAML config file (default: the embedded default)")
+    usage = sub.add_parser("usage", help="cost and tokens from the ledger, grouped by model, key, provider, day or tag", parents=common)
     usage.add_argument("--since", default="7d", help="a span back from now (30m, 24h, 7d) or a UTC date (2025-01-31); default 7d")
     usage.add_argument("--group-by", default="model", help="model, key, provider, day or tag:<name> (default model)")
     usage.add_argument("--json", action="store_true", help="print the report as JSON (as GET /v1/usage returns it)")
@@ -268,13 +278,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .probe import build_parser as probe_arguments  # argparse only; the SDK loads on run
 
-    probe = sub.add_parser("probe", help="run the compatibility checklist against an OpenAI-compatible endpoint")
+    # probe's own --config (the config whose models it probes) is the global one too.
+    probe = sub.add_parser("probe", help="run the compatibility checklist against an OpenAI-compatible endpoint", parents=[_global(config=False)])
     probe_arguments(probe).set_defaults(func=_cmd_probe)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for name, default in _GLOBAL_DEFAULTS.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, default)
+    if args.log_level is None:
+        args.log_level = os.environ.get("EDGE_LOG_LEVEL", "INFO")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for chatty in ("httpx", "httpx2", "httpcore", "httpcore2"):  # the openai SDK's HTTP clients (probe)
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))

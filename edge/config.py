@@ -110,6 +110,12 @@ class ModelConfig(_Frozen, frozen=True):
     escalate: EscalateConfig | None = None
     context_window: int | None = None
     max_tokens: int | None = None
+    # Request fields a route cannot honour: dropped and named (true) or refused with 400
+    # (false); unset: routing.drop_params (edge.params).
+    drop_params: bool | None = None
+    # Every route (and fallback) cooling down: send the request to the route whose cooldown
+    # started first (Envoy's panic mode), or, false, answer 503 cooling_down.
+    panic: bool = True
 
 
 class CooldownConfig(_Frozen, frozen=True):
@@ -143,6 +149,8 @@ class RoutingConfig(_Frozen, frozen=True):
     retry_budget: float = 0.2
     retry_budget_min: int = 10
     cooldown: CooldownConfig = field(default_factory=CooldownConfig)
+    # Request fields a route cannot honour are dropped and named rather than refused (edge.params).
+    drop_params: bool = False
 
 
 class PriceConfig(_Frozen, frozen=True):

@@ -25,7 +25,7 @@ __all__ = ["RequestContext", "admit", "admit_checked", "settle", "settled_on_fai
 
 
 class RequestContext:
-    __slots__ = ("request_id", "principal", "started", "record", "timeout_s", "deadline", "fallback_reason", "usage", "cost", "token_estimate", "limit_headers", "attempts")
+    __slots__ = ("request_id", "principal", "started", "record", "timeout_s", "deadline", "fallback_reason", "usage", "cost", "token_estimate", "limit_headers", "attempts", "drop_params")
 
     def __init__(
         self,
@@ -49,6 +49,8 @@ class RequestContext:
         self.token_estimate = 0  # what admission charged the token limit before the call
         self.limit_headers: dict[str, str] | None = None
         self.attempts: list[tuple[str, int | str, float, str | None]] = []
+        # The client asked to drop the fields a route cannot honour (x-edge-drop-params).
+        self.drop_params = False
         self.record = UsageRecord(
             request_id=request_id,
             ts=time.time(),

@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
 
+from edge.adapters.fields import UNKNOWN, is_declared
+
 from .accounting import UsageRecord
 
 __all__ = ["CONTENT_TYPE", "OTHER_MODEL", "Metrics", "status_label"]
@@ -55,6 +57,7 @@ class Metrics:
         self.ratelimited = Counter("edge_ratelimited", "Requests refused by a limit, by kind (requests, tokens, budget).", ["kind"], registry=reg)
         self.fallbacks = Counter("edge_fallbacks", "Requests answered by a fallback model, by public model.", ["model"], registry=reg)
         self.upstream_errors = Counter("edge_upstream_errors", "Failed upstream attempts by provider and reason (HTTP status, timeout, connection, stream).", ["provider", "reason"], registry=reg)
+        self.dropped = Counter("edge_dropped_params", "Request fields a route did not get (refused and dropped, or ignored), by provider and field (vendor fields: unknown).", ["provider", "field"], registry=reg)
         self.inflight = Gauge("edge_inflight_requests", "Requests being served now.", registry=reg, multiprocess_mode="livesum")
         # The ledger store and the spool (edge.store.guard, edge.ledger; docs/hostile.md).
         self.store_up = Gauge("edge_store_up", "1 while the key and usage store answers, 0 during an outage; side: reads (budget checks, key lookups) or writes (ledger rows, key changes).", ["side"], registry=reg, multiprocess_mode="livemin")
@@ -101,6 +104,11 @@ class Metrics:
             ttft.observe(record.ttft_ms / 1000.0)  # type: ignore[attr-defined]
         if record.cost_usd:
             cost.inc(record.cost_usd)  # type: ignore[attr-defined]
+        if record.dropped_params:
+            provider = record.provider or "-"
+            for name in record.dropped_params:
+                # Labels stay bounded: the spec's field names, and one value for vendor fields.
+                self.dropped.labels(provider, name if is_declared(name) else UNKNOWN).inc()
 
     def model_label(self, model: str) -> str:
         return model if model in self._models else OTHER_MODEL

@@ -4,7 +4,8 @@ One check per feature (normal chat, streaming, tool call and a tool-result turn,
 output, long context, provider error, vision, stop sequences, usage accounting), each driven by
 the official ``openai`` SDK, which is imported lazily so the server never needs it. A check
 passes, fails with the reason, or is ``unsupported`` when the endpoint answers 400 with code
-``unsupported_operation`` (this gateway's answer for what a provider cannot do). The conformance
+``unsupported_operation`` or ``unsupported_parameter`` (this gateway's answers for what a provider
+cannot do, or a request field it cannot honour). The conformance
 suite (tests/adapters/test_conformance.py) runs these same checks through the gateway against
 every adapter, and docs/compatibility.md is generated from its results.
 
@@ -47,7 +48,7 @@ class CheckFailed(AssertionError):
 
 
 class Unsupported(Exception):
-    """The endpoint said it cannot do this (400 unsupported_operation)."""
+    """The endpoint said it cannot do this (400 unsupported_operation or unsupported_parameter)."""
 
 
 @dataclass
@@ -78,7 +79,8 @@ def _create(t: Target, model: str | None = None, **kwargs: Any) -> Any:
     try:
         return t.client.chat.completions.create(model=model or t.model, **kwargs)
     except openai.BadRequestError as exc:
-        if getattr(exc, "code", None) == "unsupported_operation":
+        # unsupported_parameter: a request field the provider cannot honour (OpenAI's own code).
+        if getattr(exc, "code", None) in ("unsupported_operation", "unsupported_parameter"):
             raise Unsupported(str(getattr(exc, "message", exc))) from None
         raise
 
@@ -288,7 +290,8 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--api-key", default=None, help="the endpoint's API key (default: $OPENAI_API_KEY, else 'none')")
     parser.add_argument("--model", help="the model to probe")
     parser.add_argument("--tool-model", help="model for the tool rows (default: --model)")
-    parser.add_argument("--config", help="start the gateway with this config and probe every configured model")
+    # SUPPRESS: ``edge --config FILE probe`` (the global option, edge/cli.py) is not overwritten.
+    parser.add_argument("--config", default=argparse.SUPPRESS, help="start the gateway with this config and probe every configured model")
     parser.add_argument("--feature", action="append", choices=FEATURES, help="run only this check (repeatable)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default 120)")
     parser.add_argument("--json", action="store_true", help="print the matrix as JSON")
@@ -298,13 +301,14 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import openai
 
-    if not args.config and not (args.base_url and args.model):
+    config = getattr(args, "config", None)  # SUPPRESSed when not given (build_parser)
+    if not config and not (args.base_url and args.model):
         print("edge probe: give --base-url and --model, or --config", file=sys.stderr)
         return 2
     proc = None
     base_url = args.base_url
-    if args.config and not base_url:
-        proc, url = _start_gateway(args.config)
+    if config and not base_url:
+        proc, url = _start_gateway(config)
         base_url = url + "/v1"
     key = args.api_key or os.environ.get("OPENAI_API_KEY") or "none"
     try:

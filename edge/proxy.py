@@ -4,7 +4,9 @@
 both hand each attempt to the plan executor (edge.routing.execute), which decides the order of
 routes, retries, cooldowns, fallbacks and the deadline. A stream counts as started, and can no
 longer move to another route, once an upstream answered 200: the caller sends nothing to its
-client before that.
+client before that. A chat request is first held to what each route's provider honours
+(edge.params.prepare_chat): routes that refuse a field leave the plan, and each route gets the
+body it may have.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from edge.fastpath import jsonio
 
 from .client import ClientError, Response
 from .context import RequestContext, settle
-from .errors import BadGateway, GatewayTimeout, InvalidRequest, UpstreamError
+from .errors import BadGateway, EdgeError, GatewayTimeout, InvalidRequest, UpstreamError
 from .gateway import Gateway
+from .params import prepare_chat
 from .router import Resolution, Target
 from .routing.checks import failed_check
 from .routing.execute import Failure, execute
@@ -78,12 +81,17 @@ def call_upstream(gw: Gateway, plan: Resolution, ctx: RequestContext, build: Bui
 def open_stream(gw: Gateway, plan: Resolution, ctx: RequestContext, body: dict[str, Any]) -> Awaitable[tuple[Response, Target, Adapter]]:
     """Start an upstream stream; returns once one upstream answered 200."""
     first_byte = gw.config.routing.first_byte_timeout_s
+    try:
+        plan, prepared = prepare_chat(gw, ctx, plan, body)
+    except EdgeError as err:
+        return _raise(err)
 
     async def attempt(target: Target, timeout: float) -> tuple[Response, Target, Adapter]:
-        adapter, request = _build(target, lambda a: a.chat_request(body, target.upstream_model, True))
+        sent = prepared(target)
+        adapter, request = _build(target, lambda a: a.chat_request(sent, target.upstream_model, True))
         wait = min(first_byte, timeout)
         response, status, data, headers = await _start(target, request, wait)
-        retry = adapter.retry_request(body, target.upstream_model, status, data) if response is None else None
+        retry = adapter.retry_request(sent, target.upstream_model, status, data) if response is None else None
         if retry is not None:
             ctx.record.attempts += 1
             response, status, data, headers = await _start(target, retry, wait)
@@ -121,11 +129,15 @@ def answer_chat(gw: Gateway, resolution: Resolution, ctx: RequestContext, body: 
     public = resolution.public_model
 
     def call(plan: Resolution) -> Awaitable[ChatResult]:
+        try:
+            plan, prepared = prepare_chat(gw, ctx, plan, body)
+        except EdgeError as err:
+            return _raise(err)
         return call_upstream(
             gw,
             plan,
             ctx,
-            lambda adapter, target: adapter.chat_request(body, target.upstream_model, False),
+            lambda adapter, target: adapter.chat_request(prepared(target), target.upstream_model, False),
             lambda adapter, data: adapter.parse_chat(data, public),
         )
 
@@ -152,6 +164,12 @@ async def _escalated(gw: Gateway, resolution: Resolution, ctx: RequestContext, b
     doc = dict(second.document())
     doc["usage"] = usage_dict(ctx.usage + second.usage)
     return ChatResult(jsonio.dumps(doc), second.usage, second.finish_reason, doc)
+
+
+async def _raise(err: EdgeError) -> Any:
+    """A refusal found before the call, raised where the caller awaits the exchange (so it is
+    recorded like any failed exchange)."""
+    raise err
 
 
 def decode_usage(raw: bytes | None) -> dict[str, Any] | None:

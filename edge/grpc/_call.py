@@ -13,12 +13,13 @@ from edge.adapters.types import ChatResult
 from edge.fastpath import jsonio
 from edge.gateway import Gateway
 from edge.proxy import answer_chat as _answer_chat
+from edge.params import DROP_HEADER, DROPPED_HEADER, flag_set
 from edge.proxy import RequestContext
 from edge.router import Resolution
 from edge.v1 import types_pb2
 
 
-__all__ = ["DeadlineExceeded", "answer_chat", "buffered", "call_metadata", "call_timeout", "cancel_outcome", "deadline_error", "deadline_passed", "route", "validate"]
+__all__ = ["DeadlineExceeded", "answer_chat", "buffered", "call_metadata", "call_timeout", "cancel_outcome", "deadline_error", "deadline_passed", "drop_params", "route", "trailers", "validate"]
 
 T = TypeVar("T")
 
@@ -93,10 +94,27 @@ def route(ctx: RequestContext) -> types_pb2.Route:
 
 def buffered(context: grpc.aio.ServicerContext) -> bool:
     """``x-edge-buffer: true``: check an escalating model's answer before streaming it (HTTP's header)."""
+    return flag_set(_metadata(context, "x-edge-buffer"))
+
+
+def drop_params(context: grpc.aio.ServicerContext) -> bool:
+    """``x-edge-drop-params: true``: drop (and name) the fields a route cannot honour (HTTP's header)."""
+    return flag_set(_metadata(context, DROP_HEADER))
+
+
+def _metadata(context: grpc.aio.ServicerContext, name: str) -> str | None:
     for key, value in context.invocation_metadata() or ():
-        if key == "x-edge-buffer":
-            return isinstance(value, str) and value.lower() in ("1", "true", "yes")
-    return False
+        if key == name:
+            return value if isinstance(value, str) else None
+    return None
+
+
+def trailers(ctx: RequestContext) -> tuple[tuple[str, str], ...]:
+    """The call's trailing metadata: its request id, and the fields the route did not get."""
+    dropped = ctx.record.dropped_params
+    if dropped:
+        return (("x-request-id", ctx.request_id), (DROPPED_HEADER, ", ".join(dropped)))
+    return (("x-request-id", ctx.request_id),)
 
 
 def answer_chat(gw: Gateway, resolution: Resolution, ctx: RequestContext, body: dict[str, Any]) -> Awaitable[ChatResult]:

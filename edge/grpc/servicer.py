@@ -25,7 +25,7 @@ from edge.proxy import RequestContext, call_upstream, settle
 from edge.v1 import chat_pb2, embeddings_pb2, models_pb2
 
 from . import convert
-from ._call import answer_chat, call_metadata, call_timeout, cancel_outcome, deadline_passed, route, validate
+from ._call import answer_chat, call_metadata, call_timeout, cancel_outcome, deadline_passed, drop_params, route, trailers, validate
 from .errors import abort, grpc_code
 from .tracing import end_server_span, server_span, status_name
 from .stream import chat_stream
@@ -105,6 +105,7 @@ class GatewayServicer:
         chat = validate(body, ChatRequest)
         resolution = gw.router.resolve(chat.model)
         ctx = RequestContext(request_id, principal, resolution.public_model, "chat", False, surface="grpc", timeout_s=call_timeout(context))
+        ctx.drop_params = drop_params(context)
         await admit_checked(gw, ctx, tag_header=None, metadata={**(body.get("metadata") or {}), **request.tags}, messages=body.get("messages"), body_size=request.ByteSize())
         result = await self._settled(context, ctx, answer_chat(gw, resolution, ctx, body))
         cost = settle(gw, ctx, result.usage)
@@ -114,7 +115,7 @@ class GatewayServicer:
         except (ValueError, TypeError) as exc:
             raise BadGateway(f"Provider '{ctx.record.provider}' returned a chat completion that does not fit edge.v1 ({type(exc).__name__}).", code="upstream_invalid_response") from None
         # In the trailers: an explicit initial-metadata send costs a batch (~100 us) of its own.
-        context.set_trailing_metadata((("x-request-id", request_id),))
+        context.set_trailing_metadata(trailers(ctx))
         return response
 
     async def _embed(self, request: embeddings_pb2.EmbedRequest, context: grpc.aio.ServicerContext, request_id: str, authorization: str | None) -> embeddings_pb2.EmbedResponse:

@@ -30,7 +30,7 @@ from edge.types import StreamState
 from edge.v1 import chat_pb2
 
 from . import convert
-from ._call import answer_chat, buffered, call_timeout, cancel_outcome, deadline_error, route, validate
+from ._call import answer_chat, buffered, call_timeout, cancel_outcome, deadline_error, drop_params, route, trailers, validate
 
 __all__ = ["ChatChunkEncoder", "GrpcChatSink", "chat_stream"]
 
@@ -42,6 +42,7 @@ async def chat_stream(gw: Gateway, request: chat_pb2.ChatRequest, context: grpc.
     chat = validate(body, ChatRequest)
     resolution = gw.router.resolve(chat.model)
     ctx = RequestContext(request_id, principal, resolution.public_model, "chat", True, surface="grpc", timeout_s=call_timeout(context))
+    ctx.drop_params = drop_params(context)
     await admit_checked(gw, ctx, tag_header=None, metadata={**(body.get("metadata") or {}), **request.tags}, messages=body.get("messages"), body_size=request.ByteSize())
     if resolution.escalation is not None and buffered(context):
         await _buffered(gw, ctx, context, resolution, body)
@@ -72,7 +73,7 @@ async def _buffered(gw: Gateway, ctx: RequestContext, context: grpc.aio.Servicer
     record.status = 200
     cost = settle(gw, ctx, result.usage)
     whole = convert.chat_response(result.document(), ctx.usage, route(ctx), cost, ctx.request_id)
-    context.set_trailing_metadata((("x-request-id", ctx.request_id),))
+    context.set_trailing_metadata(trailers(ctx))
     first = chat_pb2.ChatChunk(request_id=ctx.request_id, model=record.public_model, route=whole.route)
     choice = whole.choices[0] if whole.choices else chat_pb2.Choice()
     message = choice.message
@@ -137,7 +138,7 @@ class GrpcChatSink:
 
     async def begin(self) -> None:
         # In the trailers: an explicit initial-metadata send would cost a batch of its own.
-        self._context.set_trailing_metadata((("x-request-id", self._ctx.request_id),))
+        self._context.set_trailing_metadata(trailers(self._ctx))
 
     async def _write(self, message: chat_pb2.ChatChunk) -> None:
         if self._first:

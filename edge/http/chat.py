@@ -17,8 +17,8 @@ from edge.adapters.schema import ChatRequest
 from ..context import settled_on_failure
 from ..proxy import RequestContext, answer_chat, settle
 from .body import read_json
-from .headers import admit_request, client_timeout, response_headers
-from .appkeys import GATEWAY, REQUEST_ID
+from .headers import admit_request, client_timeout, drop_params, response_headers
+from .appkeys import CONTEXT, GATEWAY, REQUEST_ID
 from .stream import replay_as_stream, stream_chat
 
 __all__ = ["chat_completions"]
@@ -30,6 +30,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     chat, body = await read_json(request, ChatRequest, gw.max_body_bytes)
     resolution = gw.router.resolve(chat.model)
     ctx = RequestContext(request[REQUEST_ID], principal, resolution.public_model, "chat", bool(chat.stream), timeout_s=client_timeout(request))
+    ctx.drop_params = drop_params(request)
+    request[CONTEXT] = ctx
     await admit_request(request, gw, ctx, body, body.get("messages"))
     buffered = resolution.escalation is not None and request.headers.get("x-edge-buffer", "").lower() in ("1", "true", "yes")
     if chat.stream and not buffered:

@@ -10,9 +10,10 @@ from edge.errors import InvalidRequest
 
 from ..context import RequestContext, admit_checked
 from ..gateway import Gateway
+from ..params import DROP_HEADER, DROPPED_HEADER, flag_set
 from ..tags import HEADER as TAGS_HEADER
 
-__all__ = ["TIMEOUT_HEADER", "admit_request", "client_timeout", "response_headers"]
+__all__ = ["TIMEOUT_HEADER", "admit_request", "client_timeout", "drop_params", "response_headers", "route_headers"]
 
 TIMEOUT_HEADER = "x-edge-timeout-ms"
 
@@ -31,21 +32,34 @@ def client_timeout(request: web.Request) -> float | None:
     return millis / 1000.0
 
 
-def response_headers(ctx: RequestContext, cost: float | None = None) -> dict[str, str]:
-    """What happened: the route that answered, how many attempts, why a fallback, the cost."""
+def route_headers(ctx: RequestContext) -> dict[str, str]:
+    """The route last tried and the attempts made, why a fallback, what the route did not get;
+    empty when no route was tried (the request was refused before any upstream call)."""
     record = ctx.record
-    headers = {
-        "x-request-id": ctx.request_id,
-        "x-edge-route": f"{record.provider}/{record.upstream_model}",
-        "x-edge-attempts": str(record.attempts),
-    }
+    if not record.attempts:
+        return {}
+    headers = {"x-edge-route": f"{record.provider}/{record.upstream_model}", "x-edge-attempts": str(record.attempts)}
     if ctx.fallback_reason:
         headers["x-edge-fallback-reason"] = ctx.fallback_reason
+    if record.dropped_params:
+        headers[DROPPED_HEADER] = ", ".join(record.dropped_params)
+    return headers
+
+
+def response_headers(ctx: RequestContext, cost: float | None = None) -> dict[str, str]:
+    """What happened: the route that answered, how many attempts, why a fallback, which request
+    fields it did not get, the cost."""
+    headers = {"x-request-id": ctx.request_id, **route_headers(ctx)}
     if cost is not None:
         headers["x-edge-cost-usd"] = f"{cost:.8f}"
     if ctx.limit_headers:
         headers.update(ctx.limit_headers)
     return headers
+
+
+def drop_params(request: web.Request) -> bool:
+    """``x-edge-drop-params: true``: drop (and name) the fields a route cannot honour."""
+    return flag_set(request.headers.get(DROP_HEADER))
 
 
 async def admit_request(request: web.Request, gw: Gateway, ctx: RequestContext, body: dict[str, Any], messages: Any) -> None:

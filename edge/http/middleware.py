@@ -18,7 +18,9 @@ from aiohttp.typedefs import Handler
 from edge.caps import ConcurrencyCaps
 from edge.errors import EdgeError, MethodNotAllowed, NotFound, PayloadTooLarge
 
-from .appkeys import GATEWAY, REQUEST_ID
+from ..context import RequestContext
+from .appkeys import CONTEXT, GATEWAY, REQUEST_ID
+from .headers import route_headers
 
 __all__ = ["CAPS", "edge_middleware", "error_response", "tracing_middleware"]
 
@@ -33,8 +35,10 @@ log = logging.getLogger("edge.http")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def error_response(err: EdgeError, request_id: str) -> web.Response:
+def error_response(err: EdgeError, request_id: str, ctx: RequestContext | None = None) -> web.Response:
     headers = err.headers()
+    if ctx is not None:  # a route was tried: say which, as a good answer does
+        headers.update(route_headers(ctx))
     headers["x-request-id"] = request_id
     return web.Response(status=err.status, body=err.envelope(), content_type="application/json", headers=headers)
 
@@ -76,7 +80,7 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 await gw.auth.lookup(authorization)  # a key made on another instance just now
         response = await handler(request)
     except EdgeError as err:
-        return error_response(err, request_id)
+        return error_response(err, request_id, request.get(CONTEXT))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -12,10 +12,12 @@ the handler (aiohttp), which closes the upstream at once; the relay still record
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any
 
 from aiohttp import web
 
+from edge.adapters._common import usage_dict
 from edge.adapters.schema import ChatRequest
 from edge.adapters.types import OPENAI_CHAT, Usage
 from edge.egress import OpenAIChunkEncoder
@@ -50,20 +52,45 @@ def _sse_response(headers: dict[str, str]) -> web.StreamResponse:
 
 
 class ChatSSESink:
-    """OpenAI chat SSE to an aiohttp client: events as they come, then [DONE] or the error."""
+    """OpenAI chat SSE to an aiohttp client: events as they come, then [DONE] or the error.
 
-    def __init__(self, request: web.Request, headers: dict[str, str]) -> None:
+    A client that asked for ``stream_options.include_usage`` always gets the usage chunk: when
+    the upstream sent none (Anthropic's OpenAI layer, for one), the ending writes the relay's
+    estimate, with ``"estimated": true`` in the usage object. A trailer would be the other place
+    to say so, but HTTP/1.1 trailers need chunked framing that aiohttp's StreamResponse does not
+    write and the SDKs never read; an extra field in ``usage`` reaches every client (the OpenAI
+    SDKs keep unknown fields: ``chunk.usage.estimated``) and is where the number is.
+    """
+
+    def __init__(self, request: web.Request, headers: dict[str, str], include_usage: bool = False, public_model: str = "", request_id: str = "") -> None:
         self._request = request
         self.response = _sse_response(headers)
         self.write = self.response.write
+        self._include_usage = include_usage
+        self._public_model = public_model
+        self._request_id = request_id
 
     async def begin(self) -> None:
         await self.response.prepare(self._request)
         _nodelay(self._request)
 
     async def end(self, state: StreamState, usage: Usage) -> None:
+        if self._include_usage and state.usage is None:
+            await self.response.write(self._estimated_usage(usage))
         await self.response.write(DONE)
         await self.response.write_eof()
+
+    def _estimated_usage(self, usage: Usage) -> bytes:
+        rid = self._request_id or "edge"
+        chunk = {
+            "id": rid if rid.startswith("chatcmpl-") else "chatcmpl-" + rid,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": self._public_model,
+            "choices": [],
+            "usage": dict(usage_dict(usage), estimated=True),
+        }
+        return b"data: " + jsonio.dumps(chunk) + b"\n\n"
 
     async def fail(self, failure: EdgeError, *, shown: bool) -> None:
         if not shown:
@@ -86,7 +113,7 @@ async def stream_chat(request: web.Request, gw: Gateway, ctx: RequestContext, ch
         stream = PassthroughStream(public, include_usage, gw.scrubber.sse)
     else:
         stream = DecodedStream(adapter.stream_decoder(), OpenAIChunkEncoder(public, include_usage, ctx.request_id, scrub=gw.scrubber.sse))
-    sink = ChatSSESink(request, response_headers(ctx))
+    sink = ChatSSESink(request, response_headers(ctx), include_usage, public, ctx.request_id)
     await relay(gw, ctx, upstream, target.provider, stream, sink, lambda: _prompt_tokens(body))
     return sink.response
 

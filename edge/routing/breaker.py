@@ -80,6 +80,11 @@ class Breaker:
         """Seconds until the route may be tried again (0 when it may now)."""
         return max(0.0, self._open_until - now) if self._open_until else 0.0
 
+    def opened_at(self) -> float:
+        """When the current cooldown started (monotonic; 0.0 when closed): panic routing
+        (edge.routing.execute) sends to the route that has cooled longest."""
+        return self._open_until - self.for_s if self._open_until else 0.0
+
     def open_until(self, until: float) -> None:
         """Another worker or instance ejected this route: stay away until ``until`` (monotonic)."""
         if until > self._open_until and not self._probing:

@@ -6,6 +6,11 @@ the same route when its condition is in ``routing.retry_on``, the retry budget a
 deadline leaves room for the backoff; otherwise the next route, then the next stage. Bad input
 (a 400 that is not a context-length error) ends everything at once: no other model would take
 it either. A context-length error skips to the next stage with a larger context window.
+
+Panic (Envoy's panic threshold, at 100%): when every route of the plan was skipped because it
+is cooling down, the request is not refused: it goes to the route whose cooldown started first,
+as if that route were healthy, unless the model's config says ``panic: false`` (then 503
+``cooling_down`` with Retry-After).
 """
 
 from __future__ import annotations
@@ -57,12 +62,14 @@ def _is_context_length(info: UpstreamErrorInfo) -> bool:
 Attempt = Callable[[Target, float], Awaitable[T]]
 
 
-async def execute(gw: Gateway, plan: Resolution, ctx: RequestContext, attempt: Attempt[T]) -> T:
+async def execute(gw: Gateway, plan: Resolution, ctx: RequestContext, attempt: Attempt[T], panic: bool = False) -> T:
     routing = gw.config.routing
     if ctx.deadline is None:
         timeout = routing.timeout_s if ctx.timeout_s is None else min(routing.timeout_s, ctx.timeout_s)
         ctx.deadline = ctx.started + timeout
-    gw.retry_budget.request(time.monotonic())
+    if not panic:
+        gw.retry_budget.request(time.monotonic())
+    cooling: list[Target] = []
     retry_on = gw.retry_on
     tracing = gw.tracing  # None when off; else a client span per attempt (edge.tracing)
     last: Failure | None = None
@@ -95,7 +102,8 @@ async def execute(gw: Gateway, plan: Resolution, ctx: RequestContext, attempt: A
             if state.full:
                 last = last if last is not None and last.condition != "busy" else Failure(ServiceUnavailable(f"Every route of '{plan.public_model}' is at its concurrency limit.", retry_after=1.0), "busy", target.route)
                 continue
-            if not state.breaker.allow(now):
+            if not panic and not state.breaker.allow(now):
+                cooling.append(target)
                 if last is None or last.condition in ("busy", "cooldown"):
                     wait = max(1.0, state.breaker.retry_in(now))
                     last = Failure(ServiceUnavailable(f"Every route of '{plan.public_model}' is cooling down after repeated failures.", code="cooling_down", retry_after=wait), "cooldown", target.route)
@@ -163,7 +171,17 @@ async def execute(gw: Gateway, plan: Resolution, ctx: RequestContext, attempt: A
                 break  # the same model on another route has the same window: go to a fallback
     if last is None:
         raise ServiceUnavailable(f"No route can serve '{plan.public_model}'.")
+    if last.condition == "cooldown" and cooling and not panic and _panics(gw, plan):
+        oldest = min(cooling, key=lambda t: gw.routes.get(t.route).breaker.opened_at())
+        # Nothing was tried: no other reason can stand (a "cooldown on ..." of a stage skipped).
+        ctx.fallback_reason = f"panic: every route is cooling down; {oldest.route} cooled first"
+        return await execute(gw, Resolution(plan.public_model, (Stage(plan.public_model, (oldest,)),)), ctx, attempt, panic=True)
     raise last.error
+
+
+def _panics(gw: Gateway, plan: Resolution) -> bool:
+    model = gw.config.models.get(plan.public_model)
+    return model.panic if model is not None else True
 
 
 def _falls_back(failure: Failure, retry_on: frozenset[int | str]) -> bool:

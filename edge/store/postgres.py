@@ -33,7 +33,7 @@ from ..config import redact_url
 from .base import KeyRow, UsageRow, check_grouping
 from .batches import KEEP_S, POSTGRES_CLAIM, POSTGRES_PRUNE, POSTGRES_TABLE
 from .reports import AttemptsRow, RouteStatsRow, SeriesRow, attempt_rows, attempts_sql, errors_sql, latency_sql, route_stats, series_rows, series_sql
-from .schema import KEY_COLUMNS, REQUEST_COLUMNS, key_from_row, key_row, request_row
+from .schema import ADDED_COLUMNS, KEY_COLUMNS, REQUEST_COLUMNS, key_from_row, key_row, request_row
 from .spend import DAY, day_of, rollup, scope_of
 
 __all__ = ["PostgresStore", "split_schema"]
@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS requests (
     prompt_tokens BIGINT NOT NULL, completion_tokens BIGINT NOT NULL, cached_tokens BIGINT NOT NULL,
     reasoning_tokens BIGINT NOT NULL, estimated INTEGER NOT NULL, cost_usd DOUBLE PRECISION,
     latency_ms DOUBLE PRECISION NOT NULL, ttft_ms DOUBLE PRECISION, client_disconnected INTEGER NOT NULL,
-    fallback_reason TEXT, attempt_log TEXT, tags JSONB
+    fallback_reason TEXT, attempt_log TEXT, tags JSONB, dropped_params TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 CREATE INDEX IF NOT EXISTS requests_key_ts ON requests (key_id, ts);
@@ -212,6 +212,8 @@ class PostgresStore:
                 if self.schema is not None:
                     await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 await conn.execute(_SCHEMA)
+                for column, sql_type in ADDED_COLUMNS:  # a ledger from an older version
+                    await conn.execute(f"ALTER TABLE requests ADD COLUMN IF NOT EXISTS {column} {sql_type}")
                 # Under the same lock, so hosts opening the same old ledger fill it once.
                 if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM spend_daily)"):
                     await conn.execute(_BACKFILL)

@@ -1,7 +1,8 @@
 """Table layout shared by the SQLite and PostgreSQL stores, and records as rows.
 
 ``requests`` is the ledger (one row per request); ``keys`` holds gateway keys by digest. Tags
-and the attempt log are JSON text, so both engines can read them (json_extract / ->>).
+and the attempt log are JSON text, so both engines can read them (json_extract / ->>); the dropped
+request fields are comma-separated text.
 """
 
 from __future__ import annotations
@@ -11,14 +12,19 @@ from edge.fastpath import jsonio
 from ..accounting import UsageRecord
 from .base import KeyRow
 
-__all__ = ["KEY_COLUMNS", "REQUEST_COLUMNS", "key_from_row", "key_row", "request_row"]
+__all__ = ["ADDED_COLUMNS", "KEY_COLUMNS", "REQUEST_COLUMNS", "key_from_row", "key_row", "request_row"]
 
 REQUEST_COLUMNS = (
     "request_id", "ts", "key_id", "public_model", "provider", "upstream_model", "endpoint", "surface", "stream",
     "attempts", "status", "error_type", "prompt_tokens", "completion_tokens", "cached_tokens",
     "reasoning_tokens", "estimated", "cost_usd", "latency_ms", "ttft_ms", "client_disconnected",
-    "fallback_reason", "attempt_log", "tags",
+    "fallback_reason", "attempt_log", "tags", "dropped_params",
 )
+
+# Columns added after the first release, with their SQL type: each store adds the ones an older
+# ledger lacks when it opens it (``dropped_params``: the request fields the route did not get,
+# comma separated).
+ADDED_COLUMNS = (("dropped_params", "TEXT"),)
 
 KEY_COLUMNS = ("id", "name", "hash", "prefix", "created_at", "models", "rpm", "tpm", "budget_usd", "period", "tags", "expires_at", "revoked_at")
 
@@ -30,6 +36,7 @@ def request_row(r: UsageRecord) -> tuple[object, ...]:
         r.reasoning_tokens, int(r.estimated), r.cost_usd, r.latency_ms, r.ttft_ms, int(r.client_disconnected),
         r.fallback_reason, jsonio.encode_struct(r.attempt_log).decode() if r.attempt_log else None,
         jsonio.dumps(r.tags).decode() if r.tags else None,
+        ",".join(r.dropped_params) if r.dropped_params else None,
     )
 
 

@@ -19,7 +19,7 @@ from ..accounting import UsageRecord
 from .base import KeyRow, UsageRow, check_grouping
 from .batches import KEEP_S, SQLITE_PRUNE, SQLITE_TABLE
 from .reports import AttemptsRow, RouteStatsRow, SeriesRow, attempt_rows, attempts_sql, errors_sql, latency_sql, route_stats, series_rows, series_sql
-from .schema import KEY_COLUMNS, key_from_row, key_row, request_row
+from .schema import ADDED_COLUMNS, KEY_COLUMNS, key_from_row, key_row, request_row
 from .spend import DAY, day_of, scope_of
 from .sqlite_open import connect_ledger
 from .sqlite_writer import WriterError, WriterProcess, insert_batch
@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS requests (
     stream INTEGER NOT NULL, attempts INTEGER NOT NULL, status INTEGER NOT NULL, error_type TEXT,
     prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL,
     reasoning_tokens INTEGER NOT NULL, estimated INTEGER NOT NULL, cost_usd REAL, latency_ms REAL NOT NULL,
-    ttft_ms REAL, client_disconnected INTEGER NOT NULL, fallback_reason TEXT, attempt_log TEXT, tags TEXT
+    ttft_ms REAL, client_disconnected INTEGER NOT NULL, fallback_reason TEXT, attempt_log TEXT, tags TEXT,
+    dropped_params TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 CREATE INDEX IF NOT EXISTS requests_key_ts ON requests (key_id, ts);
@@ -66,13 +67,18 @@ _GROUP_SQL = {
 
 
 def _create_tables(conn: sqlite3.Connection) -> None:
-    """The tables, and the spend rollup filled once for a ledger from before it (edge.store.spend).
+    """The tables, the columns an older ledger lacks, and the spend rollup filled once for a
+    ledger from before it (edge.store.spend).
 
     Runs under edge.store.sqlite_open's lock, so two workers opening an old ledger fill it once.
     """
     conn.executescript(_SCHEMA)
     conn.execute("BEGIN IMMEDIATE")
     try:
+        have = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
+        for column, sql_type in ADDED_COLUMNS:  # a ledger from an older version
+            if column not in have:
+                conn.execute(f"ALTER TABLE requests ADD COLUMN {column} {sql_type}")
         if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM spend_daily)").fetchone()[0]:
             for sql in _BACKFILL:
                 conn.execute(sql)

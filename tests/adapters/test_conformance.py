@@ -26,6 +26,9 @@ BEGIN, END = "<!-- conformance:begin -->", "<!-- conformance:end -->"
 
 # Expected result per adapter and feature: "pass", or a reason why the row is not a pass.
 CAPS: dict[str, dict[str, str]] = {name: dict.fromkeys(FEATURES, "pass") for name in ADAPTERS}
+# The check asks for tool_choice "required", which Ollama cannot force (adapters/ollama.py FIELDS):
+# 400 unsupported_parameter; tools with "auto" work (tests/adapters/test_fields_gateway.py).
+CAPS["ollama"]["tools"] = "tool_choice `required` is refused (400 unsupported_parameter): Ollama cannot force a tool call; tools with `auto` work"
 
 # Where each dialect puts an image, as the mock saw it (vision row).
 IMAGE_SHAPE = {
