@@ -71,7 +71,7 @@ def translating_rules(provider: str) -> dict[str, FieldRule]:
 
     return {
         "stream_options": translated(None, "include_usage: the gateway writes the usage chunk; obfuscation padding is never added"),
-        "n": translated(None, "1 only: one choice per request", when("above 1", lambda v, b: not one_choice(v, b), "refused", note="one choice per request")),
+        "n": translated(None, "one choice per request", when("above 1", lambda v, b: not one_choice(v, b), "refused")),
         "logprobs": refused(f"{provider} returns no log probabilities", default("false", is_false)),
         "top_logprobs": refused(f"{provider} returns no log probabilities", default("0", is_zero)),
         "logit_bias": refused(f"{provider} takes no token biases", default("{}", _empty)),

@@ -361,7 +361,7 @@ FIELDS = FieldTable(
         "parallel_tool_calls": translated(
             "tool_choice.disable_parallel_tool_use", "false -> disable_parallel_tool_use", when("true, or no tools", lambda v, b: v is True or not b.get("tools"), "translated")
         ),
-        CACHE_BREAKPOINT: translated("cache_control", "cache_control ephemeral on that block"),
+        CACHE_BREAKPOINT: translated("messages[].content[].cache_control", "cache_control ephemeral on the block it ends (system blocks too)"),
     },
     native=frozenset(("system", "top_k", "thinking", "stop_sequences", "cache_control", "output_config", "container", "mcp_servers", "context_management")),
 )

@@ -209,3 +209,43 @@ def _nested(table: FieldTable, messages: list[Any], body: Mapping[str, Any], fou
 
 def is_declared(name: str) -> bool:
     return name in _DECLARED
+
+
+# -- the generated compatibility table (README.md, docs/compatibility.md) ----------------------
+
+
+def markdown(tables: Mapping[str, FieldTable]) -> tuple[str, str]:
+    """The field x kind table of actions, and the table of why and how for the kinds that
+    translate, from the declarations."""
+    kinds = list(tables)
+    lines = [f"| field ({CHAT_SPEC}) | " + " | ".join(kinds) + " |", "| --- |" + " --- |" * len(kinds)]
+    for name in DECLARED:
+        lines.append(f"| `{name}` | " + " | ".join(_cell(tables[k].rules[name]) for k in kinds) + " |")
+    lines.append("| any other field | " + " | ".join(_other(tables[k]) for k in kinds) + " |")
+    translating = [k for k in kinds if not tables[k].passes_everything]
+    notes = ["| field | " + " | ".join(translating) + " |", "| --- |" + " --- |" * len(translating)]
+    for name in DECLARED:
+        cells = [_why(tables[k].rules[name]) for k in translating]
+        if any(cells):
+            notes.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines), "\n".join(notes)
+
+
+def _why(rule: FieldRule) -> str:
+    parts = [rule.note] if rule.note else []
+    parts += [f"{v.label}: {v.note}" for v in rule.values if v.note]
+    return "; ".join(parts)
+
+
+def _cell(rule: FieldRule) -> str:
+    text = rule.action + (f" -> `{rule.upstream}`" if rule.action == "translated" and rule.upstream else "")
+    for value in rule.values:
+        text += f"; {value.label}: {value.action}" + (f" -> `{value.upstream}`" if value.upstream else "")
+    return text
+
+
+def _other(table: FieldTable) -> str:
+    if table.unknown == "passed":
+        return "passed"
+    own = ", ".join(f"`{name}`" for name in sorted(table.native))
+    return f"{table.unknown}; its own fields passed: {own}" if own else table.unknown

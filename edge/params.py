@@ -145,10 +145,10 @@ def _without(body: dict[str, Any], found: list[Finding]) -> dict[str, Any]:
 
 def _refused(target: Target, refused: list[Finding]) -> UnsupportedParameter:
     first = refused[0]
-    names = ", ".join(dict.fromkeys(f.param for f in refused))
+    reasons = ", ".join(dict.fromkeys(f"{f.param} ({f.note})" for f in refused))
     provider = target.provider
     return UnsupportedParameter(
-        f"Provider '{provider.name}' ({provider.kind}, model '{target.upstream_model}') cannot honour {names}: {first.note}. "
+        f"Provider '{provider.name}' ({provider.kind}, model '{target.upstream_model}') cannot honour {reasons}. "
         f"Nothing was sent. To leave such fields out instead (named in {DROPPED_HEADER}), send the header {DROP_HEADER}: true "
         "or set routing.drop_params.",
         param=first.param,
