@@ -1,5 +1,5 @@
-"""The mock provider's Gemini dialect: ``POST /v1beta/models/{model}:generateContent`` and
-``:streamGenerateContent?alt=sse``.
+"""The mock provider's Gemini dialect: ``POST /v1beta/models/{model}:generateContent``,
+``:streamGenerateContent?alt=sse`` and ``:batchEmbedContents`` (float vectors only, as Gemini).
 
 Same knobs and model names as the OpenAI mock (openai.py, dialects.py);
 shapes from shared/reference/wire-formats.md section 3. Like Gemini 3 it puts a
@@ -19,6 +19,7 @@ from aiohttp import web
 from edge.fastpath import jsonio
 
 from .dialects import Plan, error_status, json_response, knob, pieces, plan, read_body, retry_headers, send_stream
+from .replies import vector
 
 __all__ = ["models"]
 
@@ -80,8 +81,24 @@ def _as_openai(body: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]
     return out, None
 
 
+async def _embed(request: web.Request) -> web.Response:
+    """batchEmbedContents: one ``values`` vector per request (floats only, as Gemini answers)."""
+    body, failure = await read_body(request, "x-goog-api-key", _bad_key)
+    if failure is not None:
+        return failure
+    assert body is not None
+    out = []
+    for one in body.get("requests") or []:
+        text = " ".join(str(p.get("text", "")) for p in ((one.get("content") or {}).get("parts") or []))
+        dims = one.get("outputDimensionality")
+        out.append({"values": vector(text, dims if isinstance(dims, int) and 0 < dims <= 65536 else 8)})
+    return json_response({"embeddings": out})
+
+
 async def models(request: web.Request) -> web.StreamResponse:
     model, _, method = request.match_info["tail"].partition(":")
+    if method == "batchEmbedContents":
+        return await _embed(request)
     if method not in ("generateContent", "streamGenerateContent"):
         return _error(404, f"method {method!r} not found")
     if "key" in request.query:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import struct
 import time
 from typing import Any
@@ -218,18 +217,12 @@ async def embeddings(request: web.Request) -> web.Response:
     for index, item in enumerate(inputs):
         text = item if isinstance(item, str) else " ".join(map(str, item))
         tokens += max(1, len(text.split()))
-        data.append({"object": "embedding", "index": index, "embedding": _vector(text, dims)})
+        data.append({"object": "embedding", "index": index, "embedding": replies.vector(text, dims)})
     if body.get("encoding_format") == "base64":
         for row in data:
             row["embedding"] = base64.b64encode(struct.pack(f"<{dims}f", *row["embedding"])).decode()
     doc = {"object": "list", "model": body.get("model", ""), "data": data, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
     return web.Response(body=jsonio.dumps(doc), content_type="application/json")
-
-
-def _vector(text: str, dims: int) -> list[float]:
-    """A deterministic unit-ish vector: the same text always embeds the same way."""
-    digest = hashlib.sha256(text.encode()).digest()
-    return [round((digest[i % len(digest)] - 127.5) / 127.5, 6) for i in range(dims)]
 
 
 async def models(request: web.Request) -> web.Response:

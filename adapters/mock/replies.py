@@ -6,6 +6,7 @@ Shared by the OpenAI-dialect mock (openai.py) and the other dialects
 
 from __future__ import annotations
 
+import hashlib
 import random
 from typing import Any, Protocol
 
@@ -141,3 +142,9 @@ def prompt_tokens(body: dict[str, Any]) -> int:
     # A rough count is enough for a mock: about one token per word plus per-message overhead.
     messages = body.get("messages") or []
     return sum(len(last_user_text([m]).split()) + 4 for m in messages if isinstance(m, dict)) + 3
+
+
+def vector(text: str, dims: int) -> list[float]:
+    """A deterministic unit-ish embedding: the same text always embeds the same way (every dialect)."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [round((digest[i % len(digest)] - 127.5) / 127.5, 6) for i in range(dims)]

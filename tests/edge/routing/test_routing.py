@@ -36,7 +36,7 @@ models:
   tiny: {{route: [{{provider: up, model: tiny}}], context_window: 500}}
   big: {{route: [{{provider: up, model: big}}], context_window: 100000}}
   flaky: {{route: [{{provider: up, model: flaky}}]}}
-  cool: {{route: [{{provider: up, model: cool}}]}}
+  cool: {{route: [{{provider: up, model: cool}}], panic: false}}  # panic: see test_panic.py
   capped: {{route: [{{provider: up, model: capped, max_concurrency: 1}}]}}
   cheap: {{route: [{{provider: up, model: cheap}}]}}
   strong: {{route: [{{provider: up, model: strong}}]}}
