@@ -194,6 +194,7 @@ _HEADER_PARAMS = [
     {"name": "x-request-id", "in": "header", "required": False, "schema": {"type": "string"}, "description": "Echoed when it matches [A-Za-z0-9._:-]{1,128}; a new id otherwise."},
     {"name": "x-edge-tags", "in": "header", "required": False, "schema": {"type": "string"}, "description": "name=value pairs separated by commas, for cost attribution."},
     {"name": "x-edge-timeout-ms", "in": "header", "required": False, "schema": {"type": "number", "exclusiveMinimum": 0}, "description": "The client's deadline; only shortens routing.timeout_s."},
+    {"name": "x-edge-drop-params", "in": "header", "required": False, "schema": {"type": "string"}, "description": "true: request fields a route cannot honour are left out and named in x-edge-dropped-params, instead of 400 unsupported_parameter."},
 ]
 
 

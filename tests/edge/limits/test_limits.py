@@ -250,10 +250,14 @@ def test_cooldown_is_shared_through_redis(mock: Mock, tmp_path: Path, redis_url:
     """Failures seen by one instance cool the route down on another (within a poll, 0.5 s)."""
     text = gateway_config(mock.base_url, tmp_path, routing="routing:\n  retries: 0\n  cooldown: {consecutive_failures: 3, base_ejection_s: 10}\n")
     text = text.replace("state:\n", f"state:\n  redis: {redis_url}\n")
+    # A route no earlier run has touched, behind a model that answers 503 while it cools down
+    # (panic: false; by default the route that cooled first would still be tried).
+    upstream = f"cooldown-{uuid.uuid4().hex[:10]}"
+    text = text.replace("models:\n", f"models:\n  cooling: {{route: [{{provider: up, model: {upstream}}}], panic: false}}\n")
     config = write_config(tmp_path / "edge.yaml", text)
     first = Server(["serve", "--config", str(config)], cwd=str(tmp_path))
     second = Server(["serve", "--config", str(config)], cwd=str(tmp_path))
-    model = f"up/cooldown-{uuid.uuid4().hex[:10]}"  # a route no earlier run has touched
+    model = "cooling"
     body = lambda knobs: json.dumps({"model": model, "messages": [{"role": "user", "content": "x"}], "mock": knobs}).encode()  # noqa: E731
     try:
         assert request("POST", second.url + "/v1/chat/completions", body({}), {"content-type": "application/json"})[0] == 200
