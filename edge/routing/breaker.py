@@ -83,7 +83,11 @@ class Breaker:
     def opened_at(self) -> float:
         """When the current cooldown started (monotonic; 0.0 when closed): panic routing
         (edge.routing.execute) sends to the route that has cooled longest."""
-        return self._open_until - self.for_s if self._open_until else 0.0
+        if not self._open_until:
+            return 0.0
+        # The ejection's length follows from the ejections in a row (one, for an ejection
+        # another worker or instance made).
+        return self._open_until - self.ejection_s(max(1, self.ejections))
 
     def open_until(self, until: float) -> None:
         """Another worker or instance ejected this route: stay away until ``until`` (monotonic)."""

@@ -315,7 +315,8 @@ async def test_a_cooling_route_is_skipped_without_an_attempt(tmp_path: Path) -> 
 
 
 async def test_every_route_cooling_down_is_503_with_retry_after(tmp_path: Path) -> None:
-    gw = make_gateway(tmp_path, {"m": {"route": [route("a", "x")]}}, cooldown=OPEN_ON_FIRST_FAILURE)
+    # panic: false (by default the route that cooled first is tried: tests/edge/routing/test_panic.py)
+    gw = make_gateway(tmp_path, {"m": {"route": [route("a", "x")], "panic": False}}, cooldown=OPEN_ON_FIRST_FAILURE)
     _, err = await refused(gw, "m", FakeUpstream({"a/x": [fails(503)]}))
     assert err.status == 503 and err.code != "cooling_down"  # the upstream's own 503
     upstream = FakeUpstream({"a/x": ["never"]})

@@ -30,7 +30,7 @@ models:
   pair: {{route: [{{provider: up, model: panic-a}}, {{provider: up, model: panic-b}}]}}
 routing:
   retries: 0
-  cooldown: {{failures: 1, window_s: 30, for_s: 60}}
+  cooldown: {{consecutive_failures: 1, failure_percent: 0, base_ejection_s: 60, max_ejection_percent: 100}}
 """
     server = Server(["serve", "--config", str(write_config(home / "edge.yaml", config))], cwd=str(home))
     yield server

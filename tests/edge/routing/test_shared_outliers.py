@@ -51,9 +51,13 @@ def _stop(servers: list[Server]) -> None:
 
 
 def test_a_failure_rate_spread_over_instances_ejects_the_route_everywhere(mock: Mock, tmp_path: Path, own_redis: OwnRedis) -> None:
-    model = f"up/rate-{uuid.uuid4().hex[:10]}"
+    route = f"up/rate-{uuid.uuid4().hex[:10]}"
+    # A model that answers 503 while its route is out (panic: false; by default the route that
+    # cooled first would still be tried: tests/edge/routing/test_panic.py).
+    model = "rate"
+    models = f"  rate: {{route: [{{provider: up, model: {route[3:]}}}], panic: false}}\n"
     # Locally each instance sees 10 requests: under min_requests, so only the shared count can eject.
-    first, second = servers = _instances(mock, tmp_path, own_redis.url, "", "{consecutive_failures: 0, failure_percent: 50, min_requests: 20, base_ejection_s: 30}")
+    first, second = servers = _instances(mock, tmp_path, own_redis.url, models, "{consecutive_failures: 0, failure_percent: 50, min_requests: 20, base_ejection_s: 30}")
     try:
         for server in servers:
             for i in range(10):
@@ -69,7 +73,7 @@ def test_a_failure_rate_spread_over_instances_ejects_the_route_everywhere(mock: 
                 break
             time.sleep(0.1)
         assert codes == ["cooling_down", "cooling_down"], codes
-        mark = redis_sync.Redis.from_url(own_redis.url).pttl(f"edge:cd:open:{model}")
+        mark = redis_sync.Redis.from_url(own_redis.url).pttl(f"edge:cd:open:{route}")
         assert 20_000 < mark <= 30_000
     finally:
         _stop(servers)
