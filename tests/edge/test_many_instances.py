@@ -66,7 +66,7 @@ providers:
   {provider}: {{kind: openai, base_url: "{mock.base_url}", timeout_s: 5}}
 models:
   chat: {{route: [{{provider: {provider}, model: echo}}]}}
-  fragile: {{route: [{{provider: {provider}, model: fragile}}]}}
+  fragile: {{route: [{{provider: {provider}, model: fragile}}], panic: false}}  # 503 while cooling (not panic routing)
 prices:
   echo: {{input: 100.0, output: 200.0}}
   fragile: {{input: 1.0, output: 1.0}}

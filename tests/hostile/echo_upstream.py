@@ -1,6 +1,8 @@
 """A hostile upstream on a loopback socket: it answers with whatever it was sent, echoed back.
 
-Each request's JSON body names a ``script`` (the gateway passes unknown fields through); the
+Each request's JSON body names a ``script`` (the gateway passes unknown fields through to
+OpenAI-format upstreams; a translated kind refuses them, so there it goes in the ``mock`` knobs
+every kind passes on: ``{"mock": {"script": ...}}``); the
 answer repeats the request's Authorization header, its ``x-custom-auth`` header and the
 server's own ``host:port`` in the places real servers and proxies have been seen to echo them.
 Plain sockets and threads, one request per connection (``connection: close``), so nothing of
@@ -71,7 +73,8 @@ class EchoUpstream:
                 body += piece
             self.requests += 1
             doc = json.loads(body) if body else {}
-            conn.sendall(self._response(doc.get("script", "answer"), int(doc.get("status", 400)), headers))
+            knobs = doc.get("mock") if isinstance(doc.get("mock"), dict) else {}
+            conn.sendall(self._response(doc.get("script") or knobs.get("script", "answer"), int(doc.get("status", 400)), headers))
 
     def _response(self, script: str, status: int, headers: dict[str, str]) -> bytes:
         auth = headers.get("authorization") or headers.get("x-api-key", "")

@@ -180,7 +180,7 @@ def test_streamed_content_that_echoes_the_key_is_scrubbed(run: Run) -> None:
 
 
 def test_a_translated_in_stream_error_is_scrubbed(run: Run) -> None:
-    status, _, data = run.post({"model": "anth-echo", "stream": True, "messages": [{"role": "user", "content": "hi"}], "script": "anthropic_stream_error"})
+    status, _, data = run.post({"model": "anth-echo", "stream": True, "messages": [{"role": "user", "content": "hi"}], "mock": {"script": "anthropic_stream_error"}})
     assert status == 200 and b'"error"' in data
     run.assert_clean(data)
 
