@@ -13,6 +13,7 @@ transport); counters are per upstream model.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import threading
@@ -59,8 +60,15 @@ class KeepAliveDropper:
         async def close() -> None:
             assert self._server is not None
             self._server.close()
-            for task in [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
                 task.cancel()
+            # Wait for each connection's ``finally`` and for its transport to really close the
+            # socket before the loop stops: a transport closed on a stopped loop leaves its socket
+            # to the garbage collector, and pytest turns that ResourceWarning into a failure of
+            # whichever test happens to be running then.
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._server.wait_closed()
 
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -111,3 +119,5 @@ class KeepAliveDropper:
             return
         finally:
             writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
