@@ -104,7 +104,22 @@ async def _probe(args: argparse.Namespace, body: bytes) -> dict[str, object]:
         except grpc.aio.AioRpcError as err:
             return {"status": err.code().name, "details": err.details(), "messages": 0, "seconds": time.perf_counter() - began}
         took = time.perf_counter() - began
-    return {"status": "OK", "messages": len(messages), "seconds": took, "first": messages[0].hex() if messages else "", "last": messages[-1].hex() if messages else ""}
+    return {"status": "OK", "messages": len(messages), "words": _words(messages), "seconds": took, "first": messages[0].hex() if messages else "", "last": messages[-1].hex() if messages else ""}
+
+
+def _words(messages: list[bytes]) -> int | None:
+    """The answer words a stream of ChatChunk messages carried (None for a unary answer or bytes
+    that are not ChatChunks): the gateway merges what one upstream read holds into one message,
+    so a loaded machine sends fewer messages; the words say whether the whole answer came."""
+    from edge.v1 import chat_pb2
+
+    words = 0
+    try:
+        for raw in messages:
+            words += len(chat_pb2.ChatChunk.FromString(raw).content.split())
+    except Exception:  # a unary ChatResponse, or a peer's own message type
+        return None
+    return words
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,7 +89,10 @@ def test_edge_bench_grpc_systems_and_the_relay_floor(tmp_path: Path) -> None:
         where = f"{system}/{scenario}"
         assert p["requests"] > 0 and p["errors"] == 0 and p["cpu_us_per_request"] > 0, where
         if scenario == "grpc_stream":
-            assert p["events_per_stream"] >= 19 and p["cpu_us_per_chunk"] > 0, where
+            # Paced at 1 ms a message; a loaded machine reads two chunks at once and the gateway
+            # merges them into one message, so the count is >= 2, not 20 (the probe's note above
+            # checks that every answer word arrived).
+            assert p["events_per_stream"] >= 2 and p["cpu_us_per_chunk"] > 0, where
     # The relay floor makes the upstream call; the empty servicer does not.
     assert phases[("grpc_relay", "grpc_unary")]["upstream_cpu_us_per_request"] > 0
     report = md.read_text()
