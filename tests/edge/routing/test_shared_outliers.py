@@ -73,7 +73,8 @@ def test_a_failure_rate_spread_over_instances_ejects_the_route_everywhere(mock: 
                 break
             time.sleep(0.1)
         assert codes == ["cooling_down", "cooling_down"], codes
-        mark = redis_sync.Redis.from_url(own_redis.url).pttl(f"edge:cd:open:{route}")
+        with redis_sync.Redis.from_url(own_redis.url) as client:
+            mark = client.pttl(f"edge:cd:open:{route}")
         assert 20_000 < mark <= 30_000
     finally:
         _stop(servers)
@@ -96,4 +97,5 @@ def test_the_ejection_cap_holds_across_instances(mock: Mock, tmp_path: Path, own
         # With one route always in service, no request is refused for cooling down.
         assert "cooling_down" not in codes, codes
     finally:
+        client.close()
         _stop(servers)
