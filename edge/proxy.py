@@ -67,7 +67,10 @@ def call_upstream(gw: Gateway, plan: Resolution, ctx: RequestContext, build: Bui
             raise _timeout_failure(target, timeout, "answer") from None
         except (ClientError, ValueError) as exc:
             raise _connection_failure(target, exc) from None
-        status, headers, data = response.status, response.headers, response.body
+        # Every byte an upstream sent is scrubbed once, here, before anything parses it: the
+        # answer then reaches every surface (HTTP, gRPC, the ledger) clean, and an error body
+        # is scrubbed before an adapter cuts it to a snippet.
+        status, headers, data = response.status, response.headers, gw.scrubber.bytes(response.body)
         if status >= 400:
             raise Failure(UpstreamError(adapter.parse_error(status, headers, data), provider.name), status)
         try:
@@ -91,10 +94,12 @@ def open_stream(gw: Gateway, plan: Resolution, ctx: RequestContext, body: dict[s
         adapter, request = _build(target, lambda a: a.chat_request(sent, target.upstream_model, True))
         wait = min(first_byte, timeout)
         response, status, data, headers = await _start(target, request, wait)
+        data = gw.scrubber.bytes(data)  # an error body, before it is parsed (see call_upstream)
         retry = adapter.retry_request(sent, target.upstream_model, status, data) if response is None else None
         if retry is not None:
             ctx.record.attempts += 1
             response, status, data, headers = await _start(target, retry, wait)
+            data = gw.scrubber.bytes(data)
         if response is None:
             raise Failure(UpstreamError(adapter.parse_error(status, headers, data), target.provider.name), status)
         return response, target, adapter

@@ -116,6 +116,17 @@ def test_a_plain_answer_that_echoes_the_key_is_scrubbed(run: Run) -> None:
     run.assert_clean(data, where=False)  # locations are scrubbed from error text only
 
 
+def test_a_plain_answer_that_echoes_the_key_is_scrubbed_over_grpc(run: Run) -> None:
+    # The servicer builds its message from the parsed answer: the body is scrubbed before the
+    # parse (edge/proxy.py), so every surface gets it clean.
+    call = chat(model="echoed")
+    call.extra_body.CopyFrom(struct({"script": "answer"}))
+    response = run.grpc.stub.ChatComplete(call, timeout=10, metadata=(("authorization", f"Bearer {ADMIN_KEY}"),))
+    content = response.choices[0].message.content
+    assert content.startswith("you sent auth Bearer [redacted], custom [redacted]"), content
+    run.assert_clean(str(response), where=False)
+
+
 def test_the_ledger_keeps_no_echoed_secret(run: Run) -> None:
     # 503 is retried once (routing.retries 1), so the row lists both attempts and their errors.
     status, headers, _ = run.post({"model": "echoed", "messages": [{"role": "user", "content": "hi"}], "script": "error_fields", "status": 503})
