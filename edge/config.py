@@ -85,6 +85,9 @@ class ProviderConfig(_Frozen, frozen=True):
     # The largest plain (non-streamed) answer read from it; larger ones fail as they arrive
     # (edge/client/response.py MAX_BODY_BYTES says why 64).
     max_response_mb: float = 64.0
+    # The most a stream from it may send in all (decoded size); beyond it the stream ends with
+    # the dialect's error event and a 502 (edge/client/response.py MAX_STREAM_BYTES says why 256).
+    max_stream_mb: float = 256.0
     # Upstream models advertised by GET /v1/models as "<provider>/<model>".
     models: list[str] = field(default_factory=list)
     # The kind's options struct, filled in by the loader (never written in the YAML as such).

@@ -62,6 +62,8 @@ def check_config(config: Config, source: str) -> None:
             errors.append(f"providers.{name}.max_connections: must be at least 1 (got {provider.max_connections})")
         if provider.max_response_mb <= 0:
             errors.append(f"providers.{name}.max_response_mb: must be positive (got {provider.max_response_mb})")
+        if provider.max_stream_mb <= 0:
+            errors.append(f"providers.{name}.max_stream_mb: must be positive (got {provider.max_stream_mb})")
         for header, value in provider.headers.items():
             # Values can hold secrets: name the header, never echo the value.
             if not _token(header):

@@ -73,7 +73,7 @@ class Providers(Mapping[str, Provider]):
     def __init__(self, config: Config) -> None:
         self._providers: dict[str, Provider] = {}
         for name, cfg in config.providers.items():
-            client = Client(limit=cfg.max_connections, connect_timeout=cfg.connect_timeout_s, keepalive_s=60.0, max_body_bytes=int(cfg.max_response_mb * 1024 * 1024))
+            client = Client(limit=cfg.max_connections, connect_timeout=cfg.connect_timeout_s, keepalive_s=60.0, max_body_bytes=int(cfg.max_response_mb * 1024 * 1024), max_stream_bytes=int(cfg.max_stream_mb * 1024 * 1024))
             self._providers[name] = Provider(name, cfg, _adapter(cfg, cfg.base_url), client)
         self._local: list[LocalUpstream] = []
 

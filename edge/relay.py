@@ -26,7 +26,7 @@ from collections.abc import Callable
 from edge.adapters.types import Usage
 from edge.fastpath import tokens
 
-from .client import ClientError, ReadTimeout, Response
+from .client import ClientError, ReadTimeout, Response, ResponseTooLarge
 from .context import RequestContext, settle
 from .errors import BadGateway, EdgeError, GatewayTimeout, UpstreamError
 from .gateway import Gateway
@@ -107,6 +107,8 @@ async def _pump(upstream: Response, stream: Transcoder[Out], sink: StreamSink[Ou
             data = await read()
         except ReadTimeout:
             return GatewayTimeout(f"Provider '{name}' sent nothing for {provider.config.timeout_s:g} s.")
+        except ResponseTooLarge as exc:  # our own words, no address: over max_stream_mb, or endless framing
+            return BadGateway(f"Provider '{name}' sent a stream over a limit: {exc}.", code="upstream_stream_error")
         except ClientError:
             return BadGateway(f"Provider '{name}' broke off the stream.", code="upstream_stream_error")
         if not data:

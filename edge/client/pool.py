@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from .connection import Connection
-from .response import DONE, HEAD, MAX_BODY_BYTES, Response
+from .response import DONE, HEAD, MAX_BODY_BYTES, MAX_STREAM_BYTES, Response
 from .errors import ConnectError
 
 __all__ = ["Client", "Pool"]
@@ -156,9 +156,10 @@ class Pool:
 class Client:
     """HTTP/1.1 to any number of upstream origins; one per provider (edge/providers.py)."""
 
-    def __init__(self, *, limit: int = 256, connect_timeout: float = 10.0, keepalive_s: float = 60.0, ssl_context: ssl.SSLContext | None = None, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, *, limit: int = 256, connect_timeout: float = 10.0, keepalive_s: float = 60.0, ssl_context: ssl.SSLContext | None = None, max_body_bytes: int = MAX_BODY_BYTES, max_stream_bytes: int = MAX_STREAM_BYTES) -> None:
         self.limit = limit
         self.max_body_bytes = max_body_bytes
+        self.max_stream_bytes = max_stream_bytes
         self.connect_timeout = connect_timeout
         self.keepalive_s = keepalive_s
         self._ssl = ssl_context
@@ -243,7 +244,7 @@ class Client:
         lines.append(f"content-length: {len(body)}\r\n\r\n" if body or method not in ("GET", "HEAD") else "\r\n")
         head = "".join(lines).encode("latin-1")
         conn = await pool.acquire(loop, deadline)
-        response = Response(conn, loop, self.max_body_bytes)
+        response = Response(conn, loop, self.max_body_bytes, self.max_stream_bytes)
         conn.send(head, body, response, pool._idle_conn)
         return response
 

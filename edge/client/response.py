@@ -27,7 +27,7 @@ from .spool import Spool
 if TYPE_CHECKING:
     from .connection import Connection
 
-__all__ = ["DATA", "DONE", "HEAD", "HIGH_WATER", "MAX_BODY_BYTES", "Response"]
+__all__ = ["DATA", "DONE", "HEAD", "HIGH_WATER", "MAX_BODY_BYTES", "MAX_STREAM_BYTES", "Response"]
 
 # What a reader waits for; a later stage implies the earlier ones.
 HEAD, DATA, DONE = 0, 1, 2
@@ -38,6 +38,12 @@ HIGH_WATER = 256 * 1024
 # embeddings: 2,048 inputs of 1,536 floats as JSON are about 63 MB (OpenAI SDKs ask for base64,
 # a quarter of that). Providers raise it with ``max_response_mb`` (edge/config.py).
 MAX_BODY_BYTES = 64 * 1024 * 1024
+# A stream beyond this in all (decoded) is not an answer either. Chat chunks are 150-300 bytes a
+# token, so a 128k-token answer is 20-40 MB; with top_logprobs 20 a chunk is ~2-3 KB, so the
+# same answer is ~300 MB: 256 MiB leaves room for any answer but that one (raise
+# ``max_stream_mb`` for it) and stops an upstream that streams forever, or a gzip bomb of
+# valid events, long before the deadline would.
+MAX_STREAM_BYTES = 256 * 1024 * 1024
 # Decoded bytes per zlib call, and per turn of the event loop (a few ms of CPU): between turns
 # the loop serves every other request on the worker.
 _STEP = 256 * 1024
@@ -52,10 +58,10 @@ class Response:
     __slots__ = (
         "status", "_raw", "_headers", "_conn", "_loop", "_chunks", "_size", "_stage", "_error",
         "_waiter", "_want", "_inflater", "_timer", "_idle_s", "_last", "_paused", "_finished",
-        "_max_body", "_ending", "_turn", "_wire", "_spool",
+        "_max_body", "_ending", "_turn", "_wire", "_spool", "_max_stream", "_streamed",
     )
 
-    def __init__(self, conn: Connection, loop: asyncio.AbstractEventLoop, max_body: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, conn: Connection, loop: asyncio.AbstractEventLoop, max_body: int = MAX_BODY_BYTES, max_stream: int = MAX_STREAM_BYTES) -> None:
         self.status = 0
         # As llhttp hands them over; decoded into ``headers`` only when someone asks (an error's
         # Retry-After, a stream's content-type): most answers are read without a look at them.
@@ -80,6 +86,8 @@ class Response:
         self._turn: asyncio.Handle | None = None  # the next turn of decoding, when one is due
         self._wire = 0  # encoded bytes received, for a body read whole
         self._spool: Spool | None = None  # a large body read whole (spool.py)
+        self._max_stream = max_stream
+        self._streamed = 0  # decoded bytes a stream has delivered in all
 
     @property
     def headers(self) -> dict[str, str]:
@@ -264,6 +272,10 @@ class Response:
         if self._size > self._max_body:  # only a whole-body read buffers this much
             self._too_large()
         if self._idle_s:
+            streamed = self._streamed = self._streamed + len(data)
+            if streamed > self._max_stream:
+                self._drop()
+                raise ResponseTooLarge(f"the stream is longer than its cap of {self._max_stream} bytes")
             self._chunks.append(data)
             self._last = self._loop.time()
             if self._size > HIGH_WATER and not self._paused and self._want != DONE:
