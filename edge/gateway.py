@@ -15,6 +15,7 @@ from .auth import Authenticator
 from .config import Config
 from .ids import RequestIds
 from .ledger import Ledger
+from .looplag import LoopLag
 from .metrics import Metrics
 from .prices import PriceTable
 from .providers import Providers
@@ -49,6 +50,7 @@ class Gateway:
         self.admission = Admission(config, self.store, shared_dir)
         self.admission.on_limited = self.metrics.limited
         self.accounting = Accounting([self.metrics, self.ledger])
+        self.loop_lag = LoopLag(self.metrics)
         self.max_body_bytes = int(config.server.max_body_mb * 1024 * 1024)
         self.request_ids = RequestIds()
         # None when tracing is off: every hook on the request path is one `is None` test.
@@ -71,10 +73,12 @@ class Gateway:
         await self.ledger.start()
         if self.tracing is not None:
             self.tracing.instrument(self.providers)
+        self.loop_lag.start()
         self.ready = True
 
     async def close(self) -> None:
         self.ready = False
+        await self.loop_lag.close()
         await self.providers.close()
         await self.auth.close()
         if self.routes.shared is not None:

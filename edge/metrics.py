@@ -32,6 +32,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # The one label value for every model the config does not name (angle brackets: no model is
 # called that, as no config value is "<redacted>").
 OTHER_MODEL = "<other>"
+_LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
@@ -64,6 +65,9 @@ class Metrics:
         self.store_refused = Counter("edge_store_unavailable", "Calls answered 503 because the key and usage store did not answer, by operation.", ["op"], registry=reg)
         self.ledger_waiting = Gauge("edge_ledger_spooled_rows", "Ledger rows waiting for the store: on local disk (where=spool) or, when the spool cannot be written either, in memory (where=memory).", ["where"], registry=reg, multiprocess_mode="livesum")
         self.ledger_dropped = Counter("edge_ledger_dropped_rows", "Ledger rows lost because neither the store nor the spool took them (memory cap reached, or shutdown).", registry=reg)
+        # edge.looplag: how late the loop ran a timer (wall), and the part it was busy (held).
+        lag = Histogram("edge_event_loop_lag_seconds", "How much later than asked the worker's event loop ran a timer (every 50 ms): kind=wall as measured, kind=held the part its own thread was on CPU (a stall every request on the worker waited through).", ["kind"], buckets=_LAG_BUCKETS, registry=reg)
+        self._lag_wall, self._lag_held = lag.labels("wall"), lag.labels("held")
         for side in ("reads", "writes"):
             self.store_up.labels(side).set(1)
         for where in ("spool", "memory"):
@@ -131,6 +135,10 @@ class Metrics:
     def ledger_rows(self, spooled: int, in_memory: int) -> None:
         self.ledger_waiting.labels("spool").set(spooled)
         self.ledger_waiting.labels("memory").set(in_memory)
+
+    def loop_lag(self, wall: float, held: float) -> None:
+        self._lag_wall.observe(wall)
+        self._lag_held.observe(held)
 
     def ledger_lost(self, rows: int) -> None:
         self.ledger_dropped.inc(rows)
