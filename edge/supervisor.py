@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 
+from prometheus_client import multiprocess
+
 __all__ = ["supervise"]
 
 log = logging.getLogger("edge.supervisor")
@@ -62,6 +64,9 @@ def supervise(config_path: str | None, host: str, port: int, workers: int, drain
             for i, child in enumerate(children):
                 if child is not None and child.poll() is not None:
                     log.warning("worker %d (pid %d) exited with %s; restarting", i, child.pid, child.returncode)
+                    # A killed worker could not take its live gauges (in flight, store up,
+                    # spooled rows) out of the aggregate itself (edge.metrics.Metrics.close).
+                    multiprocess.mark_process_dead(child.pid, metrics_dir)
                     if child.returncode < 0:
                         # Killed by a signal from outside (kill -9, the OOM killer): not a crash
                         # loop, so no backoff; the port must be served again at once.

@@ -269,11 +269,11 @@ keys: {{admin: {s["admin"]}}}
 limits: {{redis_timeout_s: 0.1}}
 providers:
   up: {{kind: openai, base_url: "{self.mock.base_url}", api_key: {s["up"]}, timeout_s: 10, models: [echo]}}
-  drop: {{kind: openai, base_url: "{self.dropper.base_url}", api_key: {s["drop"]}, timeout_s: 10}}
-  bad: {{kind: openai, base_url: "{bad}", api_key: {s["bad"]}, timeout_s: 30}}
-  echo: {{kind: openai, base_url: "{self.echo.url}/v1", api_key: {s["echo"]}, headers: {{x-custom-auth: {s["echo-header"]}}}, timeout_s: 10}}
-  inj: {{kind: openai, base_url: "{self.untouched.base_url}", timeout_s: 5}}
-  gem: {{kind: gemini, base_url: "{self.untouched.url}", timeout_s: 5}}
+  drop: {{kind: openai, base_url: "{self.dropper.base_url}", api_key: {s["drop"]}, timeout_s: 10, models: [m1]}}
+  bad: {{kind: openai, base_url: "{bad}", api_key: {s["bad"]}, timeout_s: 30, models: [gzip-bomb]}}
+  echo: {{kind: openai, base_url: "{self.echo.url}/v1", api_key: {s["echo"]}, headers: {{x-custom-auth: {s["echo-header"]}}}, timeout_s: 10, models: [m]}}
+  inj: {{kind: openai, base_url: "{self.untouched.base_url}", timeout_s: 5, models: [gpt-4o]}}
+  gem: {{kind: gemini, base_url: "{self.untouched.url}", timeout_s: 5, models: [gemini-2.5-flash]}}
 models:
   chat: {{route: [{{provider: up, model: echo}}]}}
   fast: {{route: [{{provider: up, model: echo}}]}}

@@ -188,12 +188,15 @@ def _gauges(text: str) -> dict[str, float]:
 
 def _outage(soak: Soak, down: Callable[[], None], up: Callable[[], None]) -> dict[str, Any]:
     started = time.monotonic()
+    # At least 3 s: a frozen store is found out by a call that times out (state.store_timeout_s
+    # is 1 s here), and a key reload or budget read comes every 0.5 s.
+    length = max(soak.seconds, 3.0)
     down()
-    time.sleep(soak.seconds * 0.75)
+    time.sleep(length * 0.75)
     during = _gauges(soak.rig.metrics())  # the store is down: /metrics says so
     status, _, body = request("GET", soak.rig.gateway.url + "/readyz", timeout=30)
     readyz = json.loads(body).get("status") if status == 200 else status
-    time.sleep(soak.seconds * 0.25)
+    time.sleep(length * 0.25)
     up()
     outage = time.monotonic() - started
     time.sleep(max(2.0, soak.seconds / 2))  # recovery under load: spooled rows replay
