@@ -124,7 +124,12 @@ class Server(Proc):
 
     def __init__(self, args: list[str], env: dict[str, str] | None = None, cwd: str | None = None, timeout: float = 15.0) -> None:
         super().__init__(args, env, cwd)
-        found = self.wait_for(SERVING, timeout)
+        try:
+            found = self.wait_for(SERVING, timeout)
+        except BaseException:
+            # Never left running (or its pipe open) when it did not come up in time.
+            self.stop(signal.SIGKILL, 10)
+            raise
         self.host, self.port = found.group(1), int(found.group(2))
         self.url = f"http://{self.host}:{self.port}"
 

@@ -65,8 +65,7 @@ def test_a_loop_held_on_cpu_counts_as_held_and_a_process_off_cpu_as_wall_only() 
     asyncio.run(run())
 
 
-def test_the_gateway_exports_its_loop_lag(tmp_path: Path) -> None:
-    mock = Mock()
+def test_the_gateway_exports_its_loop_lag(mock: Mock, tmp_path: Path) -> None:
     server = Server(["serve", "--config", str(write_config(tmp_path / "edge.yaml", gateway_config(mock.base_url, tmp_path)))], cwd=str(tmp_path))
     try:
 
@@ -80,4 +79,3 @@ def test_the_gateway_exports_its_loop_lag(tmp_path: Path) -> None:
         assert samples()["edge_event_loop_lag_seconds_countheld"] > first["edge_event_loop_lag_seconds_countheld"]
     finally:
         assert server.stop() == 0
-        mock.stop()

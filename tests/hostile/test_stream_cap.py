@@ -29,15 +29,17 @@ CAP_MB = 0.1
 def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GrpcGateway, Mock]]:
     home = tmp_path_factory.mktemp("stream-cap")
     mock = Mock()
-    text = gateway_config(mock.base_url, home).replace("    timeout_s: 5\n    models:", f"    timeout_s: 5\n    max_stream_mb: {CAP_MB}\n    models:")
-    assert f"max_stream_mb: {CAP_MB}" in text
-    server = Server(["serve", "--config", str(write_config(home / "edge.yaml", text)), "--grpc-port", "0"], cwd=str(home))
-    gateway = GrpcGateway(server, home)
-    yield gateway, mock
-    gateway.close()
-    assert server.stop() == 0
-    mock.stop()
-    assert "Traceback" not in server.output, server.output[-3000:]
+    try:
+        text = gateway_config(mock.base_url, home).replace("    timeout_s: 5\n    models:", f"    timeout_s: 5\n    max_stream_mb: {CAP_MB}\n    models:")
+        assert f"max_stream_mb: {CAP_MB}" in text
+        server = Server(["serve", "--config", str(write_config(home / "edge.yaml", text)), "--grpc-port", "0"], cwd=str(home))
+        gateway = GrpcGateway(server, home)
+        yield gateway, mock
+        gateway.close()
+        assert server.stop() == 0
+        assert "Traceback" not in server.output, server.output[-3000:]
+    finally:
+        mock.stop()
 
 
 def _stream(gateway: GrpcGateway, knobs: dict[str, object]) -> tuple[int, str, list[bytes]]:

@@ -293,6 +293,7 @@ prices:
         deadline = time.monotonic() + 60
         while server.output.count("serving on") < workers:
             if time.monotonic() > deadline:
+                server.stop(timeout=30)
                 raise RuntimeError(f"not every worker started:\n{server.output[-3000:]}")
             time.sleep(0.05)
         return server

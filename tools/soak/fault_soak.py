@@ -133,11 +133,18 @@ def keepalive(soak: Soak) -> dict[str, Any]:
     two = soak.traffic("flaky-two", lambda i: ("flaky-two", "/v1/chat/completions", _chat("flaky-two")), threads=2)
     time.sleep(soak.seconds)
     a, b = soak.collect(one), soak.collect(two)
+    # The fault was cooldowns opened by failures that retries had recovered: none may answer
+    # cooling_down, and the one-route model's every drop is recovered by its retry. With two
+    # routes, before the always-503 route is ejected (min_requests), a request can meet the
+    # 503 route, a dropped connection on the good one, then the 503 route again: about one in
+    # a hundred of the first requests fails honestly with a 502 when its last retry is gone.
+    failed_two = [x for x in b if x.status != 200]
     return {
         "one_route": _outcomes(a), "two_routes": _outcomes(b),
         "connections_dropped": soak.rig.dropper.dropped - dropped,
         "down_route_calls": soak.rig.dropper.count("down-m2"),
-        "ok": all(x.status == 200 for x in a + b) and bool(a) and bool(b),
+        "ok": bool(a) and bool(b) and all(x.status == 200 for x in a) and not any(x.code == "cooling_down" for x in a + b)
+        and all(x.status == 502 for x in failed_two) and len(failed_two) <= max(1, len(b) // 100),
     }
 
 
