@@ -79,7 +79,13 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Ho
     text = gateway_config(mock.base_url, home)
     text = text.replace("providers:\n", "providers:\n" + BAD.format(url=upstream.base_url), 1)
     text = text.replace("models:\n", "models:\n" + MODELS, 1)
-    gw = Server(["serve", "--config", str(write_config(home / "edge.yaml", text))], cwd=str(home))
+    try:
+        # 60 s: at a load average of 10+ a worker took over 15 s to come up.
+        gw = Server(["serve", "--config", str(write_config(home / "edge.yaml", text))], cwd=str(home), timeout=60)
+    except BaseException:
+        upstream.stop()
+        mock.stop()
+        raise
     try:
         yield gw, upstream
     finally:
