@@ -17,6 +17,7 @@ from .ids import RequestIds
 from .ledger import Ledger
 from .metrics import Metrics
 from .prices import PriceTable
+from .rcache import ResponseCache
 from .providers import Providers
 from .router import Router
 from .scrub import Scrubber
@@ -49,6 +50,7 @@ class Gateway:
         self.admission = Admission(config, self.store, shared_dir)
         self.admission.on_limited = self.metrics.limited
         self.accounting = Accounting([self.metrics, self.ledger])
+        self.response_cache = ResponseCache(config)
         self.max_body_bytes = int(config.server.max_body_mb * 1024 * 1024)
         self.request_ids = RequestIds()
         # None when tracing is off: every hook on the request path is one `is None` test.
@@ -80,6 +82,7 @@ class Gateway:
         if self.routes.shared is not None:
             await self.routes.shared.close()
         await self.admission.close()
+        await self.response_cache.close()
         await self.ledger.close()
         await self.store.close()
         if self.tracing is not None:
