@@ -50,7 +50,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         reg = self.registry
         self.requests = Counter("edge_requests", "Requests by public model, provider that answered and status (499: client went away).", ["model", "provider", "status"], registry=reg)
-        self.tokens = Counter("edge_tokens", "Tokens by public model and type (prompt, completion, cached, reasoning).", ["model", "type"], registry=reg)
+        self.tokens = Counter("edge_tokens", "Tokens by public model and type (prompt, completion, cached, reasoning, cache_write).", ["model", "type"], registry=reg)
         self.cost = Counter("edge_cost_usd", "Spend in USD by public model.", ["model"], registry=reg)
         self.latency = Histogram("edge_request_duration_seconds", "Time from request to last byte.", ["model"], buckets=_LATENCY_BUCKETS, registry=reg)
         self.ttft = Histogram("edge_time_to_first_token_seconds", "Streams: time to the first content byte.", ["model"], buckets=_LATENCY_BUCKETS, registry=reg)
