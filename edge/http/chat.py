@@ -18,10 +18,11 @@ from edge.adapters.schema import ChatRequest
 from ..context import settled_on_failure
 from ..proxy import RequestContext, answer_chat, settle
 from ..rcache import HEADER as CACHE_HEADER
+from ..rcache.books import keep
 from .body import read_json
 from .headers import admit_request, client_timeout, drop_params, response_headers
 from .appkeys import CONTEXT, GATEWAY, REQUEST_ID
-from .cached import answer_hit, cache_lookup, keep_answer, keep_stream
+from .cached import answer_hit, cache_lookup
 from .stream import replay_as_stream, stream_chat
 
 __all__ = ["chat_completions"]
@@ -45,7 +46,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         recorder = gw.response_cache.recorder() if lookup is not None and lookup.key else None
         response = await stream_chat(request, gw, ctx, chat, body, resolution, recorder, marked)
         if recorder is not None and lookup is not None:
-            keep_stream(gw, ctx, lookup, recorder, ctx.usage)
+            keep(gw, ctx, lookup, recorder.body(), True, ctx.usage)
         return response
     result = await settled_on_failure(gw, ctx, answer_chat(gw, resolution, ctx, body))
     ctx.record.status = 200
@@ -54,7 +55,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     body_out = gw.scrubber.bytes(result.body)  # an upstream may echo its key in an answer too
     if marked is not None and lookup is not None:
         headers.update(marked)
-        keep_answer(gw, ctx, lookup, body_out, ctx.usage)
+        keep(gw, ctx, lookup, body_out, False, ctx.usage)
     if chat.stream:
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
         return await replay_as_stream(request, body_out, include_usage, headers)
