@@ -24,14 +24,13 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from edge.adapters import KINDS
-from edge.adapters.fields import CACHE_CONTROL, UNKNOWN, FieldTable, Finding, assess, is_declared
+from edge.adapters.fields import CACHE_CONTROL, TOOL_CACHE_CONTROL, UNKNOWN, FieldTable, Finding, assess, is_declared
 
 from .config import Config
 from .context import RequestContext
 from .errors import InvalidRequest
 from .gateway import Gateway
-from .prompt_cache import with_auto_hints
+from .prompt_cache import with_auto_hints, without_hints
 from .router import Resolution, Stage, Target
 
 __all__ = ["DROPPED_HEADER", "DROP_HEADER", "Prepared", "UnsupportedParameter", "field_label", "prepare_chat", "flag_set"]
@@ -131,14 +130,18 @@ def prepare_chat(gw: Gateway, ctx: RequestContext, plan: Resolution, body: dict[
 
 
 def _table(target: Target) -> FieldTable | None:
-    return KINDS[target.provider.kind].fields
+    return target.provider.fields
 
 
 def _without(body: dict[str, Any], found: list[Finding]) -> dict[str, Any]:
     """The body without its top-level refused or ignored fields (a refused value may keep a
-    part: only the function tools of a list with custom tools). Fields inside messages are left
-    as they are: no adapter sends them on."""
+    part: only the function tools of a list with custom tools) and without the prompt-cache
+    hints when they are left out (an OpenAI-format upstream would get them as sent). Other fields
+    inside messages are left as they are: no adapter sends them on."""
     out = dict(body)
+    names = {f.name for f in found}
+    if CACHE_CONTROL in names or TOOL_CACHE_CONTROL in names:
+        out = without_hints(out, CACHE_CONTROL in names, TOOL_CACHE_CONTROL in names)
     for finding in found:
         if finding.name not in out:
             continue  # a field inside messages

@@ -18,7 +18,7 @@ from typing import Any
 
 from edge.adapters.anthropic import MAX_BREAKPOINTS
 
-__all__ = ["count_hints", "with_auto_hints"]
+__all__ = ["count_hints", "with_auto_hints", "without_hints"]
 
 
 def count_hints(body: dict[str, Any]) -> int:
@@ -76,3 +76,23 @@ def _marked(message: dict[str, Any], hint: dict[str, str]) -> dict[str, Any] | N
         if isinstance(part, dict) and part.get("type") == "text":
             return dict(message, content=[*content[:j], dict(part, cache_control=hint), *content[j + 1 :]])
     return None
+
+
+def without_hints(body: dict[str, Any], parts: bool, tools: bool) -> dict[str, Any]:
+    """``body`` without ``cache_control`` on its content parts and/or tools (copies where it
+    changes; the body itself stays as the client sent it)."""
+    out = dict(body)
+    if tools and isinstance(body.get("tools"), list):
+        out["tools"] = [_unhinted(t) for t in body["tools"]]
+    messages = body.get("messages")
+    if parts and isinstance(messages, list):
+        out["messages"] = [
+            dict(m, content=[_unhinted(p) for p in m["content"]]) if isinstance(m, dict) and isinstance(m.get("content"), list) else m for m in messages
+        ]
+    return out
+
+
+def _unhinted(item: Any) -> Any:
+    if isinstance(item, dict) and "cache_control" in item:
+        return {k: v for k, v in item.items() if k != "cache_control"}
+    return item

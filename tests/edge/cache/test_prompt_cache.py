@@ -27,7 +27,7 @@ import openai
 import pytest
 
 from tests.edge.cache.recorded import RecordedUpstream, recorded_answers
-from tests.support import Server, request, write_config
+from tests.support import Mock, Server, request, write_config
 
 ADMIN = "sk-admin-prompt-cache-0123456789"
 HOUR = {"type": "ephemeral", "ttl": "1h"}
@@ -42,7 +42,14 @@ FLASH = {"input": 0.30, "output": 2.50, "cached_input": 0.03}
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, RecordedUpstream, Path]]:
+def openai_mock() -> Iterator[Mock]:
+    proc = Mock()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory, openai_mock: Mock) -> Iterator[tuple[Server, RecordedUpstream, Path]]:
     from tests.conftest import SHARED
 
     fixtures = SHARED / "fixtures"
@@ -57,6 +64,8 @@ keys: {{admin: {ADMIN}}}
 providers:
   ant: {{kind: anthropic, base_url: "{upstream.url}", api_key: sk-ant-test-0123456789, timeout_s: 10}}
   gem: {{kind: gemini, base_url: "{upstream.url}", api_key: gem-test-0123456789, timeout_s: 10}}
+  oai: {{kind: openai, base_url: "{openai_mock.base_url}", timeout_s: 10}}
+  router: {{kind: openai, base_url: "{openai_mock.base_url}", timeout_s: 10, cache_control: pass}}
 models:
   auto:
     route: [{{provider: ant, model: plain}}]
@@ -272,3 +281,26 @@ def recorded_answers_usage(server: Server, home: Path, model: str) -> dict[str, 
     from tests.conftest import SHARED
 
     return recorded_answers(SHARED / "fixtures")[model][1]["usage"]
+
+
+def test_openai_format_upstreams_get_hints_only_when_they_read_them(setup: tuple[Server, RecordedUpstream, Path], openai_mock: Mock) -> None:
+    """OpenAI itself refuses cache_control: left out and named; ``cache_control: pass`` (an
+    OpenRouter or LiteLLM upstream) sends it as it is. prompt_cache_key and _retention pass."""
+    server, _, _ = setup
+    messages = [{"role": "user", "content": [{"type": "text", "text": "doc", "cache_control": FIVE}, {"type": "text", "text": "q"}]}]
+    tools = [dict(TOOL, cache_control=FIVE)]
+    body = {"messages": messages, "tools": tools, "prompt_cache_key": "tenant-7", "prompt_cache_retention": "24h"}
+    status, headers, doc = _post(server, {"model": "oai/echo", **body})
+    assert status == 200, doc
+    assert {n.strip() for n in headers["x-edge-dropped-params"].split(",")} == {"messages[].content[].cache_control", "tools[].cache_control"}
+    sent = openai_mock.stats()["last_request"]
+    assert sent["messages"] == [{"role": "user", "content": [{"type": "text", "text": "doc"}, {"type": "text", "text": "q"}]}]
+    assert "cache_control" not in sent["tools"][0] and sent["tools"][0]["function"]["name"] == "lookup"
+    assert (sent["prompt_cache_key"], sent["prompt_cache_retention"]) == ("tenant-7", "24h")
+    status, headers, doc = _post(server, {"model": "router/echo", **body})
+    assert status == 200 and "x-edge-dropped-params" not in headers, doc
+    sent = openai_mock.stats()["last_request"]
+    assert sent["messages"] == messages and sent["tools"] == tools and sent["prompt_cache_key"] == "tenant-7"
+    # A request without hints is not touched on the way (the byte fast path's body as sent).
+    status, headers, _ = _post(server, {"model": "oai/echo", "messages": [{"role": "user", "content": "plain"}], "prompt_cache_key": "k"})
+    assert status == 200 and "x-edge-dropped-params" not in headers and openai_mock.stats()["last_request"]["prompt_cache_key"] == "k"
