@@ -15,17 +15,21 @@ from aiohttp import web
 from ..context import RequestContext
 from ..gateway import Gateway
 from ..rcache import HEADER, Lookup
-from ..rcache.books import find, settle_hit
+from ..rcache.books import found, settle_hit
 from ..rcache.entry import Entry
 from .headers import response_headers
 from .stream import sse_response
 
-__all__ = ["answer_hit", "cache_lookup"]
+__all__ = ["answer_hit", "cache_entry", "cache_lookup"]
 
 
-def cache_lookup(request: web.Request, gw: Gateway, ctx: RequestContext, body: dict[str, Any], stream: bool) -> Awaitable[tuple[Lookup | None, Entry | None]]:
-    """The awaitable (lookup, entry) of this request (edge.rcache.books.find)."""
-    return find(gw, ctx, body, request.headers.get(HEADER), stream)
+def cache_lookup(request: web.Request, gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> Lookup | None:
+    """Whether the response cache is on for this request (no await when it is off, the usual case)."""
+    return gw.response_cache.lookup(ctx.record.public_model, ctx.principal.key_id, body, request.headers.get(HEADER), ctx.drop_params)
+
+
+def cache_entry(gw: Gateway, ctx: RequestContext, lookup: Lookup, stream: bool) -> Awaitable[Entry | None]:
+    return found(gw, ctx, lookup, stream)
 
 
 async def answer_hit(request: web.Request, gw: Gateway, ctx: RequestContext, entry: Entry) -> web.StreamResponse:

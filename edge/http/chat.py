@@ -22,7 +22,7 @@ from ..rcache.books import keep
 from .body import read_json
 from .headers import admit_request, client_timeout, drop_params, response_headers
 from .appkeys import CONTEXT, GATEWAY, REQUEST_ID
-from .cached import answer_hit, cache_lookup
+from .cached import answer_hit, cache_entry, cache_lookup
 from .stream import replay_as_stream, stream_chat
 
 __all__ = ["chat_completions"]
@@ -38,9 +38,11 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     request[CONTEXT] = ctx
     await admit_request(request, gw, ctx, body, body.get("messages"))
     buffered = resolution.escalation is not None and request.headers.get("x-edge-buffer", "").lower() in ("1", "true", "yes")
-    lookup, entry = (None, None) if buffered and chat.stream else await cache_lookup(request, gw, ctx, body, bool(chat.stream))
-    if entry is not None:
-        return await answer_hit(request, gw, ctx, entry)
+    lookup = None if buffered and chat.stream else cache_lookup(request, gw, ctx, body)
+    if lookup is not None:
+        entry = await cache_entry(gw, ctx, lookup, bool(chat.stream))
+        if entry is not None:
+            return await answer_hit(request, gw, ctx, entry)
     marked = {CACHE_HEADER: "miss"} if lookup is not None else None
     if chat.stream and not buffered:
         recorder = gw.response_cache.recorder() if lookup is not None and lookup.key else None

@@ -17,7 +17,7 @@ from ..gateway import Gateway
 from . import Lookup
 from .entry import Entry
 
-__all__ = ["find", "keep", "settle_hit"]
+__all__ = ["find", "found", "keep", "settle_hit"]
 
 
 async def find(gw: Gateway, ctx: RequestContext, body: dict[str, Any], header: str | None, stream: bool) -> tuple[Lookup | None, Entry | None]:
@@ -25,9 +25,14 @@ async def find(gw: Gateway, ctx: RequestContext, body: dict[str, Any], header: s
     lookup = gw.response_cache.lookup(ctx.record.public_model, ctx.principal.key_id, body, header, ctx.drop_params)
     if lookup is None:
         return None, None
+    return lookup, await found(gw, ctx, lookup, stream)
+
+
+async def found(gw: Gateway, ctx: RequestContext, lookup: Lookup, stream: bool) -> Entry | None:
+    """The entry for a lookup (``find`` without the lookup), counted as a hit or a miss."""
     entry = await gw.response_cache.get(lookup, stream)
     gw.metrics.cache_result(ctx.record.public_model, "hit" if entry is not None else "miss")
-    return lookup, entry
+    return entry
 
 
 def settle_hit(gw: Gateway, ctx: RequestContext, entry: Entry) -> None:
