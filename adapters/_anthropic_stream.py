@@ -96,7 +96,13 @@ def usage_from_anthropic(raw: Any) -> Usage | None:
     prompt = _n(raw.get("input_tokens")) + cache_write + cache_read
     details = raw.get("output_tokens_details")
     reasoning = _n(details.get("thinking_tokens")) if isinstance(details, dict) else 0
-    return Usage(prompt_tokens=prompt, completion_tokens=_n(raw.get("output_tokens")), cached_tokens=cache_read, reasoning_tokens=reasoning, cache_write_tokens=cache_write)
+    # cache_creation splits the writes by TTL (priced apart); a total without the split (or a
+    # later message_delta total beside message_start's split) counts the rest as 5-minute writes.
+    split = raw.get("cache_creation")
+    hour = min(cache_write, _n(split.get("ephemeral_1h_input_tokens"))) if isinstance(split, dict) else 0
+    return Usage(
+        prompt_tokens=prompt, completion_tokens=_n(raw.get("output_tokens")), cached_tokens=cache_read, reasoning_tokens=reasoning, cache_write_tokens=cache_write, cache_write_1h_tokens=hour
+    )
 
 
 class AnthropicStreamDecoder:

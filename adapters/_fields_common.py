@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .fields import CACHE_BREAKPOINT, MESSAGE_NAME, FieldRule, ValueRule, ignored, refused, translated, when
+from .fields import CACHE_BREAKPOINT, CACHE_CONTROL, MESSAGE_NAME, TOOL_CACHE_CONTROL, FieldRule, ValueRule, ignored, refused, translated, when
 
 __all__ = ["custom_tools", "has_tools", "is_false", "is_zero", "one_choice", "text_only", "translating_rules", "unknown_tool_choice"]
 
@@ -91,4 +91,6 @@ def translating_rules(provider: str) -> dict[str, FieldRule]:
         "function_call": refused("the deprecated function-calling shape; use tool_choice"),
         MESSAGE_NAME: refused(f"{provider} has no participant names"),
         CACHE_BREAKPOINT: ignored(f"a cache hint; {provider} caches prompt prefixes on its own"),
+        CACHE_CONTROL: ignored(f"a cache hint; {provider} caches prompt prefixes on its own"),
+        TOOL_CACHE_CONTROL: ignored(f"a cache hint; {provider} caches prompt prefixes on its own"),
     }

@@ -109,6 +109,8 @@ def usage_from_openai(raw: Any) -> Usage | None:
         completion_tokens=_int(raw.get("completion_tokens")),
         cached_tokens=_int(details.get("cached_tokens")) if isinstance(details, dict) else 0,
         reasoning_tokens=_int(cdetails.get("reasoning_tokens")) if isinstance(cdetails, dict) else 0,
+        # OpenAI-format vendors that charge for cache writes report them here (OpenRouter).
+        cache_write_tokens=_int(details.get("cache_write_tokens")) if isinstance(details, dict) else 0,
     )
 
 

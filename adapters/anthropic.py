@@ -17,8 +17,10 @@ Wire format: shared/reference/wire-formats.md section 2 (request 2.2, response 2
 - ``reasoning_effort`` -> ``thinking`` with a budget from ``thinking_budgets``; thinking forbids
   a custom temperature, so temperature/top_p with a reasoning effort are refused (FIELDS).
 - ``user`` / ``safety_identifier`` (which wins) -> ``metadata.user_id``, Anthropic's end-user id.
-- A content part's ``prompt_cache_breakpoint`` -> ``cache_control: {"type": "ephemeral"}`` on
-  the block it ends (prompt caching).
+- Prompt caching: a content part's ``cache_control`` (``{"type": "ephemeral", "ttl": "5m" |
+  "1h"}``, the OpenRouter/LiteLLM convention) or ``prompt_cache_breakpoint`` -> ``cache_control``
+  on the block it ends; a tool's ``cache_control`` -> the tool's. The API takes at most
+  ``MAX_BREAKPOINTS`` (4) per request: more is refused before the call, naming the limit.
 - What each request field becomes, or why it is refused or ignored, is the table ``FIELDS``
   (adapters/fields.py), which the gateway enforces before the call.
 - ``temperature`` above 1 is capped at 1 (Anthropic's range is 0..1, OpenAI's 0..2), as
@@ -57,16 +59,18 @@ from ._common import (
     upstream_error,
 )
 from ._fields_common import CUSTOM_TOOLS, OTHER_CHOICES, is_zero, translating_rules
-from .fields import CACHE_BREAKPOINT, FieldTable, refused, translated, when
-from .schema import ChatRequest, ContentPart, Message
+from .fields import CACHE_BREAKPOINT, CACHE_CONTROL, TOOL_CACHE_CONTROL, FieldTable, refused, translated, when
+from .schema import CacheControl, ChatRequest, ContentPart, Message
 from .kinds import ProviderKind
 from .types import ChatResult, ToolCallDelta, Unsupported, UpstreamErrorInfo, UpstreamRequest
 
-__all__ = ["FIELDS", "KIND", "API_VERSION", "DEFAULT_MAX_TOKENS", "PROVIDER", "AnthropicAdapter", "AnthropicStreamDecoder"]
+__all__ = ["FIELDS", "KIND", "API_VERSION", "DEFAULT_MAX_TOKENS", "MAX_BREAKPOINTS", "PROVIDER", "AnthropicAdapter", "AnthropicStreamDecoder"]
 
 PROVIDER = "anthropic"
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
+# "You can define up to 4 cache breakpoints" (Anthropic, prompt caching); a fifth is a 400 there.
+MAX_BREAKPOINTS = 4
 DEFAULT_THINKING_BUDGETS: Mapping[str, int] = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
 
 class AnthropicAdapter(Translating):
@@ -156,6 +160,7 @@ class AnthropicAdapter(Translating):
             out["tools"] = tools
             if choice is not None:
                 out["tool_choice"] = choice
+        _check_breakpoints(out)
         return out
 
     def _thinking(self, effort: str | None) -> dict[str, Any] | None:
@@ -237,7 +242,7 @@ def _blocks(message: Message) -> tuple[str, list[dict[str, Any]]]:
         blocks: list[dict[str, Any]] = []
         text = message_text(message.content)
         if text:
-            blocks.append(_cached({"type": "text", "text": text}, _marked(message.content)))
+            blocks.append(_cached({"type": "text", "text": text}, _last_mark(message.content)))
         for call in message.tool_calls or ():
             blocks.append({"type": "tool_use", "id": call.id, "name": call.function.name, "input": parse_arguments(call.function.arguments)})
         return "assistant", blocks
@@ -252,25 +257,55 @@ def _blocks(message: Message) -> tuple[str, list[dict[str, Any]]]:
 def _system_blocks(content: Any) -> list[dict[str, Any]]:
     """A system/developer message as system text blocks: one (as the SDKs send it), or one per
     part when a part marks a cache breakpoint, so the mark stays where the client put it."""
-    if isinstance(content, list) and _marked(content):
-        return [_cached({"type": "text", "text": p.text or ""}, p.prompt_cache_breakpoint is not None) for p in content if p.type == "text"]
+    if isinstance(content, list) and _last_mark(content) is not None:
+        return [_cached({"type": "text", "text": p.text or ""}, _mark(p)) for p in content if p.type == "text"]
     text = message_text(content)
     return [{"type": "text", "text": text}] if text else []
 
 
-def _marked(content: Any) -> bool:
-    return isinstance(content, list) and any(p.prompt_cache_breakpoint is not None for p in content)
+def _hint(hint: CacheControl) -> dict[str, Any]:
+    return {"type": "ephemeral", "ttl": hint.ttl} if hint.ttl else {"type": "ephemeral"}
 
 
-def _cached(block: dict[str, Any], marked: bool) -> dict[str, Any]:
+def _mark(part: ContentPart) -> dict[str, Any] | None:
+    """The cache_control a part asks for: its own ``cache_control``, or ephemeral (5 minutes)
+    for a ``prompt_cache_breakpoint``."""
+    if part.cache_control is not None:
+        return _hint(part.cache_control)
+    return {"type": "ephemeral"} if part.prompt_cache_breakpoint is not None else None
+
+
+def _last_mark(content: Any) -> dict[str, Any] | None:
+    """Content folded into one block keeps the mark of its last marked part."""
+    if not isinstance(content, list):
+        return None
+    marks = [m for m in (_mark(p) for p in content) if m is not None]
+    return marks[-1] if marks else None
+
+
+def _cached(block: dict[str, Any], mark: dict[str, Any] | None) -> dict[str, Any]:
     # Anthropic's prompt caching: the block that ends a reusable prefix carries cache_control.
-    if marked:
-        block["cache_control"] = {"type": "ephemeral"}
+    if mark is not None:
+        block["cache_control"] = mark
     return block
 
 
 def _part(part: ContentPart) -> dict[str, Any]:
-    return _cached(_block(part), part.prompt_cache_breakpoint is not None)
+    return _cached(_block(part), _mark(part))
+
+
+def _check_breakpoints(out: dict[str, Any]) -> None:
+    """At most MAX_BREAKPOINTS blocks (tools, system, messages) may carry cache_control."""
+    count = sum(1 for tool in out.get("tools") or () if "cache_control" in tool)
+    count += sum(1 for block in out.get("system") or () if "cache_control" in block)
+    for turn in out["messages"]:
+        content = turn["content"]
+        if isinstance(content, list):
+            count += sum(1 for block in content if "cache_control" in block)
+    if count > MAX_BREAKPOINTS:
+        raise Unsupported(
+            f"Anthropic allows at most {MAX_BREAKPOINTS} cache breakpoints (cache_control on content parts and tools) per request; this request has {count}."
+        )
 
 
 def _block(part: ContentPart) -> dict[str, Any]:
@@ -296,6 +331,8 @@ def _tool(tool: Any) -> dict[str, Any]:
         out["description"] = fn.description
     if fn.strict:
         out["strict"] = True
+    if tool.cache_control is not None:
+        out["cache_control"] = _hint(tool.cache_control)
     return out
 
 
@@ -362,6 +399,8 @@ FIELDS = FieldTable(
             "tool_choice.disable_parallel_tool_use", "false -> disable_parallel_tool_use", when("true, or no tools", lambda v, b: v is True or not b.get("tools"), "translated")
         ),
         CACHE_BREAKPOINT: translated("messages[].content[].cache_control", "cache_control ephemeral on the block it ends (system blocks too)"),
+        CACHE_CONTROL: translated("messages[].content[].cache_control", "on the block it ends (system blocks too), ttl kept; at most 4 breakpoints, more is refused"),
+        TOOL_CACHE_CONTROL: translated("tools[].cache_control", "on the tool, ttl kept; counts toward the 4 breakpoints"),
     },
     native=frozenset(("system", "top_k", "thinking", "stop_sequences", "cache_control", "output_config", "container", "mcp_servers", "context_management")),
 )

@@ -3,7 +3,8 @@
 Every field of ``CreateChatCompletionRequest`` in the official OpenAI description
 (``CHAT_SPEC``; shared/reference/wire-formats.md sections 1.2 and 1.3), plus the two fields
 inside messages a translation can lose (a message's ``name`` and a content part's
-``prompt_cache_breakpoint``), gets one action per provider kind:
+``prompt_cache_breakpoint``) and the prompt-cache hints of the OpenRouter/LiteLLM convention
+(``cache_control`` on a content part or a tool), gets one action per provider kind:
 
 - ``translated``: the adapter carries it into the provider's own slot (``upstream`` names it);
 - ``passed``: it reaches the upstream as sent (OpenAI-format upstreams);
@@ -30,11 +31,13 @@ from typing import Any, Literal, NamedTuple
 
 __all__ = [
     "CACHE_BREAKPOINT",
+    "CACHE_CONTROL",
     "CHAT_FIELDS",
     "CHAT_SPEC",
     "DECLARED",
     "MESSAGE_NAME",
     "MOCK_KNOBS",
+    "TOOL_CACHE_CONTROL",
     "UNKNOWN",
     "Action",
     "FieldRule",
@@ -65,8 +68,12 @@ CHAT_FIELDS: tuple[str, ...] = (
 # ``prompt_cache_breakpoint``), named as the table, the header and the metric show them.
 MESSAGE_NAME = "messages[].name"
 CACHE_BREAKPOINT = "messages[].content[].prompt_cache_breakpoint"
+# Outside the spec, the prompt-cache hint OpenRouter and LiteLLM accept (Anthropic's shape):
+# ``{"type": "ephemeral", "ttl": "5m" | "1h"}`` on a content part or on a tool.
+CACHE_CONTROL = "messages[].content[].cache_control"
+TOOL_CACHE_CONTROL = "tools[].cache_control"
 
-DECLARED: tuple[str, ...] = CHAT_FIELDS + (MESSAGE_NAME, CACHE_BREAKPOINT)
+DECLARED: tuple[str, ...] = CHAT_FIELDS + (MESSAGE_NAME, CACHE_BREAKPOINT, CACHE_CONTROL, TOOL_CACHE_CONTROL)
 _DECLARED = frozenset(DECLARED)
 
 # The metric label of every vendor field (client-chosen names would make labels unbounded).
@@ -137,10 +144,15 @@ class FieldTable:
     # Any other top-level field (a vendor extension).
     unknown: Action = "refused"
     passes_everything: bool = field(init=False)
+    # Every top-level field and vendor field passes (only fields inside messages may not): the
+    # OpenAI-format kind, whose requests then cost one walk of the messages, not of the body.
+    top_passes: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        every = self.unknown == "passed" and all(r.action == "passed" and not r.values for r in self.rules.values())
+        top = self.unknown == "passed" and all(self.rules[n].action == "passed" and not self.rules[n].values for n in CHAT_FIELDS if n in self.rules)
+        every = top and all(r.action == "passed" and not r.values for r in self.rules.values())
         object.__setattr__(self, "passes_everything", every)
+        object.__setattr__(self, "top_passes", top)
 
     def missing(self) -> list[str]:
         """Declared fields of the spec this table has no rule for (a test holds this empty)."""
@@ -167,7 +179,7 @@ def assess(table: FieldTable, body: Mapping[str, Any]) -> list[Finding]:
     the spec's default and counts as absent."""
     found: list[Finding] = []
     rules = table.rules
-    for name, value in body.items():
+    for name, value in () if table.top_passes else body.items():
         if value is None:
             continue
         rule = rules.get(name)
@@ -187,22 +199,27 @@ def assess(table: FieldTable, body: Mapping[str, Any]) -> list[Finding]:
 
 
 def _nested(table: FieldTable, messages: list[Any], body: Mapping[str, Any], found: list[Finding]) -> None:
-    name_rule, mark_rule = table.rules[MESSAGE_NAME], table.rules[CACHE_BREAKPOINT]
-    name_at = mark_at = None
+    rules = table.rules
+    name_at = mark_at = hint_at = tool_at = None
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
             continue
         if name_at is None and message.get("name") is not None:
             name_at = f"messages[{i}].name"
         content = message.get("content")
-        if mark_at is None and isinstance(content, list):
+        if isinstance(content, list) and (mark_at is None or hint_at is None):
             for j, part in enumerate(content):
-                if isinstance(part, dict) and part.get("prompt_cache_breakpoint") is not None:
+                if not isinstance(part, dict):
+                    continue
+                if mark_at is None and part.get("prompt_cache_breakpoint") is not None:
                     mark_at = f"messages[{i}].content[{j}].prompt_cache_breakpoint"
-                    break
-        if name_at is not None and mark_at is not None:
-            break
-    for rule, name, at in ((name_rule, MESSAGE_NAME, name_at), (mark_rule, CACHE_BREAKPOINT, mark_at)):
+                if hint_at is None and part.get("cache_control") is not None:
+                    hint_at = f"messages[{i}].content[{j}].cache_control"
+    tools = body.get("tools")
+    if isinstance(tools, list):
+        tool_at = next((f"tools[{k}].cache_control" for k, t in enumerate(tools) if isinstance(t, dict) and t.get("cache_control") is not None), None)
+    for name, at in ((MESSAGE_NAME, name_at), (CACHE_BREAKPOINT, mark_at), (CACHE_CONTROL, hint_at), (TOOL_CACHE_CONTROL, tool_at)):
+        rule = rules[name]
         if at is not None and rule.action in ("refused", "ignored"):
             found.append(Finding(name, at, rule.action, rule.note, None))
 

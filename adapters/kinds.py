@@ -64,3 +64,6 @@ class ProviderKind:
     # registered kind declares all of them (tests/adapters/test_fields.py); None is a kind made
     # outside the registry (a test's), whose requests are not checked.
     fields: FieldTable | None = None
+    # A provider whose options change what it does with some fields (the openai kind's
+    # ``cache_control: pass``) gets its table from here, given its decoded options.
+    fields_for: Callable[[Any], FieldTable] | None = None

@@ -4,22 +4,30 @@ vLLM, TGI's messages API, Ollama's /v1, OpenRouter, DeepSeek, Groq, Mistral, Tog
 Studio are rows in the config with another base_url, not code (shared/reference/style.md s.5).
 Requests pass through with only ``model`` and ``stream_options`` changed, so fields we do not
 model reach the upstream unchanged. Wire format: shared/reference/wire-formats.md section 1.
+
+One exception: prompt-cache hints (``cache_control`` on content parts and tools, the
+OpenRouter/LiteLLM convention) are left out and named (adapters/fields.py ``ignored``), since
+OpenAI caches prefixes on its own and OpenAI and Azure refuse the unknown field with a 400
+("Unrecognized request argument supplied: cache_control"). A provider whose server reads them
+(OpenRouter, a LiteLLM proxy) says ``cache_control: pass``, and gets every field as sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
+
+from msgspec import Struct
 
 from edge.fastpath import jsonio
 
 from ._common import BODY_MODEL_NAMES, parse_retry_after, secrets_for, upstream_error, usage_dict
 from ._openai_stream import OpenAIStreamDecoder, usage_from_openai
-from .fields import FieldTable
-from .kinds import NoOptions, ProviderKind
+from .fields import CACHE_CONTROL, DECLARED, TOOL_CACHE_CONTROL, FieldTable, ignored, passed
+from .kinds import ProviderKind
 from .types import OPENAI_CHAT, ChatResult, UpstreamErrorInfo, UpstreamRequest
 
-__all__ = ["FIELDS", "KIND", "PROVIDER", "OpenAIAdapter", "usage_dict", "usage_from_openai"]
+__all__ = ["FIELDS", "FIELDS_PASSING_HINTS", "KIND", "PROVIDER", "OpenAIAdapter", "OpenAIOptions", "usage_dict", "usage_from_openai"]
 
 PROVIDER = "openai"
 
@@ -132,18 +140,35 @@ class OpenAIAdapter:
         return upstream_error(status, message, retry_after=retry_after, secrets=self._secrets)
 
 
-def _build(base_url: str, api_key: str | None, headers: Mapping[str, str], options: NoOptions) -> OpenAIAdapter:
+class OpenAIOptions(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The openai kind's own provider options."""
+
+    # Prompt-cache hints (cache_control on parts and tools): left out and named (drop), or sent
+    # as they are to a server that reads them (pass: OpenRouter, a LiteLLM proxy).
+    cache_control: Literal["drop", "pass"] = "drop"
+
+
+def _build(base_url: str, api_key: str | None, headers: Mapping[str, str], options: Any) -> OpenAIAdapter:
     return OpenAIAdapter(base_url, api_key, headers)
 
 
+_HINT = "a cache hint OpenAI and Azure refuse; OpenAI caches prefixes on its own (cache_control: pass sends it, for OpenRouter or LiteLLM)"
+
 # Every field of the chat request, and every vendor field, reaches the upstream as sent (only
-# ``model`` and ``stream_options.include_usage`` are set by the gateway).
-FIELDS = FieldTable.passthrough()
+# ``model`` and ``stream_options.include_usage`` are set by the gateway), but the cache hints.
+FIELDS = FieldTable({**{name: passed("sent as it is") for name in DECLARED}, CACHE_CONTROL: ignored(_HINT), TOOL_CACHE_CONTROL: ignored(_HINT)}, unknown="passed")
+FIELDS_PASSING_HINTS = FieldTable.passthrough()
+
+
+def _fields_for(options: Any) -> FieldTable:
+    return FIELDS_PASSING_HINTS if isinstance(options, OpenAIOptions) and options.cache_control == "pass" else FIELDS
 
 KIND = ProviderKind(
     name=PROVIDER,
     build=_build,
+    options=OpenAIOptions,
     fields=FIELDS,
+    fields_for=_fields_for,
     capabilities=frozenset(("chat", "stream", "embeddings", "tools", "vision", "json_schema", "models_list")),
     summary="OpenAI and every OpenAI-compatible server (vLLM, TGI, Ollama /v1, OpenRouter, DeepSeek, Groq, ...)",
 )

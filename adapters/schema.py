@@ -15,6 +15,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 __all__ = [
+    "CacheControl",
     "ChatRequest",
     "ContentPart",
     "EmbeddingsRequest",
@@ -36,6 +37,14 @@ class ImageURL(Struct, omit_defaults=True):
     detail: str | None = None
 
 
+class CacheControl(Struct, omit_defaults=True, forbid_unknown_fields=True):
+    """A prompt-cache hint on a content part or a tool (the convention OpenRouter and LiteLLM
+    accept, after Anthropic's ``cache_control``): the prefix that ends here is worth caching."""
+
+    type: Literal["ephemeral"]
+    ttl: Literal["5m", "1h"] | None = None
+
+
 class ContentPart(Struct, omit_defaults=True):
     """One part of a multi-part message. Unknown part types are allowed and passed on."""
 
@@ -47,6 +56,7 @@ class ContentPart(Struct, omit_defaults=True):
     refusal: str | None = None
     # Spec 2.3.0: ``{"mode": "explicit"}`` marks the end of a reusable prompt prefix.
     prompt_cache_breakpoint: dict[str, Any] | None = None
+    cache_control: CacheControl | None = None
 
 
 class ToolCallFunction(Struct):
@@ -81,6 +91,7 @@ class FunctionDef(Struct, omit_defaults=True):
 class Tool(Struct, omit_defaults=True):
     type: str = "function"
     function: FunctionDef | None = None
+    cache_control: CacheControl | None = None
 
 
 class JSONSchemaFormat(Struct, omit_defaults=True):

@@ -58,7 +58,9 @@ class Usage(Struct, omit_defaults=True):
 
     ``prompt_tokens`` includes ``cached_tokens`` (cache reads) and ``cache_write_tokens`` (input
     written to a prompt cache, Anthropic's cache_creation_input_tokens); ``completion_tokens``
-    includes ``reasoning_tokens``, as OpenAI counts them.
+    includes ``reasoning_tokens``, as OpenAI counts them. ``cache_write_1h_tokens`` is the part of
+    ``cache_write_tokens`` written with a one-hour TTL (Anthropic's ephemeral_1h_input_tokens,
+    priced apart from five-minute writes).
     """
 
     prompt_tokens: int = 0
@@ -67,6 +69,7 @@ class Usage(Struct, omit_defaults=True):
     reasoning_tokens: int = 0
     estimated: bool = False
     cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         """Two answers' usage together (escalation pays for both); estimated if either was."""
@@ -77,6 +80,7 @@ class Usage(Struct, omit_defaults=True):
             reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
             estimated=self.estimated or other.estimated,
             cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens + other.cache_write_1h_tokens,
         )
 
     @property

@@ -18,6 +18,9 @@
     edge_tracing the edge config with OpenTelemetry tracing on, every request sampled, exporting
               OTLP/HTTP to bench/otlp_sink.py (a process outside the measured tree); runs chat
               and stream20 unless --scenarios, beside edge (tracing off) in the same run
+    edge_cache_miss  the edge config with a response cache that keeps nothing (``cache.max_entry_kb``
+              below any answer): the cache scenarios there are misses every time (key, lookup,
+              the upstream call), where edge answers them from the cache
 
 Every HTTP system serves the public model ``echo`` (and ``embed``) and accepts the same bearer
 key, so the load generator sends identical bytes to all of them; the gRPC systems get the same
@@ -43,12 +46,12 @@ from .procs import Child
 
 __all__ = ["SYSTEMS", "Running", "start_mock", "start_system"]
 
-SYSTEMS = ("direct", "floor", "edge", "edge_base", "edge_limits", "edge_nocooldown", "edge_tracing", "litellm", "grpc_floor", "grpc_relay", "edge_grpc")
+SYSTEMS = ("direct", "floor", "edge", "edge_base", "edge_limits", "edge_nocooldown", "edge_tracing", "edge_cache_miss", "litellm", "grpc_floor", "grpc_relay", "edge_grpc")
 GRPC_SYSTEMS = ("grpc_floor", "grpc_relay", "edge_grpc")
 # Peers that get an explicit "not applicable" row for a scenario they cannot serve.
 PEERS = ("direct", "floor", "litellm")
 # What a system runs when --scenarios is not given (None: every scenario of its protocol).
-DEFAULT_SCENARIOS: dict[str, tuple[str, ...]] = {"edge_limits": ("chat", "stream20"), "edge_nocooldown": ("chaos",), "edge_tracing": ("chat", "stream20")}
+DEFAULT_SCENARIOS: dict[str, tuple[str, ...]] = {"edge_limits": ("chat", "stream20"), "edge_nocooldown": ("chaos",), "edge_tracing": ("chat", "stream20"), "edge_cache_miss": ("cache_hit", "cache_hit_stream20")}
 # edge_nocooldown: the edge config with a cooldown that never opens, so the chaos scenario
 # shows what retries and the fallback alone cost when the failing primary is never skipped.
 NO_COOLDOWN = "cooldown: {consecutive_failures: 0, failure_percent: 0}"
@@ -64,6 +67,11 @@ _GRPC_SERVING = re.compile(r"grpc serving on ([\d.]+):(\d+)")
 _SINK_SERVING = re.compile(r"otlp sink serving on http://([\d.]+):(\d+)")
 # edge_tracing: every request sampled (the costliest setting), exported over OTLP/HTTP with the
 # SDK's default batching (a batch every 5 s or 512 spans).
+# edge_cache_miss: entries up to 0.1 kB, smaller than any answer, so nothing is ever kept.
+CACHE_KEEPS_NOTHING = """
+cache:
+  max_entry_kb: 0.1
+"""
 TRACING = """
 tracing:
   enabled: true
@@ -155,6 +163,10 @@ models:
     route:
       - {{provider: mock, model: primary429}}
     fallbacks: [echo]
+  cached:
+    route:
+      - {{provider: mock, model: echo}}
+    cache: {{response: {{ttl_s: 3600, temperature: true}}}}
 routing:
   retries: 2
   cooldown: {{consecutive_failures: 3, base_ejection_s: 5}}
@@ -240,13 +252,15 @@ def start_system(name: str, mock: Running, workers: int, key: str, home: Path, l
         found = child.wait_for(_SERVING, 20)
         _wait_workers(child, workers)
         return Running("floor", f"http://127.0.0.1:{found.group(2)}", child, child.pid, workers, "aiohttp+uvloop+orjson")
-    if name in ("edge", "edge_base", "edge_limits", "edge_nocooldown", "edge_grpc", "edge_tracing"):
+    if name in ("edge", "edge_base", "edge_limits", "edge_nocooldown", "edge_grpc", "edge_tracing", "edge_cache_miss"):
         # edge_limits: a different (random) admin key, and the bench key imported with limits.
         admin = "sk-bench-admin-" + secrets.token_urlsafe(32) if name == "edge_limits" else key
         config = home / "edge-bench.yaml"
         text = edge_config(mock.url, home, admin)
         if name == "edge_nocooldown":
             text = re.sub(r"cooldown: \{[^}]*\}", NO_COOLDOWN, text)
+        if name == "edge_cache_miss":
+            text += CACHE_KEEPS_NOTHING
         if name == "edge_base":
             # The checkout before issue 16 names its cooldown settings the old way.
             text = re.sub(r"cooldown: \{[^}]*\}", os.environ.get("EDGE_BENCH_BASE_COOLDOWN", "cooldown: {failures: 3, window_s: 30, for_s: 5}"), text)

@@ -51,6 +51,13 @@ class UsageRecord(Struct, omit_defaults=True):
     tags: dict[str, str] | None = None
     # Request fields the answering route did not get (refused and dropped, or ignored): edge.params.
     dropped_params: list[str] | None = None
+    # Prompt-cache writes by TTL (part of prompt_tokens, as cached_tokens, the reads, are).
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    # USD caching saved against uncached prices: prompt caching (negative when writes cost more
+    # than reads saved), or a whole answer from the response cache (edge.rcache).
+    saved_usd: float | None = None
+    cache_hit: bool = False
 
 
 class RecordSink(Protocol):

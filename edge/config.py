@@ -120,6 +120,8 @@ class ModelConfig(_Frozen, frozen=True):
     # Every route (and fallback) cooling down: send the request to the route whose cooldown
     # started first (Envoy's panic mode), or, false, answer 503 cooling_down.
     panic: bool = True
+    # Prompt-cache breakpoints and the response cache (edge.prompt_cache, edge.rcache).
+    cache: ModelCacheConfig | None = None
 
 
 class CooldownConfig(_Frozen, frozen=True):
@@ -158,12 +160,50 @@ class RoutingConfig(_Frozen, frozen=True):
 
 
 class PriceConfig(_Frozen, frozen=True):
-    """USD per 1M tokens."""
+    """USD per 1M tokens. Cache reads (``cached_input``) and writes (``cache_write`` for a
+    five-minute TTL, ``cache_write_1h`` for one hour) default to the input rate."""
 
     input: float
     output: float
     cached_input: float | None = None
     reasoning: float | None = None
+    cache_write: float | None = None
+    cache_write_1h: float | None = None
+
+
+class ResponseCacheModel(_Frozen, frozen=True):
+    """One model's entries in the gateway's response cache (edge.rcache)."""
+
+    # Seconds an answer is kept; 0: only requests with the x-edge-cache header are cached.
+    ttl_s: float = 0.0
+    # One cache for every gateway key (otherwise each key has its own).
+    shared: bool = False
+    # Also cache requests that send a temperature above 0 (sampled answers).
+    temperature: bool = False
+
+
+class ModelCacheConfig(_Frozen, frozen=True):
+    """``models.<name>.cache``: prompt-cache breakpoints added for the providers that take them
+    (Anthropic), and the response cache."""
+
+    auto: list[Literal["system", "tools"]] = field(default_factory=list)
+    auto_ttl: Literal["5m", "1h"] = "5m"
+    response: ResponseCacheModel | None = None
+
+
+class CacheConfig(_Frozen, frozen=True):
+    """``cache``: where the response cache keeps answers (off for every model by default)."""
+
+    backend: Literal["memory", "redis"] = "memory"
+    # memory: per worker, least recently used first out beyond this size.
+    max_mb: float = 64.0
+    # An answer larger than this is not kept (nor a stream that grows past it).
+    max_entry_kb: float = 1024.0
+    # redis: the URL (empty: state.redis), the key prefix, and how long a request waits for it.
+    redis: str = ""
+    prefix: str = "edge:rc:"
+    redis_timeout_s: float = 0.2
+    redis_retry_s: float = 5.0
 
 
 class KeysConfig(_Frozen, frozen=True):
@@ -218,6 +258,7 @@ class Config(_Frozen, frozen=True):
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     budgets: list[BudgetConfig] = field(default_factory=list)
     ui: UiConfig = field(default_factory=UiConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
     # OpenTelemetry traces; every field resolved against OTEL_* at load (edge.config_tracing).
     tracing: TracingConfig = field(default_factory=TracingConfig)
     # Where the file was read from; relative sqlite paths resolve against its folder.
@@ -338,4 +379,5 @@ def dump_config(config: Config) -> bytes:
         tracing["headers"] = {name: "<redacted>" for name in tracing["headers"]}
     doc["state"]["ledger"] = redact_url(doc["state"]["ledger"])
     doc["state"]["redis"] = redact_url(doc["state"]["redis"])
+    doc["cache"]["redis"] = redact_url(doc["cache"]["redis"])
     return jsonio.dumps(doc)

@@ -51,6 +51,7 @@ def check_config(config: Config, source: str) -> None:
             errors.append(f"{where}: must be positive (got {seconds})")
     if config.state.redis and not config.state.redis.startswith(("redis://", "rediss://", "unix://")):
         errors.append(f"state.redis: must be a redis:// URL or empty (got {redact_url(config.state.redis)!r})")
+    errors.extend(_cache_errors(config))
     for name, provider in config.providers.items():
         if "/" in name:
             errors.append(f"providers.{name}: a provider name cannot contain '/'")
@@ -162,3 +163,22 @@ def _cycles(config: Config) -> list[str]:
 
 def _known(names: Mapping[str, Any]) -> str:
     return f" (known: {', '.join(sorted(names))})" if names else " (none are configured)"
+
+
+def _cache_errors(config: Config) -> list[str]:
+    """The response cache (edge.rcache): a Redis to keep it in, sizes and times that make sense."""
+    cache = config.cache
+    errors: list[str] = []
+    url = cache.redis or config.state.redis
+    if cache.backend == "redis" and not url:
+        errors.append("cache.backend: redis needs cache.redis or state.redis (a redis:// URL)")
+    if cache.redis and not cache.redis.startswith(("redis://", "rediss://", "unix://")):
+        errors.append(f"cache.redis: must be a redis:// URL or empty (got {redact_url(cache.redis)!r})")
+    for name in ("max_mb", "max_entry_kb", "redis_timeout_s", "redis_retry_s"):
+        if getattr(cache, name) <= 0:
+            errors.append(f"cache.{name}: must be positive (got {getattr(cache, name)})")
+    for name, model in config.models.items():
+        response = model.cache.response if model.cache is not None else None
+        if response is not None and not 0 <= response.ttl_s <= 30 * 86400:
+            errors.append(f"models.{name}.cache.response.ttl_s: must be 0 (only on request) to 2592000 seconds (got {response.ttl_s})")
+    return errors

@@ -25,7 +25,7 @@ __all__ = ["RequestContext", "admit", "admit_checked", "settle", "settled_on_fai
 
 
 class RequestContext:
-    __slots__ = ("request_id", "principal", "started", "record", "timeout_s", "deadline", "fallback_reason", "usage", "cost", "token_estimate", "limit_headers", "attempts", "drop_params")
+    __slots__ = ("request_id", "principal", "started", "record", "timeout_s", "deadline", "fallback_reason", "usage", "cost", "saved", "token_estimate", "limit_headers", "attempts", "drop_params")
 
     def __init__(
         self,
@@ -46,6 +46,7 @@ class RequestContext:
         self.fallback_reason: str | None = None
         self.usage: Usage | None = None
         self.cost: float | None = 0.0
+        self.saved: float | None = 0.0  # what caching saved (edge.prices PriceTable.saved)
         self.token_estimate = 0  # what admission charged the token limit before the call
         self.limit_headers: dict[str, str] | None = None
         self.attempts: list[tuple[str, int | str, float, str | None]] = []
@@ -77,6 +78,8 @@ class RequestContext:
             return
         cost = gw.prices.cost(upstream_model, usage)
         self.cost = None if cost is None or self.cost is None else self.cost + cost
+        saved = gw.prices.saved(upstream_model, usage)
+        self.saved = None if saved is None or self.saved is None else self.saved + saved
         self.usage = usage if self.usage is None else self.usage + usage
 
 
@@ -140,6 +143,10 @@ def settle(gw: Gateway, ctx: RequestContext, usage: Usage | None = None, finish_
         record.cached_tokens, record.reasoning_tokens = total.cached_tokens, total.reasoning_tokens
         record.estimated = total.estimated
         record.cost_usd = ctx.cost
+        hour = total.cache_write_1h_tokens
+        record.cache_write_5m_tokens, record.cache_write_1h_tokens = total.cache_write_tokens - hour, hour
+    if record.saved_usd is None:  # a response-cache hit set its own
+        record.saved_usd = ctx.saved if total is not None else None
     if ctx.fallback_reason:
         record.fallback_reason = ctx.fallback_reason
     if len(ctx.attempts) > 1:  # one attempt is the row itself; more are listed

@@ -18,6 +18,7 @@ from .ledger import Ledger
 from .looplag import LoopLag
 from .metrics import Metrics
 from .prices import PriceTable
+from .rcache import ResponseCache
 from .providers import Providers
 from .router import Router
 from .scrub import Scrubber
@@ -51,6 +52,7 @@ class Gateway:
         self.admission.on_limited = self.metrics.limited
         self.accounting = Accounting([self.metrics, self.ledger])
         self.loop_lag = LoopLag(self.metrics)
+        self.response_cache = ResponseCache(config)
         self.max_body_bytes = int(config.server.max_body_mb * 1024 * 1024)
         self.request_ids = RequestIds()
         # None when tracing is off: every hook on the request path is one `is None` test.
@@ -84,6 +86,7 @@ class Gateway:
         if self.routes.shared is not None:
             await self.routes.shared.close()
         await self.admission.close()
+        await self.response_cache.close()
         await self.ledger.close()
         await self.store.close()
         if self.tracing is not None:

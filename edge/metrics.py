@@ -51,7 +51,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         reg = self.registry
         self.requests = Counter("edge_requests", "Requests by public model, provider that answered and status (499: client went away).", ["model", "provider", "status"], registry=reg)
-        self.tokens = Counter("edge_tokens", "Tokens by public model and type (prompt, completion, cached, reasoning).", ["model", "type"], registry=reg)
+        self.tokens = Counter("edge_tokens", "Tokens by public model and type (prompt, completion, cached, reasoning, cache_write).", ["model", "type"], registry=reg)
         self.cost = Counter("edge_cost_usd", "Spend in USD by public model.", ["model"], registry=reg)
         self.latency = Histogram("edge_request_duration_seconds", "Time from request to last byte.", ["model"], buckets=_LATENCY_BUCKETS, registry=reg)
         self.ttft = Histogram("edge_time_to_first_token_seconds", "Streams: time to the first content byte.", ["model"], buckets=_LATENCY_BUCKETS, registry=reg)
@@ -59,6 +59,8 @@ class Metrics:
         self.fallbacks = Counter("edge_fallbacks", "Requests answered by a fallback model, by public model.", ["model"], registry=reg)
         self.upstream_errors = Counter("edge_upstream_errors", "Failed upstream attempts by provider and reason (HTTP status, timeout, connection, stream).", ["provider", "reason"], registry=reg)
         self.dropped = Counter("edge_dropped_params", "Request fields a route did not get (refused and dropped, or ignored), by provider and field (vendor fields: unknown).", ["provider", "field"], registry=reg)
+        self.cache_results = Counter("edge_response_cache", "Requests the response cache was on for, by public model and result (hit, miss, stored).", ["model", "result"], registry=reg)
+        self.saved = Counter("edge_saved_usd", "USD caching saved against uncached prices (prompt-cache reads, response-cache hits), by public model; the write premium of requests that only wrote a prompt cache is in the ledger (saved_usd below 0).", ["model"], registry=reg)
         self.inflight = Gauge("edge_inflight_requests", "Requests being served now.", registry=reg, multiprocess_mode="livesum")
         # The ledger store and the spool (edge.store.guard, edge.ledger; docs/hostile.md).
         self.store_up = Gauge("edge_store_up", "1 while the key and usage store answers, 0 during an outage; side: reads (budget checks, key lookups) or writes (ledger rows, key changes).", ["side"], registry=reg, multiprocess_mode="livemin")
@@ -108,6 +110,10 @@ class Metrics:
             ttft.observe(record.ttft_ms / 1000.0)  # type: ignore[attr-defined]
         if record.cost_usd:
             cost.inc(record.cost_usd)  # type: ignore[attr-defined]
+        if record.cache_write_5m_tokens or record.cache_write_1h_tokens:
+            self.tokens.labels(model, "cache_write").inc(record.cache_write_5m_tokens + record.cache_write_1h_tokens)
+        if record.saved_usd is not None and record.saved_usd > 0:  # a counter: the write premium (negative) is the ledger's
+            self.saved.labels(model).inc(record.saved_usd)
         if record.dropped_params:
             provider = record.provider or "-"
             for name in record.dropped_params:
@@ -116,6 +122,9 @@ class Metrics:
 
     def model_label(self, model: str) -> str:
         return model if model in self._models else OTHER_MODEL
+
+    def cache_result(self, model: str, result: str) -> None:
+        self.cache_results.labels(self.model_label(model), result).inc()
 
     def limited(self, kind: str) -> None:
         self.ratelimited.labels(kind).inc()

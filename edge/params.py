@@ -14,7 +14,8 @@ against the table of every route of the plan, once per request and kind:
 
 The names reach the client (``x-edge-dropped-params``), the ledger row (``dropped_params``)
 and ``edge_dropped_params_total{provider,field}``, for the route that was called. Translating
-the fields that stay is each adapter's job, as before.
+the fields that stay is each adapter's job, as before. A route whose kind translates prompt-cache
+hints also gets the automatic ones its model's config asks for (edge.prompt_cache).
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from edge.adapters import KINDS
-from edge.adapters.fields import UNKNOWN, FieldTable, Finding, assess, is_declared
+from edge.adapters.fields import CACHE_CONTROL, TOOL_CACHE_CONTROL, UNKNOWN, FieldTable, Finding, assess, is_declared
 
 from .config import Config
 from .context import RequestContext
 from .errors import InvalidRequest
 from .gateway import Gateway
+from .prompt_cache import with_auto_hints, without_hints
 from .router import Resolution, Stage, Target
 
 __all__ = ["DROPPED_HEADER", "DROP_HEADER", "Prepared", "UnsupportedParameter", "field_label", "prepare_chat", "flag_set"]
@@ -78,8 +79,12 @@ def prepare_chat(gw: Gateway, ctx: RequestContext, plan: Resolution, body: dict[
     for stage in plan.stages:
         drop: bool | None = None
         kept: list[Target] = []
+        model = gw.config.models.get(stage.model)
+        auto = model.cache if model is not None and model.cache is not None and model.cache.auto else None
         for target in stage.targets:
             table = _table(target)
+            if auto is not None and table is not None and target not in bodies and table.rules[CACHE_CONTROL].action == "translated":
+                bodies[target] = (with_auto_hints(body, list(auto.auto), auto.auto_ttl), [])
             if table is None or table.passes_everything:
                 kept.append(target)
                 continue
@@ -97,8 +102,9 @@ def prepare_chat(gw: Gateway, ctx: RequestContext, plan: Resolution, body: dict[
                     refusal = refusal or (target, refused)
                     continue
             kept.append(target)
-            if target not in bodies:
-                bodies[target] = (_without(body, found), [field_label(f.name) for f in found])
+            if target not in bodies or not bodies[target][1]:
+                base = bodies[target][0] if target in bodies else body
+                bodies[target] = (_without(base, found), [field_label(f.name) for f in found])
         if len(kept) == len(stage.targets):
             stages.append(stage)
         else:
@@ -117,21 +123,25 @@ def prepare_chat(gw: Gateway, ctx: RequestContext, plan: Resolution, body: dict[
 
     def prepared(target: Target) -> dict[str, Any]:
         chosen = bodies.get(target)
-        record.dropped_params = chosen[1] if chosen is not None else None
+        record.dropped_params = chosen[1] or None if chosen is not None else None
         return chosen[0] if chosen is not None else body
 
     return plan, prepared
 
 
 def _table(target: Target) -> FieldTable | None:
-    return KINDS[target.provider.kind].fields
+    return target.provider.fields
 
 
 def _without(body: dict[str, Any], found: list[Finding]) -> dict[str, Any]:
     """The body without its top-level refused or ignored fields (a refused value may keep a
-    part: only the function tools of a list with custom tools). Fields inside messages are left
-    as they are: no adapter sends them on."""
+    part: only the function tools of a list with custom tools) and without the prompt-cache
+    hints when they are left out (an OpenAI-format upstream would get them as sent). Other fields
+    inside messages are left as they are: no adapter sends them on."""
     out = dict(body)
+    names = {f.name for f in found}
+    if CACHE_CONTROL in names or TOOL_CACHE_CONTROL in names:
+        out = without_hints(out, CACHE_CONTROL in names, TOOL_CACHE_CONTROL in names)
     for finding in found:
         if finding.name not in out:
             continue  # a field inside messages

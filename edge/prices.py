@@ -3,6 +3,12 @@
 Looked up by the upstream model name: an exact entry first, then the longest entry that prefixes
 the name, so dated snapshots (gpt-4o-2024-08-06) price as their family. Figures are the vendors'
 published list prices for standard (non-batch) use; config `prices` overrides any of them.
+
+Prompt caching: cache reads cost ``cached_input``; cache writes cost ``cache_write`` (five-minute
+TTL) or ``cache_write_1h`` (one hour), which Anthropic prices at 1.25 and 2 times the input rate
+("Prompt caching", pricing); OpenAI and Gemini charge writes as ordinary input. ``saved`` is
+what the same usage would have cost with every prompt token at the input rate, minus its cost:
+positive for reads, negative for a request that only wrote (the write premium).
 """
 
 from __future__ import annotations
@@ -43,13 +49,22 @@ BUILTIN_PRICES: Mapping[str, tuple[float, float, float | None]] = {
 }
 
 
+# Anthropic's cache-write multipliers of the input rate, five minutes and one hour.
+_ANTHROPIC_WRITES = (1.25, 2.0)
+
+
+def _builtin(name: str, prices: tuple[float, float, float | None]) -> PriceConfig:
+    i, o, c = prices
+    if name.startswith("claude-"):
+        return PriceConfig(input=i, output=o, cached_input=c, cache_write=i * _ANTHROPIC_WRITES[0], cache_write_1h=i * _ANTHROPIC_WRITES[1])
+    return PriceConfig(input=i, output=o, cached_input=c)
+
+
 class PriceTable:
     """Resolves a model to its price once and caches the answer (the table is small and fixed)."""
 
     def __init__(self, overrides: Mapping[str, PriceConfig]) -> None:
-        self._table: dict[str, PriceConfig] = {
-            name: PriceConfig(input=i, output=o, cached_input=c) for name, (i, o, c) in BUILTIN_PRICES.items()
-        }
+        self._table: dict[str, PriceConfig] = {name: _builtin(name, prices) for name, prices in BUILTIN_PRICES.items()}
         self._table.update(overrides)
         self._by_prefix = sorted(self._table, key=len, reverse=True)
         self._cache: dict[str, PriceConfig | None] = {}
@@ -73,14 +88,30 @@ class PriceTable:
         price = self.lookup(model)
         if price is None:
             return None
-        cached = min(usage.cached_tokens, usage.prompt_tokens)
-        cached_rate = price.input if price.cached_input is None else price.cached_input
-        reasoning = min(usage.reasoning_tokens, usage.completion_tokens)
-        reasoning_rate = price.output if price.reasoning is None else price.reasoning
-        total = (
-            (usage.prompt_tokens - cached) * price.input
-            + cached * cached_rate
-            + (usage.completion_tokens - reasoning) * price.output
-            + reasoning * reasoning_rate
-        )
-        return total / 1_000_000
+        return _cost(price, usage, cached=True) / 1_000_000
+
+    def saved(self, model: str, usage: Usage | None) -> float | None:
+        """USD prompt caching saved on this usage against uncached prices (negative when the
+        writes' premium outweighed the reads), or None when the model has no known price."""
+        if usage is None or not (usage.cached_tokens or usage.cache_write_tokens):
+            return 0.0
+        price = self.lookup(model)
+        if price is None:
+            return None
+        return (_cost(price, usage, cached=False) - _cost(price, usage, cached=True)) / 1_000_000
+
+
+def _cost(price: PriceConfig, usage: Usage, cached: bool) -> float:
+    """USD x 1M for the usage; ``cached=False``: every prompt token at the input rate."""
+    reasoning = min(usage.reasoning_tokens, usage.completion_tokens)
+    reasoning_rate = price.output if price.reasoning is None else price.reasoning
+    total = (usage.completion_tokens - reasoning) * price.output + reasoning * reasoning_rate
+    if not cached:
+        return total + usage.prompt_tokens * price.input
+    read = min(usage.cached_tokens, usage.prompt_tokens)
+    written = min(usage.cache_write_tokens, usage.prompt_tokens - read)
+    hour = min(usage.cache_write_1h_tokens, written)
+    read_rate = price.input if price.cached_input is None else price.cached_input
+    write_rate = price.input if price.cache_write is None else price.cache_write
+    hour_rate = write_rate if price.cache_write_1h is None else price.cache_write_1h
+    return total + (usage.prompt_tokens - read - written) * price.input + read * read_rate + (written - hour) * write_rate + hour * hour_rate

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator, Mapping
 
 from edge.adapters import KINDS
+from edge.adapters.fields import FieldTable
 from edge.adapters.kinds import LocalUpstream
 from edge.adapters.types import Adapter
 
@@ -32,6 +33,10 @@ class Provider:
         self.name = name
         self.config = config
         self.adapter = adapter
+        # What it does with each request field (edge.params): its kind's table, or the one its
+        # options choose (adapters/kinds.py fields_for).
+        kind = KINDS[config.kind]
+        self.fields: FieldTable | None = kind.fields_for(config.options) if kind.fields_for is not None and config.options is not None else kind.fields
         # Plain calls are bounded as a whole (timeout_s); streams by their first byte and then
         # each idle gap, since a long answer may legitimately stream for minutes.
         self.client = client

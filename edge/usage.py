@@ -3,6 +3,9 @@
 ``--since`` takes a span back from now (``30m``, ``24h``, ``7d``, ``2w``, ``90s``) or a UTC date
 or time (``2025-01-31``, ``2025-01-31T12:00``, with an offset if one is given). Rows are
 grouped by model, key, provider, UTC day or one tag (``tag:customer``), as edge.store does.
+Beside tokens and cost, each row shows caching: cache reads (``cached_tokens``), cache writes by
+TTL, response-cache hits and ``saved_usd``, what caching saved against uncached prices
+(edge.prices: prompt caching, and the whole cost of each answer the response cache gave).
 The same report renders as JSON (``{"since", "since_iso", "group_by", "rows", "total"}``) or as
 an aligned markdown table with a total row; cost is USD to six decimals in the table, unrounded
 in JSON.
@@ -32,8 +35,8 @@ __all__ = ["build_report", "ledger_store", "parse_since", "render_table", "repor
 
 _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_COUNTS = ("requests", "errors", "prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens")
-_HEADINGS = ("requests", "errors", "prompt", "completion", "cached", "reasoning", "cost_usd")
+_COUNTS = ("requests", "errors", "prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "cache_hits")
+_HEADINGS = ("requests", "errors", "prompt", "completion", "cached", "reasoning", "cache_write_5m", "cache_write_1h", "cache_hits", "cost_usd", "saved_usd")
 
 
 def parse_since(text: str, now: float | None = None) -> float:
@@ -63,7 +66,11 @@ def _row_doc(row: UsageRow) -> dict[str, Any]:
         "completion_tokens": row.completion_tokens,
         "cached_tokens": row.cached_tokens,
         "reasoning_tokens": row.reasoning_tokens,
+        "cache_write_5m_tokens": row.cache_write_5m_tokens,
+        "cache_write_1h_tokens": row.cache_write_1h_tokens,
+        "cache_hits": row.cache_hits,
         "cost_usd": row.cost_usd,
+        "saved_usd": row.saved_usd,
     }
 
 
@@ -99,6 +106,7 @@ async def build_report(store: Store, since: float, group_by: str) -> dict[str, A
     rows = [_row_doc(row) for row in await store.usage(since, group_by)]
     total: dict[str, Any] = {name: sum(row[name] for row in rows) for name in _COUNTS}
     total["cost_usd"] = sum(row["cost_usd"] for row in rows)
+    total["saved_usd"] = sum(row["saved_usd"] for row in rows)
     return {
         "since": since,
         "since_iso": datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds"),
@@ -151,7 +159,7 @@ def terminal_json(data: bytes) -> str:
 
 
 def _cells(doc: dict[str, Any]) -> list[str]:
-    return [str(doc[name]) for name in _COUNTS] + [f"{doc['cost_usd']:.6f}"]
+    return [str(doc[name]) for name in _COUNTS] + [f"{doc['cost_usd']:.6f}", f"{doc['saved_usd']:.6f}"]
 
 
 def render_table(report: dict[str, Any]) -> str:

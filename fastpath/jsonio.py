@@ -20,6 +20,7 @@ __all__ = [
     "decode",
     "decode_typed",
     "dumps",
+    "dumps_sorted",
     "encode_struct",
     "loads",
     "to_builtins",
@@ -43,6 +44,12 @@ def loads(data: bytes | str) -> Any:
 def dumps(obj: Any) -> bytes:
     """Encode Python objects as compact JSON bytes (orjson)."""
     return orjson.dumps(obj)
+
+
+def dumps_sorted(obj: Any) -> bytes:
+    """Compact JSON with object keys sorted: one text per document, whatever its key order
+    (the response cache's key, edge.rcache)."""
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
 
 
 def decode(data: bytes, type: type[T]) -> T:

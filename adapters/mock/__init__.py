@@ -45,7 +45,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..kinds import NoOptions, ProviderKind
-from ..openai_compat import FIELDS, OpenAIAdapter
+from ..fields import FieldTable
+from ..openai_compat import OpenAIAdapter
 from .server import LocalMock, create_mock_app, start_mock_server
 from .state import MOCK_MODELS, MockKnobs, MockState
 
@@ -62,7 +63,7 @@ def _build(base_url: str, api_key: str | None, headers: Mapping[str, str], optio
 KIND = ProviderKind(
     name=PROVIDER,
     build=_build,
-    fields=FIELDS,  # it speaks OpenAI: every field is passed as sent
+    fields=FieldTable.passthrough(),  # it speaks OpenAI and reads nothing it does not know: every field is passed as sent
     capabilities=frozenset(("chat", "stream", "embeddings", "tools", "json_schema", "models_list")),
     needs_base_url=False,
     start_local=LocalMock.start,

@@ -14,12 +14,13 @@ from edge.fastpath import jsonio
 from edge.gateway import Gateway
 from edge.proxy import answer_chat as _answer_chat
 from edge.params import DROP_HEADER, DROPPED_HEADER, flag_set
+from edge.rcache import HEADER as CACHE_HEADER
 from edge.proxy import RequestContext
 from edge.router import Resolution
 from edge.v1 import types_pb2
 
 
-__all__ = ["DeadlineExceeded", "answer_chat", "buffered", "call_metadata", "call_timeout", "cancel_outcome", "deadline_error", "deadline_passed", "drop_params", "route", "trailers", "validate"]
+__all__ = ["DeadlineExceeded", "answer_chat", "buffered", "cache_header", "call_metadata", "call_timeout", "cancel_outcome", "deadline_error", "deadline_passed", "drop_params", "route", "trailers", "validate"]
 
 T = TypeVar("T")
 
@@ -100,6 +101,11 @@ def buffered(context: grpc.aio.ServicerContext) -> bool:
 def drop_params(context: grpc.aio.ServicerContext) -> bool:
     """``x-edge-drop-params: true``: drop (and name) the fields a route cannot honour (HTTP's header)."""
     return flag_set(_metadata(context, DROP_HEADER))
+
+
+def cache_header(context: grpc.aio.ServicerContext) -> str | None:
+    """``x-edge-cache``: the response cache for this call, a TTL in seconds or off (HTTP's header)."""
+    return _metadata(context, CACHE_HEADER)
 
 
 def _metadata(context: grpc.aio.ServicerContext, name: str) -> str | None:

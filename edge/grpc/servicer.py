@@ -21,11 +21,14 @@ from edge.adapters.schema import ChatRequest, EmbeddingsRequest
 from edge.errors import BadGateway, EdgeError, InvalidRequest
 from edge.gateway import Gateway
 from edge.context import admit_checked, settled_on_failure
+from edge.fastpath import jsonio
 from edge.proxy import RequestContext, call_upstream, settle
+from edge.rcache import HEADER as CACHE_HEADER
+from edge.rcache.books import find, keep, settle_hit
 from edge.v1 import chat_pb2, embeddings_pb2, models_pb2
 
 from . import convert
-from ._call import answer_chat, call_metadata, call_timeout, cancel_outcome, deadline_passed, drop_params, route, trailers, validate
+from ._call import answer_chat, cache_header, call_metadata, call_timeout, cancel_outcome, deadline_passed, drop_params, route, trailers, validate
 from .errors import abort, grpc_code
 from .tracing import end_server_span, server_span, status_name
 from .stream import chat_stream
@@ -107,6 +110,12 @@ class GatewayServicer:
         ctx = RequestContext(request_id, principal, resolution.public_model, "chat", False, surface="grpc", timeout_s=call_timeout(context))
         ctx.drop_params = drop_params(context)
         await admit_checked(gw, ctx, tag_header=None, metadata={**(body.get("metadata") or {}), **request.tags}, messages=body.get("messages"), body_size=request.ByteSize())
+        # The response cache (edge.rcache): the same entries as HTTP's plain answers.
+        lookup, entry = await find(gw, ctx, body, cache_header(context), False)
+        if entry is not None:
+            settle_hit(gw, ctx, entry)
+            context.set_trailing_metadata((*trailers(ctx), (CACHE_HEADER, "hit")))
+            return convert.chat_response(jsonio.loads(entry.body), entry.usage, route(ctx), 0.0, request_id)
         result = await self._settled(context, ctx, answer_chat(gw, resolution, ctx, body))
         cost = settle(gw, ctx, result.usage)
         try:
@@ -114,8 +123,12 @@ class GatewayServicer:
             response = convert.chat_response(result.document(), ctx.usage, route(ctx), cost, request_id)
         except (ValueError, TypeError) as exc:
             raise BadGateway(f"Provider '{ctx.record.provider}' returned a chat completion that does not fit edge.v1 ({type(exc).__name__}).", code="upstream_invalid_response") from None
+        marks: tuple[tuple[str, str], ...] = ()
+        if lookup is not None:
+            keep(gw, ctx, lookup, gw.scrubber.bytes(result.body), False, ctx.usage)
+            marks = ((CACHE_HEADER, "miss"),)
         # In the trailers: an explicit initial-metadata send costs a batch (~100 us) of its own.
-        context.set_trailing_metadata(trailers(ctx))
+        context.set_trailing_metadata((*trailers(ctx), *marks))
         return response
 
     async def _embed(self, request: embeddings_pb2.EmbedRequest, context: grpc.aio.ServicerContext, request_id: str, authorization: str | None) -> embeddings_pb2.EmbedResponse:

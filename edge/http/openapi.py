@@ -202,10 +202,13 @@ def _body(name: str) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
 
 
-def _upstream_op(summary: str, request: str, response: dict[str, Any]) -> dict[str, Any]:
+_CACHE_PARAM = {"name": "x-edge-cache", "in": "header", "required": False, "schema": {"type": "string"}, "description": "The response cache for this request: a time to live in seconds (1 to 2592000), or off."}
+
+
+def _upstream_op(summary: str, request: str, response: dict[str, Any], params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "summary": summary,
-        "parameters": _HEADER_PARAMS,
+        "parameters": _HEADER_PARAMS + (params or []),
         "requestBody": _body(request),
         "responses": {"200": response, **_errors(400, 401, 403, 404, 413, 415, 429, 502, 503, 504)},
     }
@@ -228,7 +231,7 @@ def build_openapi(models: list[str]) -> dict[str, Any]:
     }
     admin: list[dict[str, Any]] = [{"bearer": []}]
     paths: dict[str, Any] = {
-        "/v1/chat/completions": {"post": _upstream_op("Create a chat completion (OpenAI chat API).", "ChatRequest", chat_200)},
+        "/v1/chat/completions": {"post": _upstream_op("Create a chat completion (OpenAI chat API).", "ChatRequest", chat_200, [_CACHE_PARAM])},
         "/v1/embeddings": {"post": _upstream_op("Create embeddings (OpenAI embeddings API).", "EmbeddingsRequest", _json(_ref("EmbeddingList"), "The embeddings."))},
         "/v1/models": {"get": {"summary": "List models.", "responses": {"200": _json(_ref("ModelList"), "Public models and passthrough names."), **_errors(401)}}},
         "/v1/models/{model}": {

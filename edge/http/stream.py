@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -28,17 +29,18 @@ from edge.router import Resolution
 
 from ..context import settled_on_failure
 from ..proxy import RequestContext, open_stream
+from ..rcache import Recorder
 from ..relay import relay
 from ..transcode import DecodedStream, PassthroughStream
 from ..types import StreamState, Transcoder
 from .headers import response_headers
 
-__all__ = ["ChatSSESink", "replay_as_stream", "stream_chat"]
+__all__ = ["ChatSSESink", "replay_as_stream", "sse_response", "stream_chat"]
 
 DONE = b"data: [DONE]\n\n"
 
 
-def _sse_response(headers: dict[str, str]) -> web.StreamResponse:
+def sse_response(headers: dict[str, str]) -> web.StreamResponse:
     return web.StreamResponse(
         status=200,
         headers={
@@ -62,10 +64,13 @@ class ChatSSESink:
     SDKs keep unknown fields: ``chunk.usage.estimated``) and is where the number is.
     """
 
-    def __init__(self, request: web.Request, headers: dict[str, str], include_usage: bool = False, public_model: str = "", request_id: str = "") -> None:
+    def __init__(self, request: web.Request, headers: dict[str, str], include_usage: bool = False, public_model: str = "", request_id: str = "", recorder: Recorder | None = None) -> None:
         self._request = request
-        self.response = _sse_response(headers)
-        self.write = self.response.write
+        self.response = sse_response(headers)
+        self.write: Callable[[bytes], Awaitable[None]] = self.response.write
+        self._recorder = recorder
+        if recorder is not None:  # the response cache keeps what the client got (edge.rcache)
+            self.write = self._recorded
         self._include_usage = include_usage
         self._public_model = public_model
         self._request_id = request_id
@@ -74,10 +79,15 @@ class ChatSSESink:
         await self.response.prepare(self._request)
         _nodelay(self._request)
 
+    async def _recorded(self, data: bytes) -> None:
+        assert self._recorder is not None
+        self._recorder.add(data)
+        await self.response.write(data)
+
     async def end(self, state: StreamState, usage: Usage) -> None:
         if self._include_usage and state.usage is None:
-            await self.response.write(self._estimated_usage(usage))
-        await self.response.write(DONE)
+            await self.write(self._estimated_usage(usage))
+        await self.write(DONE)
         await self.response.write_eof()
 
     def _estimated_usage(self, usage: Usage) -> bytes:
@@ -104,7 +114,7 @@ class ChatSSESink:
         return 499, None, True  # aiohttp cancels the handler when the client goes away
 
 
-async def stream_chat(request: web.Request, gw: Gateway, ctx: RequestContext, chat: ChatRequest, body: dict[str, Any], plan: Resolution) -> web.StreamResponse:
+async def stream_chat(request: web.Request, gw: Gateway, ctx: RequestContext, chat: ChatRequest, body: dict[str, Any], plan: Resolution, recorder: Recorder | None = None, extra_headers: dict[str, str] | None = None) -> web.StreamResponse:
     upstream, target, adapter = await settled_on_failure(gw, ctx, open_stream(gw, plan, ctx, body))
     include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
     public = ctx.record.public_model
@@ -113,7 +123,10 @@ async def stream_chat(request: web.Request, gw: Gateway, ctx: RequestContext, ch
         stream = PassthroughStream(public, include_usage, gw.scrubber.sse)
     else:
         stream = DecodedStream(adapter.stream_decoder(), OpenAIChunkEncoder(public, include_usage, ctx.request_id, scrub=gw.scrubber.sse))
-    sink = ChatSSESink(request, response_headers(ctx), include_usage, public, ctx.request_id)
+    headers = response_headers(ctx)
+    if extra_headers:
+        headers.update(extra_headers)
+    sink = ChatSSESink(request, headers, include_usage, public, ctx.request_id, recorder)
     await relay(gw, ctx, upstream, target.provider, stream, sink, lambda: _prompt_tokens(body))
     return sink.response
 
@@ -140,7 +153,7 @@ async def replay_as_stream(request: web.Request, completion: bytes, include_usag
         frames.append(dict(base, choices=[{"index": choice.get("index", 0), "delta": {}, "finish_reason": choice.get("finish_reason")}]))
     if include_usage and doc.get("usage"):
         frames.append(dict(base, choices=[], usage=doc["usage"]))
-    response = _sse_response(headers)
+    response = sse_response(headers)
     await response.prepare(request)
     await response.write(b"".join(b"data: " + jsonio.dumps(f) + b"\n\n" for f in frames) + DONE)
     await response.write_eof()

@@ -7,14 +7,14 @@ PostgreSQL (several hosts; edge.store.postgres). Both keep the same tables and c
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from msgspec import Struct
 
 from ..accounting import UsageRecord
 from .reports import AttemptsRow, RouteStatsRow, SeriesRow
 
-__all__ = ["AttemptsRow", "GROUPINGS", "KeyRow", "RouteStatsRow", "SeriesRow", "Store", "UsageRow", "check_grouping"]
+__all__ = ["AttemptsRow", "GROUPINGS", "KeyRow", "RouteStatsRow", "SeriesRow", "Store", "UsageRow", "check_grouping", "usage_row"]
 
 GROUPINGS = ("model", "key", "provider", "day", "tag:<name>")
 
@@ -46,6 +46,17 @@ class UsageRow(Struct):
     reasoning_tokens: int
     cost_usd: float
     errors: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    cache_hits: int = 0
+    saved_usd: float = 0.0
+
+
+def usage_row(row: Any) -> UsageRow:
+    """One row of either store's usage query: group, requests, prompt, completion, cached and
+    reasoning tokens, cost, errors, cache writes (5 minutes, 1 hour), response-cache hits, saved."""
+    g, n, p, c, ca, r, cost, e, w5, w1, hits, saved = row
+    return UsageRow(str(g), int(n), int(p or 0), int(c or 0), int(ca or 0), int(r or 0), float(cost), int(e or 0), int(w5 or 0), int(w1 or 0), int(hits or 0), float(saved or 0))
 
 
 def check_grouping(group_by: str) -> str:

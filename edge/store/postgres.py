@@ -30,7 +30,7 @@ from edge.fastpath import jsonio
 
 from ..accounting import UsageRecord
 from ..config import redact_url
-from .base import KeyRow, UsageRow, check_grouping
+from .base import KeyRow, UsageRow, check_grouping, usage_row
 from .batches import KEEP_S, POSTGRES_CLAIM, POSTGRES_PRUNE, POSTGRES_TABLE
 from .reports import AttemptsRow, RouteStatsRow, SeriesRow, attempt_rows, attempts_sql, errors_sql, latency_sql, route_stats, series_rows, series_sql
 from .schema import ADDED_COLUMNS, KEY_COLUMNS, REQUEST_COLUMNS, key_from_row, key_row, request_row
@@ -324,11 +324,12 @@ class PostgresStore:
         rows = await self._fetch(
             "fetch",
             f'SELECT ({expr}) COLLATE "C" AS g, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), '
-            "SUM(reasoning_tokens), COALESCE(SUM(cost_usd), 0), COUNT(*) FILTER (WHERE status >= 400) "
+            "SUM(reasoning_tokens), COALESCE(SUM(cost_usd), 0), COUNT(*) FILTER (WHERE status >= 400), "
+            "SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens), SUM(cache_hit), COALESCE(SUM(saved_usd), 0) "
             "FROM requests WHERE ts >= $1 GROUP BY g ORDER BY g",
             *params,
         )
-        return [UsageRow(str(g), int(n), int(p or 0), int(c or 0), int(ca or 0), int(r or 0), float(cost), int(e or 0)) for g, n, p, c, ca, r, cost, e in rows]
+        return [usage_row(row) for row in rows]
 
     async def usage_series(self, since: float, bucket_s: float, group_by: str) -> list[SeriesRow]:
         check_grouping(group_by)

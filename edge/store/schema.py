@@ -19,12 +19,20 @@ REQUEST_COLUMNS = (
     "attempts", "status", "error_type", "prompt_tokens", "completion_tokens", "cached_tokens",
     "reasoning_tokens", "estimated", "cost_usd", "latency_ms", "ttft_ms", "client_disconnected",
     "fallback_reason", "attempt_log", "tags", "dropped_params",
+    "cache_write_5m_tokens", "cache_write_1h_tokens", "saved_usd", "cache_hit",
 )
 
 # Columns added after the first release, with their SQL type: each store adds the ones an older
 # ledger lacks when it opens it (``dropped_params``: the request fields the route did not get,
 # comma separated).
-ADDED_COLUMNS = (("dropped_params", "TEXT"),)
+ADDED_COLUMNS = (
+    ("dropped_params", "TEXT"),
+    # Prompt-cache writes by TTL, what caching saved (USD), a response-cache hit (0/1).
+    ("cache_write_5m_tokens", "BIGINT NOT NULL DEFAULT 0"),
+    ("cache_write_1h_tokens", "BIGINT NOT NULL DEFAULT 0"),
+    ("saved_usd", "DOUBLE PRECISION"),
+    ("cache_hit", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 KEY_COLUMNS = ("id", "name", "hash", "prefix", "created_at", "models", "rpm", "tpm", "budget_usd", "period", "tags", "expires_at", "revoked_at")
 
@@ -37,6 +45,7 @@ def request_row(r: UsageRecord) -> tuple[object, ...]:
         r.fallback_reason, jsonio.encode_struct(r.attempt_log).decode() if r.attempt_log else None,
         jsonio.dumps(r.tags).decode() if r.tags else None,
         ",".join(r.dropped_params) if r.dropped_params else None,
+        r.cache_write_5m_tokens, r.cache_write_1h_tokens, r.saved_usd, int(r.cache_hit),
     )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..accounting import UsageRecord
-from .base import KeyRow, UsageRow, check_grouping
+from .base import KeyRow, UsageRow, check_grouping, usage_row
 from .batches import KEEP_S, SQLITE_PRUNE, SQLITE_TABLE
 from .reports import AttemptsRow, RouteStatsRow, SeriesRow, attempt_rows, attempts_sql, errors_sql, latency_sql, route_stats, series_rows, series_sql
 from .schema import ADDED_COLUMNS, KEY_COLUMNS, key_from_row, key_row, request_row
@@ -198,10 +198,11 @@ class SQLiteStore:
         params.append(since)
         rows = await self._call(
             f"SELECT {expr} AS g, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), "
-            f"SUM(reasoning_tokens), COALESCE(SUM(cost_usd), 0), SUM(status >= 400) FROM requests WHERE ts >= ? GROUP BY g ORDER BY g",
+            f"SUM(reasoning_tokens), COALESCE(SUM(cost_usd), 0), SUM(status >= 400), "
+            f"SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens), SUM(cache_hit), COALESCE(SUM(saved_usd), 0) FROM requests WHERE ts >= ? GROUP BY g ORDER BY g",
             params,
         )
-        return [UsageRow(str(g), int(n), int(p or 0), int(c or 0), int(ca or 0), int(r or 0), float(cost), int(e or 0)) for g, n, p, c, ca, r, cost, e in rows]
+        return [usage_row(row) for row in rows]
 
     def _report_sync(self, queries: list[tuple[str, Any]]) -> list[list[tuple[Any, ...]]]:
         # Dashboard reports scan a period's rows and can take a while on a big ledger: they get

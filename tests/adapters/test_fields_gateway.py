@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from edge.adapters import KINDS
-from edge.adapters.fields import CACHE_BREAKPOINT, CHAT_FIELDS, DECLARED, MESSAGE_NAME, Action, FieldRule, ValueRule
+from edge.adapters.fields import CACHE_BREAKPOINT, CACHE_CONTROL, CHAT_FIELDS, DECLARED, MESSAGE_NAME, TOOL_CACHE_CONTROL, Action, FieldRule, ValueRule
 from edge.params import DROP_HEADER, DROPPED_HEADER
 from tests.support import Mock, Server, request, write_config
 
@@ -89,6 +89,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "functions": {"functions": [TOOL["function"]]},
     MESSAGE_NAME: {"messages": [dict(USER, name="alice")]},
     CACHE_BREAKPOINT: {"messages": [{"role": "user", "content": [{"type": "text", "text": "a long shared prefix", "prompt_cache_breakpoint": {"mode": "explicit"}}, {"type": "text", "text": "hello"}]}]},
+    CACHE_CONTROL: {"messages": [{"role": "user", "content": [{"type": "text", "text": "a long shared prefix", "cache_control": {"type": "ephemeral", "ttl": "5m"}}, {"type": "text", "text": "hello"}]}]},
+    TOOL_CACHE_CONTROL: {"tools": [dict(TOOL, cache_control={"type": "ephemeral"})]},
 }
 
 # Values whose action differs from the field's ordinary one for some kind (the value rules).
@@ -169,9 +171,9 @@ def _expected(kind: str, case: Case, body: dict[str, Any]) -> tuple[Action, str 
     fields = KINDS[kind].fields
     assert fields is not None
     rule: FieldRule = fields.rules[case.field]
-    if case.field in (MESSAGE_NAME, CACHE_BREAKPOINT):
-        param = "messages[0].name" if case.field == MESSAGE_NAME else "messages[0].content[0].prompt_cache_breakpoint"
-        return rule.action, rule.upstream, param
+    nested = {MESSAGE_NAME: "messages[0].name", CACHE_BREAKPOINT: "messages[0].content[0].prompt_cache_breakpoint", CACHE_CONTROL: "messages[0].content[0].cache_control", TOOL_CACHE_CONTROL: "tools[0].cache_control"}
+    if case.field in nested:
+        return rule.action, rule.upstream, nested[case.field]
     action, value_rule = rule.decide(body.get(case.field), body)
     upstream: str | None = value_rule.upstream if isinstance(value_rule, ValueRule) else rule.upstream
     return action, upstream, case.field
@@ -252,8 +254,10 @@ def _run(gateway: Server, upstream: Mock, home: Path, kind: str, case: Case) -> 
         sent = seen["last_request"]
         if case.field == "model":
             assert sent["model"] == "echo"
-        elif case.field in (MESSAGE_NAME, CACHE_BREAKPOINT):
+        elif case.field in (MESSAGE_NAME, CACHE_BREAKPOINT, CACHE_CONTROL):
             assert sent["messages"] == body["messages"]
+        elif case.field == TOOL_CACHE_CONTROL:
+            assert sent["tools"] == body["tools"]
         else:
             assert sent[case.field] == body[case.field], (case.field, sent)
         return

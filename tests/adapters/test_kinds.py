@@ -29,7 +29,7 @@ def test_kind_options_are_decoded_by_the_kinds_own_struct() -> None:
     )
     a = config.providers["a"].options
     assert type(a).__name__ == "AnthropicOptions" and a.default_max_tokens == 77 and a.thinking_budgets == {"low": 5}
-    assert type(config.providers["o"].options).__name__ == "NoOptions"
+    assert type(config.providers["o"].options).__name__ == "OpenAIOptions" and config.providers["o"].options.cache_control == "drop"
     adapter = build_adapter("anthropic", "https://x", None, None, a)
     assert adapter.default_max_tokens == 77  # type: ignore[attr-defined]
 
