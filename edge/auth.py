@@ -182,6 +182,13 @@ class Authenticator:
         else:
             self._by_hash[digest] = _principal(row, self._default)
 
+    def principal_for(self, key_id: str) -> Principal | None:
+        """The active key with this id (a batch runs as the key that made it), or None."""
+        for principal in self._by_hash.values():
+            if principal.key_id == key_id:
+                return principal
+        return None
+
     @property
     def required(self) -> bool:
         return bool(self._by_hash) or bool(self._revoked) or not self._loaded

@@ -20,6 +20,7 @@ from msgspec import Struct, field
 from edge.adapters import KINDS
 from edge.fastpath import jsonio
 
+from .config_batch import BatchConfig
 from .config_check import check_config, renamed_cooldown_keys
 from .config_text import ConfigError, describe, redact_url, substitute
 from .config_tracing import TracingConfig, resolve_tracing
@@ -261,6 +262,8 @@ class Config(_Frozen, frozen=True):
     cache: CacheConfig = field(default_factory=CacheConfig)
     # OpenTelemetry traces; every field resolved against OTEL_* at load (edge.config_tracing).
     tracing: TracingConfig = field(default_factory=TracingConfig)
+    # The Batch API: rows run by the gateway itself (edge.batch, edge.config_batch).
+    batch: BatchConfig = field(default_factory=BatchConfig)
     # Where the file was read from; relative sqlite paths resolve against its folder.
     source: str = "<embedded default>"
 

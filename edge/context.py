@@ -25,7 +25,7 @@ __all__ = ["RequestContext", "admit", "admit_checked", "settle", "settled_on_fai
 
 
 class RequestContext:
-    __slots__ = ("request_id", "principal", "started", "record", "timeout_s", "deadline", "fallback_reason", "usage", "cost", "saved", "token_estimate", "limit_headers", "attempts", "drop_params")
+    __slots__ = ("request_id", "principal", "started", "record", "timeout_s", "deadline", "fallback_reason", "usage", "cost", "saved", "token_estimate", "limit_headers", "attempts", "drop_params", "on_record")
 
     def __init__(
         self,
@@ -52,6 +52,9 @@ class RequestContext:
         self.attempts: list[tuple[str, int | str, float, str | None]] = []
         # The client asked to drop the fields a route cannot honour (x-edge-drop-params).
         self.drop_params = False
+        # Where the settled record goes instead of accounting (metrics and ledger): a batch row
+        # writes its ledger row with its outcome, in one transaction (edge.batch.execute).
+        self.on_record: Callable[[UsageRecord], None] | None = None
         self.record = UsageRecord(
             request_id=request_id,
             ts=time.time(),
@@ -155,5 +158,8 @@ def settle(gw: Gateway, ctx: RequestContext, usage: Usage | None = None, finish_
     gw.admission.settle(ctx.principal, ctx.token_estimate, total.total_tokens if total is not None else None, record.cost_usd, record.tags)
     if gw.tracing is not None:
         gw.tracing.settled(ctx, usage, finish_reason)
-    gw.accounting.record(record)
+    if ctx.on_record is None:
+        gw.accounting.record(record)
+    else:
+        ctx.on_record(record)
     return record.cost_usd if total is not None else None

@@ -15,10 +15,13 @@ from edge.config import Config
 from edge.gateway import Gateway
 
 from .admin import create_key, list_keys, revoke_key
+from .batch_common import BATCH
+from .batches import cancel_batch, create_batch, get_batch, list_batches, retry_batch
 from .catalog_page import models_page
 from .chat import chat_completions
 from .dashboard_api import budgets, route_states, usage_routes, usage_series
 from .embeddings import embeddings
+from .files import create_file, delete_file, file_content, get_file, list_files
 from .health import healthz, metrics, readyz
 from .appkeys import GATEWAY
 from .middleware import CAPS, edge_middleware, tracing_middleware
@@ -34,9 +37,15 @@ def create_app(config: Config, shared_dir: Path | None = None) -> web.Applicatio
     gateway = Gateway(config, shared_dir)
     # The tracing middleware only when tracing is on: the off path pays nothing for it.
     middlewares = [edge_middleware] if gateway.tracing is None else [tracing_middleware, edge_middleware]
-    app = web.Application(middlewares=middlewares, client_max_size=gateway.max_body_bytes)
+    # Batch files may be larger than a request body (batch.max_file_mb, plus the form around
+    # it); JSON endpoints still hold bodies to server.max_body_mb (edge.http.body).
+    file_bytes = int(config.batch.max_file_mb * 1024 * 1024) + 65536
+    app = web.Application(middlewares=middlewares, client_max_size=max(gateway.max_body_bytes, file_bytes))
     app[GATEWAY] = gateway
-    app[CAPS] = ConcurrencyCaps(config.server.max_concurrent, config.server.max_concurrent_per_key)
+    app[CAPS] = caps = ConcurrencyCaps(config.server.max_concurrent, config.server.max_concurrent_per_key)
+    from edge.batch.service import BatchService
+
+    app[BATCH] = batch = BatchService(gateway, lambda: caps.in_flight)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", list_models)
@@ -53,17 +62,34 @@ def create_app(config: Config, shared_dir: Path | None = None) -> web.Applicatio
     app.router.add_post("/v1/keys", create_key)
     app.router.add_get("/v1/keys", list_keys)
     app.router.add_delete("/v1/keys/{key_id}", revoke_key)
+    _add_batch_routes(app)
     _add_pages(app, config)
 
     async def start(app: web.Application) -> None:
         await gateway.start()
+        await batch.start()
 
     async def close(app: web.Application) -> None:
+        await batch.close()
         await gateway.close()
 
     app.on_startup.append(start)
     app.on_cleanup.append(close)
     return app
+
+
+def _add_batch_routes(app: web.Application) -> None:
+    """OpenAI's Files and Batches endpoints (edge.http.files, edge.http.batches)."""
+    app.router.add_post("/v1/files", create_file)
+    app.router.add_get("/v1/files", list_files)
+    app.router.add_get("/v1/files/{file_id}", get_file)
+    app.router.add_get("/v1/files/{file_id}/content", file_content)
+    app.router.add_delete("/v1/files/{file_id}", delete_file)
+    app.router.add_post("/v1/batches", create_batch)
+    app.router.add_get("/v1/batches", list_batches)
+    app.router.add_get("/v1/batches/{batch_id}", get_batch)
+    app.router.add_post("/v1/batches/{batch_id}/cancel", cancel_batch)
+    app.router.add_post("/v1/batches/{batch_id}/retry", retry_batch)
 
 
 def _add_pages(app: web.Application, config: Config) -> None:

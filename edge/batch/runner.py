@@ -1,0 +1,193 @@
+"""The worker's batch runner: claims rows of open batches, runs them, writes their outcomes.
+
+Every worker of every instance runs one (``batch.run``). Each pass over the open batches
+claims as many rows as the worker has free slots (edge.batch.store: a row goes to one worker
+only), runs each as its own task (edge.batch.execute), and hands finished rows to a writer that
+commits them together every ``batch.flush_s``. A batch with nothing left to run is finalized.
+
+Yielding to live traffic, two ways:
+- Slots: ``batch.concurrency`` rows at once while the worker serves no live request; each
+  live request in flight takes one slot away, down to ``batch.min_concurrency``.
+- Limits: a row is admitted like a live request, against the same rpm/tpm and budgets. When an
+  admission leaves less than ``batch.live_reserve`` of the key's limit, the key's batches
+  pause until that reserve has refilled, so live requests find it; a row the limit refuses
+  goes back unrun (it is not a failure) and the key pauses for the limit's Retry-After.
+
+A heartbeat renews the leases of the rows this worker holds; when the worker dies (kill -9),
+its rows' leases end and other workers, or this one restarted, run them again. Their outcome
+was never written (it is written only with the claim held), so nothing is billed twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from ..auth import ANONYMOUS, Principal
+from ..config_batch import BatchConfig
+from ..gateway import Gateway
+from .execute import Deferred, limit_headroom, run_row
+from .model import Claimed, Finished, JobRow, new_id
+from .store import BatchStore
+
+__all__ = ["BatchRunner"]
+
+log = logging.getLogger("edge.batch")
+
+_FLUSH_AT = 64  # finished rows that make the writer commit before its interval
+
+
+class BatchRunner:
+    def __init__(self, gw: Gateway, store: BatchStore, config: BatchConfig, live_in_flight: Callable[[], int]) -> None:
+        self._gw = gw
+        self._store = store
+        self._config = config
+        self._live = live_in_flight
+        self.claim = new_id("worker_")  # this worker's claims: a restarted worker has a new one
+        self._running: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._finished: list[Finished] = []
+        self._paused: dict[str, float] = {}  # key id -> unix time its batches may go on
+        self._wake = asyncio.Event()
+        self._flush_now = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._failing = False
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._loop(), name="edge-batch-runner"),
+            asyncio.create_task(self._writer(), name="edge-batch-writer"),
+            asyncio.create_task(self._heartbeat(), name="edge-batch-lease"),
+        ]
+
+    def wake(self) -> None:
+        """A batch was created or cancelled: look now, not at the next poll."""
+        self._wake.set()
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        running = list(self._running.values())
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *running, return_exceptions=True)
+        await self._flush()
+        # Rows still held go back at once, so a restarted worker need not wait out their lease.
+        for batch_id, line in list(self._running):
+            try:
+                await self._store.release(batch_id, line, self.claim, 0.0)
+            except Exception:
+                break  # their leases end by themselves
+
+    def slots(self) -> int:
+        cfg = self._config
+        return max(cfg.min_concurrency, cfg.concurrency - self._live())
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self._pass()
+                if self._failing:
+                    log.info("batch: the store answers again")
+                self._failing = False
+            except Exception as exc:
+                if not self._failing:
+                    log.warning("batch: cannot read or claim rows (%s); retrying", type(exc).__name__)
+                self._failing = True
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._config.poll_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    def _principal(self, job: JobRow) -> Principal | None:
+        if not job.owner:
+            return ANONYMOUS
+        return self._gw.auth.principal_for(job.owner)
+
+    async def _pass(self) -> None:
+        now = time.time()
+        for job in await self._store.active_jobs():
+            mine = any(key[0] == job.id for key in self._running) or any(f.batch_id == job.id for f in self._finished)
+            if job.status == "cancelling" or (job.expires_at is not None and now >= job.expires_at):
+                if not mine:
+                    await self._finalize(job, now)
+                continue
+            principal = self._principal(job)
+            key = principal.key_id if principal is not None and principal.key_id else ""
+            if self._paused.get(key, 0.0) > now:
+                continue
+            free = self.slots() - len(self._running)
+            if free <= 0:
+                return
+            rows = await self._store.claim(job.id, self.claim, now, now + self._config.lease_s, free)
+            for row in rows:
+                task = asyncio.create_task(self._run(job, principal, key, row), name=f"edge-batch-row-{row.id}")
+                self._running[(job.id, row.line)] = task
+            if not rows and not mine:
+                await self._finalize(job, now)
+
+    async def _finalize(self, job: JobRow, now: float) -> None:
+        status = await self._store.finalize(job.id, now)
+        if status is not None:
+            log.info("batch %s %s", job.id, status)
+
+    async def _run(self, job: JobRow, principal: Principal | None, key: str, row: Claimed) -> None:
+        def admitted(headers: dict[str, str] | None) -> None:
+            if principal is None:
+                return
+            reserve = self._config.live_reserve
+            left = limit_headroom(principal, headers)
+            if left < reserve:
+                # Until the reserve has refilled: the missing share of a one-minute window.
+                self._paused[key] = max(self._paused.get(key, 0.0), time.time() + (reserve - left) * 60.0)
+
+        try:
+            outcome = await run_row(self._gw, job, principal, row, self.claim, admitted)
+            if isinstance(outcome, Deferred):
+                self._paused[key] = max(self._paused.get(key, 0.0), outcome.not_before)
+                await self._store.release(job.id, row.line, self.claim, outcome.not_before)
+            else:
+                self._finished.append(outcome)
+                if len(self._finished) >= _FLUSH_AT:
+                    self._flush_now.set()
+        except Exception:
+            # A bug, not an answer: the row stays claimed and runs again when its lease ends.
+            log.exception("batch %s: row %s failed to run", job.id, row.id)
+        finally:
+            self._running.pop((job.id, row.line), None)
+            self._wake.set()
+
+    async def _flush(self) -> bool:
+        items, self._finished = self._finished, []
+        if not items:
+            return False
+        try:
+            await self._store.finish(items)
+            return True
+        except Exception as exc:
+            # Not written: the rows stay claimed and run again after their lease (never twice
+            # billed: nothing of theirs was committed).
+            log.warning("batch: could not write %d finished rows (%s); they will run again", len(items), type(exc).__name__)
+            return False
+
+    async def _writer(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._flush_now.wait(), self._config.flush_s)
+            except TimeoutError:
+                pass
+            self._flush_now.clear()
+            if await self._flush():
+                self._wake.set()  # the batch may be ready to finalize
+
+    async def _heartbeat(self) -> None:
+        every = self._config.lease_s / 3
+        while True:
+            await asyncio.sleep(every)
+            if self._running or self._finished:
+                try:
+                    await self._store.renew(self.claim, time.time() + self._config.lease_s)
+                except Exception as exc:
+                    log.warning("batch: could not renew row leases (%s)", type(exc).__name__)

@@ -1,0 +1,39 @@
+"""What the Files and Batches endpoints share: the worker's batch service, owners, paging."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from edge.errors import EdgeError, InvalidRequest
+
+from ..auth import Principal
+from ..batch.service import BatchService
+
+__all__ = ["BATCH", "Conflict", "owner_of", "page_limit"]
+
+BATCH = web.AppKey("edge_batch", BatchService)
+
+
+class Conflict(EdgeError):
+    """The object is not in a state that allows this (cancel a finished batch, retry a running one)."""
+
+    status = 409
+    type = "invalid_request_error"
+    code = "conflict"
+
+
+def owner_of(principal: Principal) -> str | None:
+    """Whose files and batches a caller sees: its own (anonymous: ''), or all for the admin key."""
+    return None if principal.is_admin else principal.key_id or ""
+
+
+def page_limit(raw: str | None, default: int, most: int) -> int:
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidRequest(f"'limit' must be a whole number, got '{raw[:20]}'.", param="limit") from None
+    if not 1 <= value <= most:
+        raise InvalidRequest(f"'limit' must be between 1 and {most}, got {value}.", param="limit")
+    return value
