@@ -68,8 +68,9 @@ INSERT_FILE = "INSERT INTO files (id, owner, purpose, filename, bytes, created_a
 FILE_COLUMNS = "id, owner, purpose, filename, bytes, created_at"
 RENEW = "UPDATE batch_rows SET lease_until = ? WHERE claim = ? AND state = 'running'"
 RELEASE = "UPDATE batch_rows SET state = 'pending', claim = NULL, lease_until = NULL, not_before = ? WHERE batch_id = ? AND line = ? AND claim = ? AND state = 'running'"
+# A finished row keeps its claim: which worker ran it (claims take pending or running rows only).
 FINISH = (
-    "UPDATE batch_rows SET state = ?, status_code = ?, out = ?, claim = NULL, lease_until = NULL, prompt_tokens = ?, "
+    "UPDATE batch_rows SET state = ?, status_code = ?, out = ?, lease_until = NULL, prompt_tokens = ?, "
     "completion_tokens = ?, cached_tokens = ?, reasoning_tokens = ?, cost_usd = ? "
     "WHERE batch_id = ? AND line = ? AND claim = ? AND state = 'running'"
 )
