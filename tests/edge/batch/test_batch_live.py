@@ -13,7 +13,6 @@ import statistics
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import openai
 import pytest
