@@ -1,4 +1,4 @@
-"""The ``edge`` command: serve, mock, keys, usage, config, probe, bench.
+"""The ``edge`` command: serve, mock, keys, usage, config, probe, bench, batch.
 
 ``edge serve`` with no config runs the embedded default (mock provider, SQLite ledger, providers
 found in the environment). Config errors print the path and value at fault and exit 2.
@@ -281,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     # probe's own --config (the config whose models it probes) is the global one too.
     probe = sub.add_parser("probe", help="run the compatibility checklist against an OpenAI-compatible endpoint", parents=[_global(config=False)])
     probe_arguments(probe).set_defaults(func=_cmd_probe)
+
+    from .batch.cli import add_parser as batch_arguments  # argparse only; the API calls on run
+
+    batch_arguments(sub, common)
     return parser
 
 
