@@ -97,11 +97,23 @@ def check_config(config: Config, source: str) -> None:
     if config.limits.instances < 1:
         errors.append(f"limits.instances: must be at least 1 (got {config.limits.instances})")
     errors.extend(_cycles(config))
+    errors.extend(_batch_errors(config))
     for name in config.prices:
         if config.prices[name].input < 0 or config.prices[name].output < 0:
             errors.append(f"prices.{name}: prices must not be negative")
     if errors:
         raise ConfigError(f"{source}: " + "\n  ".join(errors))
+
+
+def _batch_errors(config: Config) -> list[str]:
+    b = config.batch
+    errors = [f"batch.{name}: must be positive (got {getattr(b, name)})" for name in ("max_file_mb", "lease_s", "poll_s", "flush_s") if getattr(b, name) <= 0]
+    errors += [f"batch.{name}: must be at least 1 (got {getattr(b, name)})" for name in ("concurrency", "min_concurrency", "max_rows") if getattr(b, name) < 1]
+    if b.min_concurrency > b.concurrency:
+        errors.append(f"batch.min_concurrency: must be at most batch.concurrency ({b.concurrency}, got {b.min_concurrency})")
+    if not 0 <= b.live_reserve < 1:
+        errors.append(f"batch.live_reserve: must be at least 0 and less than 1 (got {b.live_reserve})")
+    return errors
 
 
 def _cooldown_errors(c: CooldownConfig) -> list[str]:

@@ -65,6 +65,9 @@ def test_missing_variable_is_named() -> None:
         ({"providers": {"p": {"kind": "openai", "base_url": "https://x", "headers": {"x-a": "1\r\nx-b: 2"}}}}, "providers.p.headers.x-a: the value must be printable ASCII on one line"),
         ({"providers": {"p": {"kind": "openai", "base_url": "https://x", "headers": {"x a": "1"}}}}, "providers.p.headers: 'x a' is not a valid header name"),
         ({"providers": {"p": {"kind": "openai", "base_url": "https://x", "max_connections": 0}}}, "providers.p.max_connections: must be at least 1"),
+        ({"batch": {"live_reserve": 1.0}}, "batch.live_reserve: must be at least 0 and less than 1 (got 1.0)"),
+        ({"batch": {"concurrency": 0}}, "batch.concurrency: must be at least 1 (got 0)"),
+        ({"batch": {"max_file_mb": 0}}, "batch.max_file_mb: must be positive (got 0"),
     ],
 )
 def test_bad_values_name_path_and_value(doc: dict, message: str) -> None:
