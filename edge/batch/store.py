@@ -75,6 +75,10 @@ class BatchStore(Protocol):
         """The input lines of a batch's failed rows, in order (for a retry)."""
         ...
 
+    def unavailable(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the database cannot answer now (the endpoints answer 503)."""
+        ...
+
 
 class Outcome:
     """What ``finalize`` decided, computed the same way by both engines."""

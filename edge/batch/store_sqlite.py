@@ -76,6 +76,10 @@ class SQLiteBatchStore:
     async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.to_thread(self._sync, work, True)
 
+    def unavailable(self, exc: BaseException) -> bool:
+        # A full disk, a lock held past the busy timeout, an I/O error (as edge.store.sqlite).
+        return isinstance(exc, (sqlite3.OperationalError, OSError, TimeoutError))
+
     async def create_file(self, row: FileRow, data: bytes) -> None:
         values = (row.id, row.owner, row.purpose, row.filename, row.bytes, row.created_at, data)
         await self._write(lambda c: c.execute(sql.INSERT_FILE, values))

@@ -15,7 +15,7 @@ from edge.config import Config
 from edge.gateway import Gateway
 
 from .admin import create_key, list_keys, revoke_key
-from .batch_common import BATCH
+from .batch_common import BATCH, guarded
 from .batches import cancel_batch, create_batch, get_batch, list_batches, retry_batch
 from .catalog_page import models_page
 from .chat import chat_completions
@@ -80,16 +80,16 @@ def create_app(config: Config, shared_dir: Path | None = None) -> web.Applicatio
 
 def _add_batch_routes(app: web.Application) -> None:
     """OpenAI's Files and Batches endpoints (edge.http.files, edge.http.batches)."""
-    app.router.add_post("/v1/files", create_file)
-    app.router.add_get("/v1/files", list_files)
-    app.router.add_get("/v1/files/{file_id}", get_file)
-    app.router.add_get("/v1/files/{file_id}/content", file_content)
-    app.router.add_delete("/v1/files/{file_id}", delete_file)
-    app.router.add_post("/v1/batches", create_batch)
-    app.router.add_get("/v1/batches", list_batches)
-    app.router.add_get("/v1/batches/{batch_id}", get_batch)
-    app.router.add_post("/v1/batches/{batch_id}/cancel", cancel_batch)
-    app.router.add_post("/v1/batches/{batch_id}/retry", retry_batch)
+    app.router.add_post("/v1/files", guarded(create_file))
+    app.router.add_get("/v1/files", guarded(list_files))
+    app.router.add_get("/v1/files/{file_id}", guarded(get_file))
+    app.router.add_get("/v1/files/{file_id}/content", guarded(file_content))
+    app.router.add_delete("/v1/files/{file_id}", guarded(delete_file))
+    app.router.add_post("/v1/batches", guarded(create_batch))
+    app.router.add_get("/v1/batches", guarded(list_batches))
+    app.router.add_get("/v1/batches/{batch_id}", guarded(get_batch))
+    app.router.add_post("/v1/batches/{batch_id}/cancel", guarded(cancel_batch))
+    app.router.add_post("/v1/batches/{batch_id}/retry", guarded(retry_batch))
 
 
 def _add_pages(app: web.Application, config: Config) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from edge.errors import EdgeError, InvalidRequest
+from edge.store.guard import StoreUnavailable
 
 from ..auth import Principal
 from ..batch.service import BatchService
 
-__all__ = ["BATCH", "Conflict", "owner_of", "page_limit"]
+__all__ = ["BATCH", "Conflict", "guarded", "owner_of", "page_limit"]
 
 BATCH = web.AppKey("edge_batch", BatchService)
 
@@ -37,3 +40,23 @@ def page_limit(raw: str | None, default: int, most: int) -> int:
     if not 1 <= value <= most:
         raise InvalidRequest(f"'limit' must be between 1 and {most}, got {value}.", param="limit")
     return value
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def guarded(handler: Handler) -> Handler:
+    """The handler, with a database that cannot answer now turned into 503 store_unavailable
+    (Retry-After) instead of a 500."""
+
+    async def run(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except EdgeError:
+            raise
+        except Exception as exc:
+            if request.app[BATCH].store.unavailable(exc):
+                raise StoreUnavailable(f"The batch store is not answering ({type(exc).__name__}); retry in a moment.", retry_after=1.0) from None
+            raise
+
+    return run

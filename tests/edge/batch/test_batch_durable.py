@@ -98,3 +98,29 @@ def test_two_instances_on_one_postgres_share_a_batch_without_doubles(mock: Mock,
         for server in servers:
             assert server.stop() == 0
         asyncio.run(drop_schema(schema))
+
+
+def test_a_gateway_started_while_postgres_is_down_serves_and_batches_once_it_is_back(mock: Mock, tmp_path: Path) -> None:
+    from tests.edge.store.pg_instance import PgInstance
+    from tests.support import request
+
+    pg = PgInstance()
+    try:
+        config = write_config(tmp_path / "edge.yaml", batch_config(mock.base_url, pg.url, "batch: {poll_s: 0.1}"))
+        gateway = Server(["serve", "--config", str(config)], cwd=str(tmp_path), timeout=60)
+        try:
+            auth = {"authorization": f"Bearer {ADMIN}"}
+            status, headers, body = request("GET", gateway.url + "/v1/batches", None, auth)
+            assert status == 503 and json.loads(body)["error"]["code"] == "store_unavailable" and headers.get("retry-after")
+            pg.start()
+            wait_for(lambda: request("GET", gateway.url + "/v1/batches", None, auth)[0] == 200, timeout=30, what="the batch store back")
+            tag = f"d{uuid.uuid4().hex[:8]}"
+            batch_id = _submit(gateway.url, _slow_rows(20, tag))
+            with openai.OpenAI(base_url=gateway.url + "/v1", api_key=ADMIN, max_retries=0) as client:
+                batch = wait_done(client, batch_id)
+            assert batch.status == "completed" and batch.request_counts is not None and batch.request_counts.completed == 20
+        finally:
+            assert gateway.stop() == 0
+        assert "Traceback" not in gateway.output, gateway.output[-3000:]
+    finally:
+        pg.destroy()

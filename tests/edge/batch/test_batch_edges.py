@@ -159,3 +159,49 @@ def test_another_key_sees_neither_files_nor_batches(edge: Server, client: openai
         with pytest.raises(openai.NotFoundError):
             theirs.files.retrieve(made.id)
         assert made.id not in {f.id for f in theirs.files.list()}
+
+
+_MULTIPART = "multipart/form-data; boundary=b0undary"
+
+
+def _form(*parts: tuple[str, str | None, bytes]) -> bytes:
+    out = b""
+    for name, filename, data in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        out += f"--b0undary\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + data + b"\r\n"
+    return out + b"--b0undary--\r\n"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "content_type", "status", "words"),
+    [
+        ("POST", "/v1/files", b"--x\r\n", "multipart/form-data", 400, "names no boundary"),
+        ("POST", "/v1/files", b"garbage", _MULTIPART, 400, "holds no parts"),
+        ("POST", "/v1/files", _form(("file", "a.jsonl", b"{}")), _MULTIPART, 400, "'purpose' field"),
+        ("POST", "/v1/files", _form(("purpose", None, b"batch")), _MULTIPART, 400, "'file' field"),
+        ("POST", "/v1/files", b"--b0undary\r\nno blank line--b0undary--", _MULTIPART, 400, "no blank line"),
+        ("POST", "/v1/batches", b"{nope", "application/json", 400, "could not parse the JSON"),
+        ("POST", "/v1/batches", b'{"input_file_id": 5, "endpoint": "/v1/embeddings", "completion_window": "24h"}', "application/json", 400, "input_file_id"),
+        ("POST", "/v1/batches", b'{"endpoint": "/v1/embeddings", "completion_window": "24h"}', "application/json", 400, "'input_file_id' is a required property"),
+        ("POST", "/v1/batches", json.dumps({"input_file_id": "f", "endpoint": "/v1/embeddings", "completion_window": "24h", "metadata": {str(i): "v" for i in range(17)}}).encode(), "application/json", 400, "at most 16 pairs"),
+        ("POST", "/v1/batches", b'{"input_file_id": "f", "endpoint": "/v1/embeddings", "completion_window": "0h"}', "application/json", 400, "completion_window"),
+        ("GET", "/v1/files?order=sideways", None, None, 400, "'order'"),
+        ("GET", "/v1/files/file-nope/content", None, None, 404, "No such File object"),
+        ("DELETE", "/v1/files/file-nope", None, None, 404, "No such File object"),
+        ("POST", "/v1/batches/batch_nope/cancel", b"", None, 404, "No such Batch object"),
+        ("GET", "/v1/batches?limit=abc", None, None, 400, "whole number"),
+    ],
+)
+def test_hostile_requests_are_4xx_envelopes(edge: Server, method: str, path: str, body: bytes | None, content_type: str | None, status: int, words: str) -> None:
+    headers = dict(AUTH)
+    if content_type:
+        headers["content-type"] = content_type
+    got, _, data = request(method, edge.url + path, body, headers)
+    assert got == status, data
+    assert words in str(_error(got, data)["message"]), data
+
+
+def test_an_input_file_that_is_not_text_is_refused(client: openai.OpenAI) -> None:
+    binary = client.files.create(file=("b.jsonl", b"\xff\xfe\x00garbage"), purpose="batch")
+    with pytest.raises(openai.BadRequestError, match="not UTF-8"):
+        client.batches.create(input_file_id=binary.id, endpoint="/v1/chat/completions", completion_window="24h")
