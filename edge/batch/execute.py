@@ -27,7 +27,7 @@ from ..tags import request_tags
 from .model import Claimed, Finished, JobRow
 from .rows import RUNNERS
 
-__all__ = ["Deferred", "run_row"]
+__all__ = ["Deferred", "internal_failure", "limit_headroom", "run_row"]
 
 
 class Deferred:
@@ -110,6 +110,12 @@ def _refused(gw: Gateway, job: JobRow, row: Claimed, claim: str, ctx: RequestCon
     ctx.record.status, ctx.record.error_type = err.status, err.type
     settle(gw, ctx)
     return _finished(job, row, claim, err.status, _line(row, err.status, jsonio.loads(err.envelope())), captured[-1] if captured else None)
+
+
+def internal_failure(job: JobRow, row: Claimed, claim: str) -> Finished:
+    """The outcome of a row whose run raised where it should have answered (a bug of ours)."""
+    err = EdgeError(f"Internal gateway error running this request; quote request id {row.id} when reporting it.")
+    return _finished(job, row, claim, err.status, _line(row, err.status, jsonio.loads(err.envelope())), None)
 
 
 def limit_headroom(principal: Principal, headers: dict[str, str] | None) -> float:

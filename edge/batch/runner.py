@@ -28,7 +28,7 @@ from collections.abc import Callable
 from ..auth import ANONYMOUS, Principal
 from ..config_batch import BatchConfig
 from ..gateway import Gateway
-from .execute import Deferred, limit_headroom, run_row
+from .execute import Deferred, internal_failure, limit_headroom, run_row
 from .model import Claimed, Finished, JobRow, new_id
 from .store import BatchStore
 
@@ -68,13 +68,14 @@ class BatchRunner:
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
+        held = list(self._running)  # before the tasks end and leave the table
         running = list(self._running.values())
         for task in running:
             task.cancel()
         await asyncio.gather(*self._tasks, *running, return_exceptions=True)
         await self._flush()
         # Rows still held go back at once, so a restarted worker need not wait out their lease.
-        for batch_id, line in list(self._running):
+        for batch_id, line in held:
             try:
                 await self._store.release(batch_id, line, self.claim, 0.0)
             except Exception:
@@ -153,8 +154,10 @@ class BatchRunner:
                 if len(self._finished) >= _FLUSH_AT:
                     self._flush_now.set()
         except Exception:
-            # A bug, not an answer: the row stays claimed and runs again when its lease ends.
+            # A bug, not an answer: the row fails with a 500 that names its id (running it again
+            # would fail again, and its lease would be renewed for as long as this worker lives).
             log.exception("batch %s: row %s failed to run", job.id, row.id)
+            self._finished.append(internal_failure(job, row, self.claim))
         finally:
             self._running.pop((job.id, row.line), None)
             self._wake.set()

@@ -15,7 +15,7 @@ from edge.config import Config
 from edge.gateway import Gateway
 
 from .admin import create_key, list_keys, revoke_key
-from .batch_common import BATCH, guarded
+from .batch_common import BATCH, file_uploads, guarded
 from .batches import cancel_batch, create_batch, get_batch, list_batches, retry_batch
 from .catalog_page import models_page
 from .chat import chat_completions
@@ -37,10 +37,9 @@ def create_app(config: Config, shared_dir: Path | None = None) -> web.Applicatio
     gateway = Gateway(config, shared_dir)
     # The tracing middleware only when tracing is on: the off path pays nothing for it.
     middlewares = [edge_middleware] if gateway.tracing is None else [tracing_middleware, edge_middleware]
-    # Batch files may be larger than a request body (batch.max_file_mb, plus the form around
-    # it); JSON endpoints still hold bodies to server.max_body_mb (edge.http.body).
-    file_bytes = int(config.batch.max_file_mb * 1024 * 1024) + 65536
-    app = web.Application(middlewares=middlewares, client_max_size=max(gateway.max_body_bytes, file_bytes))
+    # POST /v1/files takes up to batch.max_file_mb (edge.http.batch_common.file_uploads).
+    middlewares.insert(0, file_uploads)
+    app = web.Application(middlewares=middlewares, client_max_size=gateway.max_body_bytes)
     app[GATEWAY] = gateway
     app[CAPS] = caps = ConcurrencyCaps(config.server.max_concurrent, config.server.max_concurrent_per_key)
     from edge.batch.service import BatchService

@@ -30,8 +30,6 @@ async def read_json(request: web.Request, type: type[T], max_bytes: int) -> tupl
     if length is not None and length > max_bytes:
         raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {max_bytes} bytes (server.max_body_mb).")
     raw = await request.read()
-    if len(raw) > max_bytes:  # a chunked body has no length to check before it is read
-        raise PayloadTooLarge(f"Request body is {len(raw)} bytes; the limit is {max_bytes} bytes (server.max_body_mb).")
     if not raw:
         raise InvalidRequest("The request body is empty; expected a JSON object.")
     try:

@@ -103,10 +103,12 @@ async def _read_body(request: web.Request) -> None:
 
     aiohttp keeps what it read, so the handler's own read returns it at once.
     """
-    length, limit = request.content_length, request.app._client_max_size  # see _translate
+    # The request's own limit: server.max_body_mb, or batch.max_file_mb for a file upload
+    # (edge.http.batch_common.file_uploads); aiohttp's read() holds the body to the same one.
+    length, limit = request.content_length, request._client_max_size
     if length is not None and length > limit:
         # Unread, the declared body would keep the connection busy: close it after the answer.
-        raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {limit} bytes (server.max_body_mb).", extra_headers={"connection": "close"})
+        raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {limit} bytes ({'batch.max_file_mb' if limit > request.app._client_max_size else 'server.max_body_mb'}).", extra_headers={"connection": "close"})
     seconds = request.app[GATEWAY].config.server.body_timeout_s
     try:
         async with asyncio.timeout(seconds):
