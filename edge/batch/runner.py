@@ -1,9 +1,11 @@
 """The worker's batch runner: claims rows of open batches, runs them, writes their outcomes.
 
-Every worker of every instance runs one (``batch.run``). Each pass over the open batches
-claims as many rows as the worker has free slots (edge.batch.store: a row goes to one worker
-only), runs each as its own task (edge.batch.execute), and hands finished rows to a writer that
-commits them together every ``batch.flush_s``. A batch with nothing left to run is finalized.
+Every worker of every instance runs one (``batch.run``). A pass over the open batches claims
+rows up to two rounds of ``batch.concurrency`` (edge.batch.store: a row goes to one worker
+only); they wait in a queue here for a slot, so a finished row starts the next without a trip
+to the store. Each row runs as its own task (edge.batch.execute), and finished rows go to a
+writer that commits them together every ``batch.flush_s``. A batch with nothing left to run is
+finalized; rows queued for a batch that was cancelled or expired meanwhile are given back.
 
 Yielding to live traffic, two ways:
 - Slots: ``batch.concurrency`` rows at once while the worker serves no live request; each
@@ -24,6 +26,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 from ..auth import ANONYMOUS, Principal
 from ..config_batch import BatchConfig
@@ -39,6 +42,13 @@ log = logging.getLogger("edge.batch")
 _FLUSH_AT = 64  # finished rows that make the writer commit before its interval
 
 
+class _Queued(NamedTuple):
+    job: JobRow
+    principal: Principal | None
+    key: str
+    row: Claimed
+
+
 class BatchRunner:
     def __init__(self, gw: Gateway, store: BatchStore, config: BatchConfig, live_in_flight: Callable[[], int]) -> None:
         self._gw = gw
@@ -49,6 +59,8 @@ class BatchRunner:
         self._running: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._finished: list[Finished] = []
         self._paused: dict[str, float] = {}  # key id -> unix time its batches may go on
+        self._queue: list[_Queued] = []  # claimed rows waiting for a slot
+        self._look = True  # ask the store on the next turn of the loop
         self._wake = asyncio.Event()
         self._flush_now = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -63,12 +75,14 @@ class BatchRunner:
 
     def wake(self) -> None:
         """A batch was created or cancelled: look now, not at the next poll."""
+        self._look = True
         self._wake.set()
 
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        held = list(self._running)  # before the tasks end and leave the table
+        held = [(item.job.id, item.row.line) for item in self._queue] + list(self._running)  # before the tasks leave the table
+        self._queue.clear()
         running = list(self._running.values())
         for task in running:
             task.cancel()
@@ -87,19 +101,24 @@ class BatchRunner:
 
     async def _loop(self) -> None:
         while True:
-            try:
-                await self._pass()
-                if self._failing:
-                    log.info("batch: the store answers again")
-                self._failing = False
-            except Exception as exc:
-                if not self._failing:
-                    log.warning("batch: cannot read or claim rows (%s); retrying", type(exc).__name__)
-                self._failing = True
+            # The store is asked when told to (a new batch, the poll) or when fewer rows wait
+            # here than a round of slots; otherwise a finished row starts the next queued one.
+            if self._look or len(self._queue) < self.slots():
+                self._look = False
+                try:
+                    await self._pass()
+                    if self._failing:
+                        log.info("batch: the store answers again")
+                    self._failing = False
+                except Exception as exc:
+                    if not self._failing:
+                        log.warning("batch: cannot read or claim rows (%s); retrying", type(exc).__name__)
+                    self._failing = True
+            self._start_queued()
             try:
                 await asyncio.wait_for(self._wake.wait(), self._config.poll_s)
             except TimeoutError:
-                pass
+                self._look = True
             self._wake.clear()
 
     def _principal(self, job: JobRow) -> Principal | None:
@@ -107,27 +126,51 @@ class BatchRunner:
             return ANONYMOUS
         return self._gw.auth.principal_for(job.owner)
 
+    def _mine(self, batch_id: str) -> bool:
+        """Whether this worker holds a row of the batch (queued, running or not yet written)."""
+        return (
+            any(key[0] == batch_id for key in self._running)
+            or any(item.job.id == batch_id for item in self._queue)
+            or any(f.batch_id == batch_id for f in self._finished)
+        )
+
     async def _pass(self) -> None:
         now = time.time()
-        for job in await self._store.active_jobs():
-            mine = any(key[0] == job.id for key in self._running) or any(f.batch_id == job.id for f in self._finished)
-            if job.status == "cancelling" or (job.expires_at is not None and now >= job.expires_at):
-                if not mine:
+        jobs = await self._store.active_jobs()
+        runnable = {job.id for job in jobs if job.status == "in_progress" and (job.expires_at is None or now < job.expires_at)}
+        for item in [i for i in self._queue if i.job.id not in runnable]:  # cancelled or expired meanwhile
+            self._queue.remove(item)
+            await self._store.release(item.job.id, item.row.line, self.claim, 0.0)
+        for job in jobs:
+            if job.id not in runnable:
+                if not self._mine(job.id):
                     await self._finalize(job, now)
                 continue
             principal = self._principal(job)
             key = principal.key_id if principal is not None and principal.key_id else ""
             if self._paused.get(key, 0.0) > now:
                 continue
-            free = self.slots() - len(self._running)
-            if free <= 0:
+            # Claimed a round ahead: rows wait here for a slot, so a finished row starts the
+            # next one without a trip to the store.
+            want = 2 * self._config.concurrency - len(self._running) - len(self._queue)
+            if want <= 0:
                 return
-            rows = await self._store.claim(job.id, self.claim, now, now + self._config.lease_s, free)
-            for row in rows:
-                task = asyncio.create_task(self._run(job, principal, key, row), name=f"edge-batch-row-{row.id}")
-                self._running[(job.id, row.line)] = task
-            if not rows and not mine:
+            rows = await self._store.claim(job.id, self.claim, now, now + self._config.lease_s, want)
+            self._queue.extend(_Queued(job, principal, key, row) for row in rows)
+            if not rows and not self._mine(job.id):
                 await self._finalize(job, now)
+
+    def _start_queued(self) -> None:
+        now = time.time()
+        index = 0
+        while len(self._running) < self.slots() and index < len(self._queue):
+            item = self._queue[index]
+            if self._paused.get(item.key, 0.0) > now:  # its key is at its reserve: others first
+                index += 1
+                continue
+            del self._queue[index]
+            task = asyncio.create_task(self._run(item.job, item.principal, item.key, item.row), name=f"edge-batch-row-{item.row.id}")
+            self._running[(item.job.id, item.row.line)] = task
 
     async def _finalize(self, job: JobRow, now: float) -> None:
         status = await self._store.finalize(job.id, now)
@@ -183,13 +226,13 @@ class BatchRunner:
                 pass
             self._flush_now.clear()
             if await self._flush():
-                self._wake.set()  # the batch may be ready to finalize
+                self.wake()  # the batch may be ready to finalize
 
     async def _heartbeat(self) -> None:
         every = self._config.lease_s / 3
         while True:
             await asyncio.sleep(every)
-            if self._running or self._finished:
+            if self._running or self._finished or self._queue:
                 try:
                     await self._store.renew(self.claim, time.time() + self._config.lease_s)
                 except Exception as exc:
