@@ -16,6 +16,10 @@ runner on), then three phases, each in the same processes:
    rows/s, CPU per row (the tree's CPU less the live requests' share, at phase 1's CPU per live
    request), and the live requests' latency p50/p99 while the batch ran.
 
+The batch is polled every 0.2 s (GET /v1/batches/{id}, which counts its rows): its CPU is in
+the figures, as a client's would be. ``--profile FILE`` writes py-spy's collapsed stacks of the
+worker during phase 2.
+
 CPU per row is the figure that holds on a shared machine; rows/s depends on what else runs.
 """
 
@@ -86,7 +90,7 @@ def _run_batch(port: int, rows: int, root: int) -> dict[str, float]:
             batch = client.call("GET", f"/v1/batches/{batch_id}")
             if batch["status"] in ("completed", "failed", "expired", "cancelled"):
                 break
-            time.sleep(0.05)
+            time.sleep(0.2)  # polls cost the gateway CPU too: a client's pace, not a tight loop
         took, cpu = time.monotonic() - t0, tree_cpu_seconds(root) - cpu0
     finally:
         client.close()
@@ -175,7 +179,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             live_cpu_ms = (tree_cpu_seconds(root) - cpu0) * 1000 / max(1, live_alone["requests"])
             live_alone["cpu_ms_per_request"] = live_cpu_ms
 
+            spy = None
+            if args.profile:  # py-spy on the worker for the batch-alone phase (bench/README.md)
+                import subprocess
+
+                spy = subprocess.Popen(["py-spy", "record", "--format", "raw", "--rate", "200", "--pid", str(root), "--output", args.profile], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(1.0)
             alone = _run_batch(port, args.rows, root)
+            if spy is not None:
+                spy.send_signal(2)
+                spy.wait(60)
 
             live = Live(port, args.live_rps)
             live.start()
@@ -211,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--live-rps", type=float, default=20.0)
     parser.add_argument("--live-s", type=float, default=3.0, help="seconds of live traffic alone (phase 1)")
     parser.add_argument("--json", help="write the figures here too")
+    parser.add_argument("--profile", help="py-spy raw (collapsed) stacks of the batch-alone phase, to this file")
     args = parser.parse_args(argv)
     doc = run(args)
     print(markdown(doc))
