@@ -20,7 +20,7 @@ from typing import Any
 from edge.fastpath import jsonio
 
 from .fields import CHAT_FIELDS
-from .types import ChatResult, Chunk, ModelNames, ToolCallDelta, UpstreamErrorInfo, UpstreamRequest, Usage
+from .types import ChatResult, Chunk, ModelNames, ToolCallDelta, Unsupported, UpstreamErrorInfo, UpstreamRequest, Usage
 
 __all__ = [
     "BODY_MODEL_NAMES",
@@ -319,3 +319,6 @@ class Translating:
 
     def parse_models(self, body: bytes) -> list[str]:
         return []
+
+    def native_request(self, dialect: str, path: str, body: bytes, stream: bool) -> UpstreamRequest:
+        raise Unsupported(f"this provider does not speak {dialect} natively")

@@ -10,12 +10,19 @@ OpenRouter/LiteLLM convention) are left out and named (adapters/fields.py ``igno
 OpenAI caches prefixes on its own and OpenAI and Azure refuse the unknown field with a 400
 ("Unrecognized request argument supplied: cache_control"). A provider whose server reads them
 (OpenRouter, a LiteLLM proxy) says ``cache_control: pass``, and gets every field as sent.
+
+The option ``responses`` says whether the server also speaks the OpenAI Responses API
+(``native``: POST {base}/responses, forwarded as sent; the default for OpenAI's own
+api.openai.com, and what recent vLLM builds do) or not (``bridge``: the gateway translates a
+Responses request into chat, edge/responses/). It decides whether ``OPENAI_RESPONSES`` is in
+``passthrough``; nothing else branches on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from msgspec import Struct
 
@@ -25,7 +32,7 @@ from ._common import BODY_MODEL_NAMES, parse_retry_after, secrets_for, upstream_
 from ._openai_stream import OpenAIStreamDecoder, usage_from_openai
 from .fields import CACHE_CONTROL, DECLARED, TOOL_CACHE_CONTROL, FieldTable, ignored, passed
 from .kinds import ProviderKind
-from .types import OPENAI_CHAT, ChatResult, UpstreamErrorInfo, UpstreamRequest
+from .types import OPENAI_CHAT, OPENAI_RESPONSES, ChatResult, Unsupported, UpstreamErrorInfo, UpstreamRequest
 
 __all__ = ["FIELDS", "FIELDS_PASSING_HINTS", "KIND", "PROVIDER", "OpenAIAdapter", "OpenAIOptions", "usage_dict", "usage_from_openai"]
 
@@ -33,6 +40,11 @@ PROVIDER = "openai"
 
 # The upstream speaks OpenAI chat JSON and SSE: an OpenAI chat client's stream passes through.
 _PASSTHROUGH = frozenset((OPENAI_CHAT,))
+# ... and the Responses API too (``responses: native``).
+_PASSTHROUGH_RESPONSES = frozenset((OPENAI_CHAT, OPENAI_RESPONSES))
+
+# Hosts that speak the Responses API when the config says nothing about it.
+_RESPONSES_HOSTS = frozenset(("api.openai.com",))
 
 
 class OpenAIAdapter:
@@ -40,8 +52,11 @@ class OpenAIAdapter:
     passthrough = _PASSTHROUGH
     model_names = BODY_MODEL_NAMES  # the model travels in the body
 
-    def __init__(self, base_url: str, api_key: str | None = None, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(self, base_url: str, api_key: str | None = None, headers: Mapping[str, str] | None = None, *, responses: bool = False) -> None:
         base = base_url.rstrip("/")
+        self._base = base
+        if responses:
+            self.passthrough = _PASSTHROUGH_RESPONSES
         self._chat_url = base + "/chat/completions"
         self._embeddings_url = base + "/embeddings"
         self._models_url = base + "/models"
@@ -79,6 +94,12 @@ class OpenAIAdapter:
         if status in (400, 422) and b"stream_options" in error_body:
             return self.chat_request(body, upstream_model, True, ask_usage=False)
         return None
+
+    def native_request(self, dialect: str, path: str, body: bytes, stream: bool) -> UpstreamRequest:
+        """The request as the client sent it (``body``, model already set) to ``{base}{path}``."""
+        if dialect not in self.passthrough:
+            raise Unsupported(f"this server is not configured to speak {dialect} (responses: bridge)")
+        return UpstreamRequest("POST", self._base + path, self._stream_headers if stream else self._headers, body)
 
     def stream_decoder(self) -> OpenAIStreamDecoder:
         return OpenAIStreamDecoder()
@@ -146,10 +167,19 @@ class OpenAIOptions(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     # Prompt-cache hints (cache_control on parts and tools): left out and named (drop), or sent
     # as they are to a server that reads them (pass: OpenRouter, a LiteLLM proxy).
     cache_control: Literal["drop", "pass"] = "drop"
+    # The Responses API: native (the server has POST /responses) or bridge (translate to chat);
+    # unset: native for api.openai.com, bridge for every other server.
+    responses: Literal["native", "bridge"] | None = None
+
+    def speaks_responses(self, base_url: str) -> bool:
+        if self.responses is not None:
+            return self.responses == "native"
+        return (urlsplit(base_url).hostname or "") in _RESPONSES_HOSTS
 
 
 def _build(base_url: str, api_key: str | None, headers: Mapping[str, str], options: Any) -> OpenAIAdapter:
-    return OpenAIAdapter(base_url, api_key, headers)
+    responses = options.speaks_responses(base_url) if isinstance(options, OpenAIOptions) else False
+    return OpenAIAdapter(base_url, api_key, headers, responses=responses)
 
 
 _HINT = "a cache hint OpenAI and Azure refuse; OpenAI caches prefixes on its own (cache_control: pass sends it, for OpenRouter or LiteLLM)"

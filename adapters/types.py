@@ -18,6 +18,7 @@ from edge.fastpath import jsonio
 
 __all__ = [
     "OPENAI_CHAT",
+    "OPENAI_RESPONSES",
     "Adapter",
     "ChatResult",
     "Chunk",
@@ -35,6 +36,9 @@ __all__ = [
 # through unchanged but for the model name (``Adapter.passthrough``); a client surface names the
 # one it speaks, and the server takes the byte fast path exactly when the two meet.
 OPENAI_CHAT = "openai.chat"
+# The OpenAI Responses API (POST /responses and its SSE events): an upstream that declares it gets
+# a Responses client's request forwarded as sent, and its stream passed through.
+OPENAI_RESPONSES = "openai.responses"
 
 # A closed set; "unknown" is for upstream values we do not map, so nothing crashes on a new one.
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call", "unknown"]
@@ -210,3 +214,9 @@ class Adapter(Protocol):
     def parse_models(self, body: bytes) -> list[str]: ...
 
     def parse_error(self, status: int, headers: Any, body: bytes) -> UpstreamErrorInfo: ...
+
+    def native_request(self, dialect: str, path: str, body: bytes, stream: bool) -> UpstreamRequest:
+        """A request in a client dialect this upstream speaks as it is (one of ``passthrough``
+        other than chat): ``path`` below the base URL (``/responses``), ``body`` already encoded.
+        Raises Unsupported for a dialect the upstream does not speak."""
+        ...

@@ -247,6 +247,14 @@ class UiConfig(_Frozen, frozen=True):
     catalog: bool = True
 
 
+class ResponsesConfig(_Frozen, frozen=True):
+    """The Responses API's stored conversations (edge/responses/store.py), kept in the ledger's
+    store (state.ledger): a response made with ``store: true`` can be retrieved, and continued
+    with ``previous_response_id``, on every instance for this long."""
+
+    retention_days: float = 30.0
+
+
 class Config(_Frozen, frozen=True):
     server: ServerConfig = field(default_factory=ServerConfig)
     state: StateConfig = field(default_factory=StateConfig)
@@ -260,6 +268,7 @@ class Config(_Frozen, frozen=True):
     budgets: list[BudgetConfig] = field(default_factory=list)
     ui: UiConfig = field(default_factory=UiConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
+    responses: ResponsesConfig = field(default_factory=ResponsesConfig)
     # OpenTelemetry traces; every field resolved against OTEL_* at load (edge.config_tracing).
     tracing: TracingConfig = field(default_factory=TracingConfig)
     # The Batch API: rows run by the gateway itself (edge.batch, edge.config_batch).

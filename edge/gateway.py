@@ -23,6 +23,7 @@ from .providers import Providers
 from .router import Router
 from .scrub import Scrubber
 from .store import open_server_store, spool_folder
+from .responses.store import open_response_store
 from .routing.retry import RetryBudget
 from .routing.state import RouteStates
 from .tracing import build_tracing
@@ -45,6 +46,8 @@ class Gateway:
         self.metrics = Metrics((*config.models, *listed))
         base = Path(config.source).parent if config.source and not config.source.startswith("<") else Path.cwd()
         self.store = open_server_store(config.state, base, self.metrics.store_state, self.metrics.store_unavailable)
+        # Stored Responses API conversations, beside the ledger (edge/responses/store.py).
+        self.responses = open_response_store(config.state.ledger, base)
         self.ledger = Ledger(self.store, config.state.ledger_flush_s, spool_dir=spool_folder(config.state, base), metrics=self.metrics)
         self.auth = Authenticator(config, self.store, config.keys.refresh_s)
         # shared_dir: the supervisor's folder that every worker of this host maps (rate limits).
@@ -64,6 +67,7 @@ class Gateway:
     async def start(self) -> None:
         await self.providers.start()
         await self.store.start()
+        await self.responses.start()
         await self.auth.start()
         await self.admission.start()
         if self.admission.redis_client is not None:
@@ -89,6 +93,7 @@ class Gateway:
         await self.response_cache.close()
         await self.ledger.close()
         await self.store.close()
+        await self.responses.close()
         if self.tracing is not None:
             await self.tracing.shutdown()  # exports what is still queued
         self.metrics.close()

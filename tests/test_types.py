@@ -57,6 +57,9 @@ class _Core:
     def models_request(self) -> UpstreamRequest | None:
         return None
 
+    def native_request(self, dialect: str, path: str, body: bytes, stream: bool) -> UpstreamRequest:
+        raise NotImplementedError
+
     def parse_models(self, body: bytes) -> list[str]:
         return []
 

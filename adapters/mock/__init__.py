@@ -43,8 +43,11 @@ Wire format: shared/reference/wire-formats.md section 1.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
-from ..kinds import NoOptions, ProviderKind
+from msgspec import Struct
+
+from ..kinds import ProviderKind
 from ..fields import FieldTable
 from ..openai_compat import OpenAIAdapter
 from .server import LocalMock, create_mock_app, start_mock_server
@@ -55,14 +58,22 @@ __all__ = ["KIND", "MOCK_MODELS", "PROVIDER", "MockKnobs", "MockState", "create_
 PROVIDER = "mock"
 
 
-def _build(base_url: str, api_key: str | None, headers: Mapping[str, str], options: NoOptions) -> OpenAIAdapter:
-    # The worker's own mock speaks OpenAI; base_url is where start_local put it.
-    return OpenAIAdapter(base_url, api_key, headers)
+class MockOptions(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``responses: bridge`` makes the mock a chat-only server (for tests); it speaks the
+    Responses API (responses.py) by default."""
+
+    responses: Literal["native", "bridge"] | None = None
+
+
+def _build(base_url: str, api_key: str | None, headers: Mapping[str, str], options: MockOptions) -> OpenAIAdapter:
+    # The worker's own mock speaks OpenAI chat and Responses; base_url is where start_local put it.
+    return OpenAIAdapter(base_url, api_key, headers, responses=options.responses != "bridge")
 
 
 KIND = ProviderKind(
     name=PROVIDER,
     build=_build,
+    options=MockOptions,
     fields=FieldTable.passthrough(),  # it speaks OpenAI and reads nothing it does not know: every field is passed as sent
     capabilities=frozenset(("chat", "stream", "embeddings", "tools", "json_schema", "models_list")),
     needs_base_url=False,

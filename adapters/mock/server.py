@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import anthropic, gemini, ollama, openai
+from . import anthropic, gemini, ollama, openai, responses
 from .state import KNOBS, STATE, MockKnobs, MockState
 
 __all__ = ["create_mock_app", "start_mock_server"]
@@ -17,6 +17,8 @@ def create_mock_app(knobs: MockKnobs | None = None) -> web.Application:
     app.router.add_post("/v1/chat/completions", openai.chat)
     app.router.add_post("/v1/embeddings", openai.embeddings)
     app.router.add_get("/v1/models", openai.models)
+    app.router.add_post("/v1/responses", responses.create)
+    app.router.add_post("/v1/responses/input_tokens", responses.input_tokens)
     # The native dialects.
     app.router.add_post("/v1/messages", anthropic.messages)
     app.router.add_post("/v1beta/models/{tail}", gemini.models)

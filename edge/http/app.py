@@ -27,6 +27,7 @@ from .appkeys import GATEWAY
 from .middleware import CAPS, edge_middleware, tracing_middleware
 from .models import get_model, list_models
 from .openapi import openapi_json
+from .responses import create_response, delete_response, get_response, input_items, input_tokens, websocket_refused
 from .ui import ASSETS, CATALOG_ASSETS, UI_ASSETS, Assets, asset, dashboard_page
 from .usage import usage_report
 
@@ -47,6 +48,12 @@ def create_app(config: Config, shared_dir: Path | None = None) -> web.Applicatio
     app[BATCH] = batch = BatchService(gateway, lambda: caps.in_flight)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_post("/v1/responses", create_response)
+    app.router.add_get("/v1/responses", websocket_refused)
+    app.router.add_post("/v1/responses/input_tokens", input_tokens)
+    app.router.add_get("/v1/responses/{response_id}", get_response)
+    app.router.add_delete("/v1/responses/{response_id}", delete_response)
+    app.router.add_get("/v1/responses/{response_id}/input_items", input_items)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/v1/models/{model:.+}", get_model)
     app.router.add_get("/v1/usage", usage_report)

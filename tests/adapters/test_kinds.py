@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from edge.adapters import KINDS, build_adapter
-from edge.adapters.types import OPENAI_CHAT, StreamDecoder
+from edge.adapters.types import OPENAI_CHAT, OPENAI_RESPONSES, StreamDecoder
 from edge.config import ConfigError, parse_config
 
 
@@ -29,7 +29,14 @@ def test_kind_options_are_decoded_by_the_kinds_own_struct() -> None:
     )
     a = config.providers["a"].options
     assert type(a).__name__ == "AnthropicOptions" and a.default_max_tokens == 77 and a.thinking_budgets == {"low": 5}
-    assert type(config.providers["o"].options).__name__ == "OpenAIOptions" and config.providers["o"].options.cache_control == "drop"
+    o = config.providers["o"].options
+    assert type(o).__name__ == "OpenAIOptions" and o.cache_control == "drop" and o.responses is None
+    # responses: native unless said otherwise for OpenAI's own host, bridge for any other server
+    assert not o.speaks_responses("https://y") and o.speaks_responses("https://api.openai.com/v1")
+    assert OPENAI_RESPONSES in build_adapter("openai", "https://api.openai.com/v1", "k").passthrough
+    assert OPENAI_RESPONSES not in build_adapter("openai", "http://127.0.0.1:8000/v1", "k").passthrough
+    bridged = parse_config({"providers": {"o": {"kind": "openai", "base_url": "https://api.openai.com/v1", "responses": "bridge"}}}, env={})
+    assert not bridged.providers["o"].options.speaks_responses("https://api.openai.com/v1")
     adapter = build_adapter("anthropic", "https://x", None, None, a)
     assert adapter.default_max_tokens == 77  # type: ignore[attr-defined]
 

@@ -1,0 +1,149 @@
+"""A Responses stream from a server that speaks the Responses API, passed through.
+
+The transcoder of the native pairing (``OPENAI_RESPONSES`` in the adapter's ``passthrough``):
+each SSE event goes to the client as the upstream framed it, except the events that carry the
+response object (``response.created``, ``.in_progress``, ``.completed``, ``.incomplete``,
+``.failed``, ``.queued``), whose ``response.model`` becomes the public model name. Nothing else
+is decoded: an event's type is read from its ``event:`` line (or the ``type`` its data opens
+with), and its ``sequence_number`` by a byte search, so the gateway can continue the numbering
+if it must end the stream itself.
+
+What the relay needs is kept in the ``StreamState``: the end (``response.completed`` or
+``.incomplete``), the usage of the final response, an ``error`` event or ``response.failed``
+(forwarded as the upstream worded it), and the size of the deltas for an estimate. The final
+``response.completed`` / ``.incomplete`` event is held back: the sink stores the response
+(``store: true``) before the client sees it end, then writes it (``final_event``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from edge.adapters.responses_wire import usage_from_responses
+from edge.adapters._openai_stream import stream_error
+from edge.fastpath import jsonio
+
+from ..types import StreamState
+
+__all__ = ["NativeResponsesStream"]
+
+_MAX_EVENT = 16 * 1024 * 1024
+_WITH_RESPONSE = frozenset((b"response.created", b"response.in_progress", b"response.completed", b"response.incomplete", b"response.failed", b"response.queued"))
+_FINAL = frozenset((b"response.completed", b"response.incomplete"))
+_TYPE = re.compile(rb'"type"\s*:\s*"([^"]+)"')
+_SEQ = re.compile(rb'"sequence_number"\s*:\s*(\d+)')
+_SEPARATOR = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+
+
+class NativeResponsesStream:
+    """Responses SSE in, the same SSE out with the model renamed (a ``Transcoder[bytes]``)."""
+
+    def __init__(self, public_model: str, scrub: Callable[[bytes], bytes] | None = None) -> None:
+        self._model = public_model
+        self._scrub = scrub
+        self._buffer = b""
+        self.state = StreamState()
+        self.last_seq = -1
+        self.final_event: bytes | None = None  # the held-back completed / incomplete event
+        self.final_response: dict[str, Any] | None = None
+        self.failed_forwarded = False
+        self.response_id: str | None = None
+
+    def feed(self, data: bytes) -> bytes:
+        if self.state.error is not None or self.state.malformed:
+            return b""
+        buffer = self._buffer + data if self._buffer else data
+        out: list[bytes] = []
+        start = 0
+        while True:
+            found = _SEPARATOR.search(buffer, start)
+            if found is None:
+                break
+            end = found.end()
+            if buffer[start:found.start()].strip():
+                piece = self._event(buffer[start:end])
+                if piece:
+                    out.append(piece)
+                if self.state.error is not None or self.state.malformed:
+                    start = len(buffer)
+                    break
+            start = end
+        self._buffer = buffer[start:]
+        if len(self._buffer) > _MAX_EVENT:
+            raise ValueError(f"an event is larger than {_MAX_EVENT} bytes")
+        joined = b"".join(out)
+        return self._scrub(joined) if joined and self._scrub is not None else joined
+
+    def flush(self) -> bytes:
+        rest, self._buffer = self._buffer, b""
+        if not rest.strip() or self.state.error is not None:
+            return b""
+        piece = self._event(rest + b"\n\n")
+        return self._scrub(piece) if piece and self._scrub is not None else piece
+
+    def tail(self) -> None:
+        return None  # the sink writes the held-back final event after storing
+
+    def final(self) -> StreamState:
+        return self.state
+
+    def _event(self, raw: bytes) -> bytes:
+        kind = _kind(raw)
+        found = _SEQ.search(raw)
+        if found is not None:
+            self.last_seq = max(self.last_seq, int(found.group(1)))
+        if kind not in _WITH_RESPONSE and kind != b"error":
+            if kind.endswith(b".delta"):
+                self.state.text_bytes += max(0, len(raw) - 160)  # the delta, about: no decode
+            return raw
+        data = _data(raw)
+        try:
+            doc = jsonio.loads(data)
+        except jsonio.JSONDecodeError:
+            self.state.malformed = True
+            return b""
+        if not isinstance(doc, dict):
+            return raw
+        if kind == b"error":
+            self.state.error = stream_error(doc.get("error") if isinstance(doc.get("error"), dict) else doc)
+            self.state.error_forwarded = True
+            return raw
+        response = doc.get("response")
+        if not isinstance(response, dict):
+            return raw
+        response["model"] = self._model
+        if isinstance(response.get("id"), str):
+            self.response_id = response["id"]
+        head = raw[: raw.find(b"data:")] if raw.startswith(b"event:") else b""
+        rewritten = head + b"data: " + jsonio.dumps(doc) + b"\n\n"
+        if kind == b"response.failed":
+            err = response.get("error")
+            if self.state.error is None:
+                self.state.error = stream_error(err if isinstance(err, dict) else {"message": "the upstream response failed"})
+            self.state.error_forwarded = True
+            self.failed_forwarded = True
+            return rewritten
+        if kind in _FINAL:
+            self.state.done = True
+            self.state.finish_reason = "length" if kind == b"response.incomplete" else "stop"
+            self.state.usage = usage_from_responses(response.get("usage"))
+            self.final_response = response
+            self.final_event = rewritten
+            return b""
+        return rewritten
+
+
+def _kind(raw: bytes) -> bytes:
+    if raw.startswith(b"event:"):
+        line = raw[6 : raw.find(b"\n")]
+        return line.strip()
+    found = _TYPE.search(raw)
+    return found.group(1) if found is not None else b""
+
+
+def _data(raw: bytes) -> bytes:
+    """The data of one event (its ``data:`` lines joined, as the SSE spec says)."""
+    lines = [line[5:].removeprefix(b" ") for line in raw.splitlines() if line.startswith(b"data:")]
+    return b"\n".join(lines)

@@ -1,0 +1,174 @@
+"""Stored responses: what ``store: true`` keeps, in the ledger's database (SQLite or PostgreSQL).
+
+One row per response: its id, the gateway key that made it (only that key reads it back), when
+it expires (``responses.retention_days``, 30 by default), the response it continues
+(``previous_response_id``), the route that answered (a follow-up prefers it), the response
+object as the client got it and the input items of that turn. ``chain`` reads a response and
+every one before it in one recursive query, so ``previous_response_id`` costs one round trip
+whatever the length of the conversation, and works at once on every worker and instance that
+shares the database (the row is written before the client sees the response end).
+
+SQLite: the ledger's file, a connection of its own used from a worker thread (the event loop
+never waits on disk). PostgreSQL: the ledger's URL (its ``?schema=`` included), a small pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
+
+__all__ = ["ResponseStore", "StoredResponse", "open_response_store"]
+
+_COLUMNS = "id, key_id, created_at, expires_at, previous_id, route, response, input"
+_TABLE = """CREATE TABLE IF NOT EXISTS responses (
+    id TEXT PRIMARY KEY, key_id TEXT, created_at {real} NOT NULL, expires_at {real} NOT NULL,
+    previous_id TEXT, route TEXT, response TEXT NOT NULL, input TEXT NOT NULL
+)"""
+_PRUNE_EVERY = 256  # puts between two sweeps of expired rows
+_MAX_DEPTH = 100_000
+
+
+class StoredResponse(NamedTuple):
+    id: str
+    key_id: str | None
+    created_at: float
+    expires_at: float
+    previous_id: str | None
+    route: str | None
+    response: str  # the response object, JSON
+    input: str  # this turn's input items, a JSON array
+
+
+class ResponseStore(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def put(self, row: StoredResponse) -> None: ...
+
+    async def chain(self, response_id: str, key_id: str | None) -> list[StoredResponse]:
+        """The response and those it continues, oldest first; empty when it is not there
+        (never stored, deleted, expired, or made with another key)."""
+        ...
+
+    async def delete(self, response_id: str, key_id: str | None) -> bool: ...
+
+
+def _chain_sql(mark: str, same_key: str, n: int) -> str:
+    p = [f"{mark}{i}" if mark == "$" else "?" for i in range(1, n + 1)]
+    return (
+        f"WITH RECURSIVE chain({_COLUMNS}, depth) AS ("
+        f"SELECT {_COLUMNS}, 0 FROM responses WHERE id = {p[0]} AND key_id {same_key} {p[1]} AND expires_at > {p[2]} "
+        f"UNION ALL SELECT r.id, r.key_id, r.created_at, r.expires_at, r.previous_id, r.route, r.response, r.input, c.depth + 1 "
+        f"FROM responses AS r JOIN chain AS c ON r.id = c.previous_id WHERE c.depth < {_MAX_DEPTH} AND r.expires_at > {p[3]} AND r.key_id {same_key} {p[4]}) "
+        f"SELECT {_COLUMNS} FROM chain ORDER BY depth DESC"
+    )
+
+
+class SQLiteResponses:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: Any = None
+        self._lock = threading.Lock()
+        self._puts = 0
+        self._chain = _chain_sql("?", "IS", 5)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._open)
+
+    def _open(self) -> None:
+        from ..store.sqlite_open import connect_ledger
+
+        def setup(conn: Any) -> None:
+            conn.execute(_TABLE.format(real="REAL"))
+
+        self._conn = connect_ledger(self.path, setup=setup)
+        self._prune_sync()
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await asyncio.to_thread(self._conn.close)
+            self._conn = None
+
+    def _run(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            assert self._conn is not None, "response store not started"
+            return list(self._conn.execute(sql, params).fetchall())
+
+    def _prune_sync(self) -> None:
+        self._run("DELETE FROM responses WHERE expires_at <= ?", (time.time(),))
+
+    async def put(self, row: StoredResponse) -> None:
+        self._puts += 1
+        await asyncio.to_thread(self._run, f"INSERT OR REPLACE INTO responses ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", tuple(row))
+        if self._puts % _PRUNE_EVERY == 0:
+            await asyncio.to_thread(self._prune_sync)
+
+    async def chain(self, response_id: str, key_id: str | None) -> list[StoredResponse]:
+        now = time.time()
+        rows = await asyncio.to_thread(self._run, self._chain, (response_id, key_id, now, now, key_id))
+        return [StoredResponse(*row) for row in rows]
+
+    async def delete(self, response_id: str, key_id: str | None) -> bool:
+        rows = await asyncio.to_thread(self._run, "DELETE FROM responses WHERE id = ? AND key_id IS ? AND expires_at > ? RETURNING id", (response_id, key_id, time.time()))
+        return bool(rows)
+
+
+class PostgresResponses:
+    def __init__(self, url: str) -> None:
+        from ..store.postgres import split_schema
+
+        self._dsn, self._schema, self._settings = split_schema(url)
+        self._pool: Any = None
+        self._puts = 0
+        self._chain = _chain_sql("$", "IS NOT DISTINCT FROM", 5)
+
+    async def start(self) -> None:
+        import asyncpg
+
+        self._pool = await asyncpg.create_pool(self._dsn, min_size=0, max_size=4, timeout=10.0, command_timeout=30.0, server_settings=self._settings or None)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", 0x6C6D2D7265737073)  # "lm-resps": one DDL at a time
+            if self._schema is not None:
+                await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
+            await conn.execute(_TABLE.format(real="DOUBLE PRECISION"))
+            await conn.execute("DELETE FROM responses WHERE expires_at <= $1", time.time())
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def put(self, row: StoredResponse) -> None:
+        self._puts += 1
+        sql = (
+            f"INSERT INTO responses ({_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (id) DO UPDATE SET "
+            "key_id = EXCLUDED.key_id, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at, previous_id = EXCLUDED.previous_id, "
+            "route = EXCLUDED.route, response = EXCLUDED.response, input = EXCLUDED.input"
+        )
+        await self._pool.execute(sql, *row)
+        if self._puts % _PRUNE_EVERY == 0:
+            await self._pool.execute("DELETE FROM responses WHERE expires_at <= $1", time.time())
+
+    async def chain(self, response_id: str, key_id: str | None) -> list[StoredResponse]:
+        now = time.time()
+        rows = await self._pool.fetch(self._chain, response_id, key_id, now, now, key_id)
+        return [StoredResponse(*tuple(row)) for row in rows]
+
+    async def delete(self, response_id: str, key_id: str | None) -> bool:
+        found = await self._pool.fetch("DELETE FROM responses WHERE id = $1 AND key_id IS NOT DISTINCT FROM $2 AND expires_at > $3 RETURNING id", response_id, key_id, time.time())
+        return bool(found)
+
+
+def open_response_store(ledger_url: str, base: Path) -> ResponseStore:
+    """The response store beside the ledger named by ``state.ledger``."""
+    if ledger_url.startswith("sqlite://"):
+        from ..store.sqlite import sqlite_path
+
+        return SQLiteResponses(sqlite_path(ledger_url, base))
+    if ledger_url.startswith(("postgresql://", "postgres://")):
+        return PostgresResponses(ledger_url)
+    raise ValueError(f"unsupported ledger URL scheme in {ledger_url.split('://')[0]!r}")
