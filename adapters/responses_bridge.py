@@ -300,6 +300,8 @@ def _content(content: Any, where: str) -> Any:
             parts.append({"type": "input_audio", "input_audio": part.get("input_audio")})
         else:
             raise BridgeError(f"'{at}': content parts of type '{kind}' cannot be bridged.", f"{at}.type")
+    if all(p["type"] == "text" for p in parts):  # plain text: the form every chat server takes
+        return "".join(p["text"] for p in parts)
     return parts
 
 
