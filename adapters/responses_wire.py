@@ -200,7 +200,6 @@ class ResponsesWriter:
         self._text: _Item | None = None  # the open message (text or refusal) or reasoning item
         self._calls: dict[int, _Item] = {}
         self.finish: FinishReason | None = None
-        self.signature: str | None = None
 
     # -- events -------------------------------------------------------------------------------
 
@@ -247,7 +246,8 @@ class ResponsesWriter:
 
     def _text_item(self, out: list[bytes], kind: str) -> _Item:
         current = self._text
-        if current is not None and current.kind == kind:
+        # A signature ends its reasoning block: reasoning after it is the next item.
+        if current is not None and current.kind == kind and "encrypted_content" not in current.doc:
             return current
         if current is not None:
             self._close(out, current)
@@ -265,9 +265,10 @@ class ResponsesWriter:
                 item.text.append(chunk.reasoning)
                 self._event(out, {"type": "response.reasoning_summary_text.delta", "item_id": item.doc["id"], "output_index": item.index, "summary_index": 0, "delta": chunk.reasoning})
             if chunk.reasoning_signature:
-                self.signature = (self.signature or "") + chunk.reasoning_signature
-                if self._text is not None and self._text.kind == "reasoning":
-                    self._text.doc["encrypted_content"] = self.signature
+                # The signature belongs to the reasoning it follows (Anthropic's signature_delta,
+                # a Responses item's encrypted_content); alone, it is a reasoning item of its own.
+                item = self._text_item(out, "reasoning")
+                item.doc["encrypted_content"] = item.doc.get("encrypted_content", "") + chunk.reasoning_signature
             if chunk.content:
                 item = self._text_item(out, "message")
                 item.text.append(chunk.content)
@@ -316,8 +317,6 @@ class ResponsesWriter:
             self._event(out, {"type": "response.reasoning_summary_text.done", **ids, "summary_index": 0, "text": text})
             self._event(out, {"type": "response.reasoning_summary_part.done", **ids, "summary_index": 0, "part": summary})
             item.doc["summary"] = [summary]
-            if self.signature and "encrypted_content" not in item.doc:
-                item.doc["encrypted_content"] = self.signature
         elif item.kind == "function_call":
             item.doc["arguments"] = text
             item.doc["status"] = "completed"
