@@ -77,33 +77,37 @@ class ResponsesStreamDecoder:
         if kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta") and isinstance(delta, str):
             return Chunk(reasoning=delta) if delta else None
         if kind == "response.output_item.added":
-            item = doc.get("item") if isinstance(doc.get("item"), dict) else {}
+            item = _object(doc.get("item"))
             if item.get("type") == "function_call":
                 index = self._calls.setdefault(int(doc.get("output_index") or 0), len(self._calls))
-                args = item.get("arguments") if isinstance(item.get("arguments"), str) else ""
+                args = str(item.get("arguments") or "")
                 return Chunk(tool_calls=[ToolCallDelta(index=index, id=str(item.get("call_id") or item.get("id") or ""), name=str(item.get("name") or ""), arguments=args)])
             return None
         if kind == "response.function_call_arguments.delta" and isinstance(delta, str):
-            index = self._calls.get(int(doc.get("output_index") or 0))
-            return Chunk(tool_calls=[ToolCallDelta(index=index, arguments=delta)]) if index is not None and delta else None
+            at = self._calls.get(int(doc.get("output_index") or 0))
+            return Chunk(tool_calls=[ToolCallDelta(index=at, arguments=delta)]) if at is not None and delta else None
         if kind == "response.output_item.done":
-            item = doc.get("item") if isinstance(doc.get("item"), dict) else {}
+            item = _object(doc.get("item"))
             signature = item.get("encrypted_content")
             if item.get("type") == "reasoning" and isinstance(signature, str) and signature:
                 return Chunk(reasoning_signature=signature)
             return None
         if kind in _TERMINAL:
             self.done = True
-            response = doc.get("response") if isinstance(doc.get("response"), dict) else {}
+            response = _object(doc.get("response"))
             return Chunk(finish_reason=_finish(response, bool(self._calls)), usage=usage_from_responses(response.get("usage")))
         if kind == "error":
             err = doc.get("error")
             return Chunk(error=stream_error(err if isinstance(err, dict) else doc))
         if kind == "response.failed":
-            response = doc.get("response") if isinstance(doc.get("response"), dict) else {}
+            response = _object(doc.get("response"))
             err = response.get("error")
             return Chunk(error=stream_error(err if isinstance(err, dict) else {"message": "the response failed"}))
         return None  # created, in_progress, part events, .done events, hosted tool progress
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def chunks_from_response(doc: dict[str, Any]) -> list[Chunk]:

@@ -10,7 +10,7 @@ events follow the documented order with strictly increasing ``sequence_number``.
 with a summary and an ``encrypted_content``; ``error_mid_stream`` ends a stream with an ``error``
 event and ``response.failed`` (as in shared/fixtures/openai/responses-stream-error-insufficient-quota.jsonl).
 The mock keeps no responses: a ``previous_response_id`` is answered 400, as OpenAI answers an id
-it does not know.
+it does not know. Built-in tools (web_search, ...) and other non-function tools are accepted and never called.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from aiohttp import web
 
 from edge.fastpath import jsonio
 
-from ..responses_bridge import BridgeError, input_items, to_chat
+from ..responses_bridge import HOSTED_ITEMS, BridgeError, input_items, to_chat
 from ..responses_wire import ResponsesWriter, base_response, new_id
 from ..types import Chunk, ToolCallDelta, Usage
 from . import replies
@@ -58,7 +58,10 @@ async def _read(request: web.Request) -> tuple[dict[str, Any] | None, dict[str, 
         return None, None, _error(400, f"Previous response with id '{body['previous_response_id']}' not found.", param="previous_response_id", code="previous_response_not_found")
     try:
         items = input_items(body)
-        chat = to_chat(body, items)
+        # Built-in and other tool kinds are accepted as OpenAI accepts them (Codex always sends
+        # web_search and namespaces); the mock calls only function tools.
+        tools = [t for t in body.get("tools") or [] if isinstance(t, dict) and t.get("type") == "function"]
+        chat = to_chat(dict(body, tools=tools or None), [i for i in items if i.get("type") not in HOSTED_ITEMS])
     except BridgeError as exc:
         return None, None, _error(400, str(exc), param=exc.param)
     if model == "tool" and items and items[-1].get("type") == "function_call_output":
