@@ -61,7 +61,7 @@ async def _read(request: web.Request) -> tuple[dict[str, Any] | None, dict[str, 
         # Built-in and other tool kinds are accepted as OpenAI accepts them (Codex always sends
         # web_search and namespaces); the mock calls only function tools.
         tools = [t for t in body.get("tools") or [] if isinstance(t, dict) and t.get("type") == "function"]
-        chat = to_chat(dict(body, tools=tools or None), [i for i in items if i.get("type") not in HOSTED_ITEMS])
+        chat = to_chat(dict(body, tools=tools or None, max_tool_calls=None, prompt=None, conversation=None), [i for i in items if i.get("type") not in HOSTED_ITEMS])
     except BridgeError as exc:
         return None, None, _error(400, str(exc), param=exc.param)
     if model == "tool" and items and items[-1].get("type") == "function_call_output":

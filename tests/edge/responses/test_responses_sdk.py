@@ -236,3 +236,20 @@ def test_input_tokens(client: openai.OpenAI) -> None:
     native = client.responses.input_tokens.count(model="native/echo", input="how many tokens is this", tools=[WEATHER])
     bridged = client.responses.input_tokens.count(model="anthropic/echo", input="how many tokens is this")
     assert native.input_tokens > 0 and bridged.input_tokens > 0
+
+
+def test_bridged_fields_meet_the_kinds_chat_table(client: openai.OpenAI, mock: Mock) -> None:
+    """As the generated table says (adapters/responses_fields.py): Anthropic refuses
+    text.verbosity (chat ``verbosity``) unless asked to drop it; chat has no max_tool_calls."""
+    before = mock.stats()["requests"]
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(model="anthropic/echo", input="hi", text={"verbosity": "low"})
+    assert info.value.code == "unsupported_parameter" and info.value.body["param"] == "verbosity"  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.responses.create(model="gemini/echo", input="hi", max_tool_calls=2)
+    assert refused.value.body["param"] == "max_tool_calls"  # type: ignore[index]
+    assert mock.stats()["requests"] == before
+    dropped = client.responses.with_raw_response.create(model="anthropic/echo", input="hi", text={"verbosity": "low"}, extra_headers={"x-edge-drop-params": "true"})
+    assert dropped.headers["x-edge-dropped-params"] == "verbosity" and dropped.parse().output_text == "hi"
+    native = client.responses.create(model="native/echo", input="hi", text={"verbosity": "low"}, max_tool_calls=2)
+    assert native.output_text == "hi" and mock.stats()["last_request"]["max_tool_calls"] == 2
