@@ -195,6 +195,8 @@ class ResponsesWriter:
     def __init__(self, base: dict[str, Any], emit: bool = True) -> None:
         self.base = base
         self.emit = emit
+        # Item ids: the response id's random part and a count (one random draw per response).
+        self._stem = str(base.get("id") or "").partition("_")[2] or os.urandom(8).hex()
         self.seq = 0
         self.items: list[_Item] = []
         self._text: _Item | None = None  # the open message (text or refusal) or reasoning item
@@ -227,11 +229,9 @@ class ResponsesWriter:
     def _open(self, out: list[bytes], kind: str) -> _Item:
         index = len(self.items)
         if kind == "reasoning":
-            doc: dict[str, Any] = {"id": new_id("rs_"), "type": "reasoning", "summary": []}
-        elif kind == "function_call":
-            doc = {"id": new_id("fc_"), "type": "function_call", "status": "in_progress", "arguments": "", "call_id": "", "name": ""}
+            doc: dict[str, Any] = {"id": self._item_id("rs_", index), "type": "reasoning", "summary": []}
         else:
-            doc = {"id": new_id("msg_"), "type": "message", "status": "in_progress", "role": "assistant", "content": []}
+            doc = {"id": self._item_id("msg_", index), "type": "message", "status": "in_progress", "role": "assistant", "content": []}
         item = _Item(kind, doc, index)
         self.items.append(item)
         self._event(out, {"type": "response.output_item.added", "output_index": index, "item": dict(doc)})
@@ -243,6 +243,9 @@ class ResponsesWriter:
         else:
             part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []} if kind == "message" else {"type": "refusal", "refusal": ""}
             self._event(out, {"type": "response.content_part.added", "item_id": item.doc["id"], "output_index": item.index, "content_index": 0, "part": part})
+
+    def _item_id(self, prefix: str, index: int) -> str:
+        return f"{prefix}{self._stem}{index:04x}"
 
     def _text_item(self, out: list[bytes], kind: str) -> _Item:
         current = self._text
@@ -299,7 +302,7 @@ class ResponsesWriter:
 
     def _open_call(self, out: list[bytes], call: ToolCallDelta) -> _Item:
         index = len(self.items)
-        doc = {"id": new_id("fc_"), "type": "function_call", "status": "in_progress", "arguments": "", "call_id": call.id or new_id("call_"), "name": call.name or ""}
+        doc = {"id": self._item_id("fc_", index), "type": "function_call", "status": "in_progress", "arguments": "", "call_id": call.id or self._item_id("call_", index), "name": call.name or ""}
         item = _Item("function_call", doc, index)
         self.items.append(item)
         self._calls[call.index] = item

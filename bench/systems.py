@@ -148,10 +148,20 @@ providers:
     base_url: {mock_url}/v1
     api_key: sk-bench-upstream-0123456789
     timeout_s: 30
+  # The same mock, declared to speak the Responses API (the responses scenarios' native model).
+  mock_responses:
+    kind: openai
+    base_url: {mock_url}/v1
+    api_key: sk-bench-upstream-0123456789
+    timeout_s: 30
+    responses: native
 models:
   echo:
     route:
       - {{provider: mock, model: echo}}
+  echo_native:
+    route:
+      - {{provider: mock_responses, model: echo}}
   embed:
     route:
       - {{provider: mock, model: {EMBED_UPSTREAM}}}
@@ -262,6 +272,7 @@ def start_system(name: str, mock: Running, workers: int, key: str, home: Path, l
         if name == "edge_cache_miss":
             text += CACHE_KEEPS_NOTHING
         if name == "edge_base":
+            text = text.replace("    responses: native\n", "")  # an option older checkouts lack
             # The checkout before issue 16 names its cooldown settings the old way.
             text = re.sub(r"cooldown: \{[^}]*\}", os.environ.get("EDGE_BENCH_BASE_COOLDOWN", "cooldown: {failures: 3, window_s: 30, for_s: 5}"), text)
         sink = None

@@ -13,6 +13,7 @@ keeps nothing (404 on retrieve).
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Literal, Union
 
 from aiohttp import web
@@ -33,6 +34,8 @@ from .appkeys import CONTEXT, GATEWAY, REQUEST_ID
 from .body import read_json
 from .headers import admit_request, client_timeout, drop_params, response_headers
 from .responses_stream import BridgedEnding, Ending, NativeEnding, ResponsesEncoder, ResponsesSSESink
+
+log = logging.getLogger("edge.responses")
 
 __all__ = ["ResponsesRequest", "create_response", "delete_response", "get_response", "input_items", "input_tokens", "websocket_refused"]
 
@@ -107,11 +110,12 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     ctx.record.status = 200
     cost = settle(gw, ctx, result.usage)
     doc = result.document()
+    encoded = jsonio.dumps(doc)
     try:
-        await save(gw, ctx, turn, doc)
-    except Exception:  # the answer stands; only its retrieval is lost
-        pass
-    body_out = gw.scrubber.bytes(jsonio.dumps(doc))
+        await save(gw, ctx, turn, doc, encoded)
+    except Exception as exc:  # the answer stands; only its retrieval is lost
+        log.warning("responses: could not store %s (%s)", doc.get("id"), type(exc).__name__)
+    body_out = gw.scrubber.bytes(encoded)
     return web.Response(body=body_out, content_type="application/json", headers=response_headers(ctx, cost))
 
 

@@ -90,7 +90,7 @@ async def prepare_turn(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -
     history: list[StoredResponse] = []
     if isinstance(previous, str) and previous:
         history = await gw.responses.chain(previous, ctx.principal.key_id)
-    turn = Turn(body, _with_ids(items), history)
+    turn = Turn(body, _with_ids(items, ctx.request_id), history)
     try:
         turn.chat = to_chat(body, turn.all_items(turn.previous_route))
     except BridgeError as exc:
@@ -98,16 +98,18 @@ async def prepare_turn(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -
     return turn
 
 
-def _with_ids(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Items as stored and listed (GET .../input_items): each with an id and a type."""
+def _with_ids(items: list[dict[str, Any]], request_id: str) -> list[dict[str, Any]]:
+    """Items as stored and listed (GET .../input_items): each with an id (the request's id and
+    the item's place: unique without a random draw per item) and a type."""
     out = []
-    for item in items:
+    stem = request_id.removeprefix("req_")
+    for n, item in enumerate(items):
         kind = item.get("type") or ("message" if "role" in item else None)
         if kind is None or item.get("id"):
             out.append(item)
             continue
         prefix = {"message": "msg_", "function_call_output": "fco_", "function_call": "fc_"}.get(str(kind), "item_")
-        out.append({"id": new_id(prefix), **item, "type": kind})
+        out.append({"id": f"{prefix}{stem}_{n}", **item, "type": kind})
     return out
 
 
@@ -209,15 +211,16 @@ def parse_answer(turn: Turn, public: str) -> Callable[[Adapter, bytes], ChatResu
     return parse
 
 
-async def save(gw: Gateway, ctx: RequestContext, turn: Turn, doc: dict[str, Any]) -> None:
-    """Keep the response and this turn's input (``store`` is not false)."""
+async def save(gw: Gateway, ctx: RequestContext, turn: Turn, doc: dict[str, Any], encoded: bytes | None = None) -> None:
+    """Keep the response (``encoded``: the document as JSON, when the caller has it) and this
+    turn's input (``store`` is not false)."""
     if turn.body.get("store") is False or not isinstance(doc.get("id"), str):
         return
     now = time.time()
     record = ctx.record
     route = f"{record.provider}/{record.upstream_model}" if record.provider else None
     previous = turn.body.get("previous_response_id") if turn.stored_previous else None
-    row = StoredResponse(doc["id"], ctx.principal.key_id, now, now + gw.config.responses.retention_days * 86400.0, previous, route, jsonio.dumps(doc).decode(), jsonio.dumps(turn.items).decode())
+    row = StoredResponse(doc["id"], ctx.principal.key_id, now, now + gw.config.responses.retention_days * 86400.0, previous, route, (encoded or jsonio.dumps(doc)).decode(), jsonio.dumps(turn.items).decode())
     await gw.responses.put(row)
 
 

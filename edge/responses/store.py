@@ -10,6 +10,7 @@ shares the database (the row is written before the client sees the response end)
 
 SQLite: the ledger's file, a connection of its own used from a worker thread (the event loop
 never waits on disk). PostgreSQL: the ledger's URL (its ``?schema=`` included), a small pool.
+Writes made while another is under way go together in one transaction (``_Batcher``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import threading
 import time
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple, Protocol
 
 __all__ = ["ResponseStore", "StoredResponse", "open_response_store"]
@@ -68,6 +70,42 @@ def _chain_sql(mark: str, same_key: str, n: int) -> str:
     )
 
 
+class _Batcher:
+    """Puts made while a write is under way go together in the next one (group commit): under
+    load one transaction and one thread hop carry many rows, and each put still returns only
+    once its row is committed."""
+
+    def __init__(self, write: Callable[[list[StoredResponse]], Awaitable[None]]) -> None:
+        self._write = write
+        self._pending: list[tuple[StoredResponse, asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def put(self, row: StoredResponse) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((row, done))
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._drain())
+        await asyncio.shield(done)  # a caller that leaves does not cancel the others' write
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await self._write([row for row, _ in batch])
+            except Exception as exc:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            await asyncio.wait([self._task], timeout=5.0)
+
+
 class SQLiteResponses:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -75,6 +113,7 @@ class SQLiteResponses:
         self._lock = threading.Lock()
         self._puts = 0
         self._chain = _chain_sql("?", "IS", 5)
+        self._batch = _Batcher(self._put_many)
 
     async def start(self) -> None:
         await asyncio.to_thread(self._open)
@@ -89,6 +128,7 @@ class SQLiteResponses:
         self._prune_sync()
 
     async def close(self) -> None:
+        await self._batch.close()
         if self._conn is not None:
             await asyncio.to_thread(self._conn.close)
             self._conn = None
@@ -102,10 +142,25 @@ class SQLiteResponses:
         self._run("DELETE FROM responses WHERE expires_at <= ?", (time.time(),))
 
     async def put(self, row: StoredResponse) -> None:
-        self._puts += 1
-        await asyncio.to_thread(self._run, f"INSERT OR REPLACE INTO responses ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", tuple(row))
-        if self._puts % _PRUNE_EVERY == 0:
-            await asyncio.to_thread(self._prune_sync)
+        await self._batch.put(row)
+
+    async def _put_many(self, rows: list[StoredResponse]) -> None:
+        before, self._puts = self._puts, self._puts + len(rows)
+        await asyncio.to_thread(self._insert, rows, before // _PRUNE_EVERY != self._puts // _PRUNE_EVERY)
+
+    def _insert(self, rows: list[StoredResponse], prune: bool) -> None:
+        with self._lock:
+            conn = self._conn
+            assert conn is not None, "response store not started"
+            conn.execute("BEGIN")
+            try:
+                conn.executemany(f"INSERT OR REPLACE INTO responses ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", rows)
+                if prune:
+                    conn.execute("DELETE FROM responses WHERE expires_at <= ?", (time.time(),))
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     async def chain(self, response_id: str, key_id: str | None) -> list[StoredResponse]:
         now = time.time()
@@ -125,6 +180,7 @@ class PostgresResponses:
         self._pool: Any = None
         self._puts = 0
         self._chain = _chain_sql("$", "IS NOT DISTINCT FROM", 5)
+        self._batch = _Batcher(self._put_many)
 
     async def start(self) -> None:
         import asyncpg
@@ -138,20 +194,25 @@ class PostgresResponses:
             await conn.execute("DELETE FROM responses WHERE expires_at <= $1", time.time())
 
     async def close(self) -> None:
+        await self._batch.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
 
     async def put(self, row: StoredResponse) -> None:
-        self._puts += 1
+        await self._batch.put(row)
+
+    async def _put_many(self, rows: list[StoredResponse]) -> None:
+        before, self._puts = self._puts, self._puts + len(rows)
         sql = (
             f"INSERT INTO responses ({_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (id) DO UPDATE SET "
             "key_id = EXCLUDED.key_id, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at, previous_id = EXCLUDED.previous_id, "
             "route = EXCLUDED.route, response = EXCLUDED.response, input = EXCLUDED.input"
         )
-        await self._pool.execute(sql, *row)
-        if self._puts % _PRUNE_EVERY == 0:
-            await self._pool.execute("DELETE FROM responses WHERE expires_at <= $1", time.time())
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.executemany(sql, [tuple(row) for row in rows])
+            if before // _PRUNE_EVERY != self._puts // _PRUNE_EVERY:
+                await conn.execute("DELETE FROM responses WHERE expires_at <= $1", time.time())
 
     async def chain(self, response_id: str, key_id: str | None) -> list[StoredResponse]:
         now = time.time()
