@@ -172,7 +172,7 @@ def chunks_from_chat(doc: Mapping[str, Any]) -> list[Chunk]:
 class _Item:
     """One output item being built: its JSON object and what its done events need."""
 
-    __slots__ = ("closed", "doc", "index", "kind", "part", "text")
+    __slots__ = ("closed", "doc", "head", "index", "kind", "part", "text")
 
     def __init__(self, kind: str, doc: dict[str, Any], index: int) -> None:
         self.kind = kind  # message | refusal | reasoning | function_call
@@ -181,6 +181,7 @@ class _Item:
         self.text: list[str] = []
         self.part = 0
         self.closed = False
+        self.head: dict[bytes, bytes] = {}  # the fixed start of each delta event of this item
 
 
 class ResponsesWriter:
@@ -212,6 +213,20 @@ class ResponsesWriter:
         self.seq += 1
         out.append(sse_event(doc))
 
+    def _delta(self, out: list[bytes], item: _Item, kind: bytes, extra: bytes, text: str) -> None:
+        """A delta event, written from bytes (the hot path: one per upstream chunk); the same
+        JSON ``_event`` would give, fields in another order."""
+        if not self.emit:
+            return
+        head = item.head.get(kind)
+        if head is None:
+            head = item.head[kind] = (
+                b"event: " + kind + b'\ndata: {"type":"' + kind + b'","item_id":' + jsonio.dumps(item.doc["id"])
+                + b',"output_index":' + str(item.index).encode() + b"," + extra + b'"delta":'
+            )
+        out.append(head + jsonio.dumps(text) + b',"sequence_number":' + str(self.seq).encode() + b"}\n\n")
+        self.seq += 1
+
     def _snapshot(self, status: str | None = None) -> dict[str, Any]:
         doc = dict(self.base)
         if status is not None:
@@ -219,9 +234,13 @@ class ResponsesWriter:
         return doc
 
     def opening(self) -> bytes:
-        out: list[bytes] = []
-        self._event(out, {"type": "response.created", "response": self._snapshot()})
-        self._event(out, {"type": "response.in_progress", "response": self._snapshot()})
+        if not self.emit:
+            return b""
+        response = jsonio.dumps(self.base)  # the same object in both events: encoded once
+        out = []
+        for kind in (b"response.created", b"response.in_progress"):
+            out.append(b"event: " + kind + b'\ndata: {"type":"' + kind + b'","response":' + response + b',"sequence_number":' + str(self.seq).encode() + b"}\n\n")
+            self.seq += 1
         return b"".join(out)
 
     # -- items --------------------------------------------------------------------------------
@@ -266,7 +285,7 @@ class ResponsesWriter:
             if chunk.reasoning:
                 item = self._text_item(out, "reasoning")
                 item.text.append(chunk.reasoning)
-                self._event(out, {"type": "response.reasoning_summary_text.delta", "item_id": item.doc["id"], "output_index": item.index, "summary_index": 0, "delta": chunk.reasoning})
+                self._delta(out, item, b"response.reasoning_summary_text.delta", b'"summary_index":0,', chunk.reasoning)
             if chunk.reasoning_signature:
                 # The signature belongs to the reasoning it follows (Anthropic's signature_delta,
                 # a Responses item's encrypted_content); alone, it is a reasoning item of its own.
@@ -275,7 +294,7 @@ class ResponsesWriter:
             if chunk.content:
                 item = self._text_item(out, "message")
                 item.text.append(chunk.content)
-                self._event(out, {"type": "response.output_text.delta", "item_id": item.doc["id"], "output_index": item.index, "content_index": 0, "delta": chunk.content, "logprobs": []})
+                self._delta(out, item, b"response.output_text.delta", b'"content_index":0,"logprobs":[],', chunk.content)
             if chunk.refusal:
                 item = self._text_item(out, "refusal")
                 item.text.append(chunk.refusal)
@@ -298,7 +317,7 @@ class ResponsesWriter:
             item.doc["name"] = call.name
         if call.arguments:
             item.text.append(call.arguments)
-            self._event(out, {"type": "response.function_call_arguments.delta", "item_id": item.doc["id"], "output_index": item.index, "delta": call.arguments})
+            self._delta(out, item, b"response.function_call_arguments.delta", b"", call.arguments)
 
     def _open_call(self, out: list[bytes], call: ToolCallDelta) -> _Item:
         index = len(self.items)

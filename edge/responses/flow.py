@@ -125,7 +125,10 @@ def plan_turn(gw: Gateway, ctx: RequestContext, resolution: Resolution, turn: Tu
     prepared: Prepared | None = None
     if turn.chat is not None and stream:
         turn.chat["stream"] = True  # the chat adapters read it from the body
-    if turn.chat is not None and any(not native(t.provider.adapter) for s in plan.stages for t in s.targets):
+    routes = [native(t.provider.adapter) for s in plan.stages for t in s.targets]
+    if turn.chat is not None and not any(routes):  # the usual case: every route bridged
+        plan, prepared = prepare_chat(gw, ctx, plan, turn.chat)
+    elif turn.chat is not None and not all(routes):
         bridged = _keep(plan, lambda t: not native(t.provider.adapter))
         try:
             kept, prepared = prepare_chat(gw, ctx, bridged, turn.chat)

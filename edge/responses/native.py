@@ -55,26 +55,41 @@ class NativeResponsesStream:
         if self.state.error is not None or self.state.malformed:
             return b""
         buffer = self._buffer + data if self._buffer else data
+        end = _last_separator(buffer)
+        if end < 0:
+            self._buffer = buffer
+            if len(buffer) > _MAX_EVENT:
+                raise ValueError(f"an event is larger than {_MAX_EVENT} bytes")
+            return b""
+        block, self._buffer = buffer[:end], buffer[end:]
+        if b'"response":' not in block and b"error" not in block:
+            # Deltas and part events only (nearly every read): passed on whole, nothing split.
+            self._seen(block)
+            return self._scrub(block) if self._scrub is not None else block
         out: list[bytes] = []
         start = 0
         while True:
-            found = _SEPARATOR.search(buffer, start)
+            found = _SEPARATOR.search(block, start)
             if found is None:
                 break
-            end = found.end()
-            if buffer[start:found.start()].strip():
-                piece = self._event(buffer[start:end])
+            if block[start:found.start()].strip():
+                piece = self._event(block[start:found.end()])
                 if piece:
                     out.append(piece)
                 if self.state.error is not None or self.state.malformed:
-                    start = len(buffer)
                     break
-            start = end
-        self._buffer = buffer[start:]
-        if len(self._buffer) > _MAX_EVENT:
-            raise ValueError(f"an event is larger than {_MAX_EVENT} bytes")
+            start = found.end()
         joined = b"".join(out)
         return self._scrub(joined) if joined and self._scrub is not None else joined
+
+    def _seen(self, block: bytes) -> None:
+        """A block of events passed whole: its last sequence number and its text, about."""
+        at = block.rfind(b'"sequence_number":')
+        if at >= 0:
+            found = _SEQ.match(block, at)
+            if found is not None:
+                self.last_seq = max(self.last_seq, int(found.group(1)))
+        self.state.text_bytes += max(0, len(block) - 160 * block.count(b"data:"))
 
     def flush(self) -> bytes:
         rest, self._buffer = self._buffer, b""
@@ -133,6 +148,17 @@ class NativeResponsesStream:
             self.final_event = rewritten
             return b""
         return rewritten
+
+
+def _last_separator(buffer: bytes) -> int:
+    """Where the last complete event of ``buffer`` ends (-1: none yet)."""
+    lf = buffer.rfind(b"\n\n")
+    if lf >= 0:
+        return lf + 2
+    found = None
+    for found in _SEPARATOR.finditer(buffer):
+        pass
+    return found.end() if found is not None else -1
 
 
 def _kind(raw: bytes) -> bytes:
