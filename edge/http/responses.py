@@ -20,9 +20,10 @@ from aiohttp import web
 from msgspec import Meta, Struct
 
 from edge.adapters.responses_wire import ResponsesWriter, base_response, new_id
-from edge.errors import EdgeError, InvalidRequest, NotFound
+from edge.errors import BadGateway, EdgeError, InvalidRequest, NotFound, UpstreamError
 from edge.fastpath import jsonio, tokens
 
+from ..client import ClientError
 from ..context import settled_on_failure
 from ..proxy import RequestContext, call_upstream, settle, start_stream
 from ..relay import relay
@@ -94,7 +95,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     if request.headers.get("upgrade", "").lower() == "websocket":
         return await websocket_refused(request)
     gw, ctx, typed, body, resolution = await _begin(request)
-    turn = await prepare_turn(gw, ctx, body)
+    turn = await prepare_turn(gw, ctx, body, resolution)
     await admit_request(request, gw, ctx, body, turn.messages)
     stream = bool(typed.stream)
     try:
@@ -200,7 +201,7 @@ async def input_tokens(request: web.Request) -> web.Response:
     gateway's estimate of the translated prompt (``"estimated": true``)."""
     gw, ctx, typed, body, resolution = await _begin(request)
     ctx.record.endpoint = "responses.input_tokens"
-    turn = await prepare_turn(gw, ctx, body)
+    turn = await prepare_turn(gw, ctx, body, resolution)
     targets = [t for s in resolution.stages for t in s.targets]
     target = next((t for t in targets if native(t.provider.adapter)), None)
     if target is None:
@@ -211,9 +212,10 @@ async def input_tokens(request: web.Request) -> web.Response:
         return web.Response(body=jsonio.dumps({"object": "response.input_tokens", "input_tokens": count, "estimated": True}), content_type="application/json")
     out = dict(body, model=target.upstream_model)
     upstream = target.provider.adapter.native_request("openai.responses", "/responses/input_tokens", jsonio.dumps(out), False)
-    response = await target.provider.client.request(upstream.method, upstream.url, upstream.headers, upstream.body, timeout=target.provider.config.timeout_s)
+    try:
+        response = await target.provider.client.request(upstream.method, upstream.url, upstream.headers, upstream.body, timeout=target.provider.config.timeout_s)
+    except (ClientError, TimeoutError, ValueError) as exc:
+        raise BadGateway(f"Could not reach provider '{target.provider.name}' ({type(exc).__name__}).") from None
     if response.status >= 400:
-        from ..errors import UpstreamError
-
         raise UpstreamError(target.provider.adapter.parse_error(response.status, response.headers, response.body), target.provider.name)
     return web.Response(body=gw.scrubber.bytes(response.body), content_type="application/json")

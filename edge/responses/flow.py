@@ -81,7 +81,8 @@ class Turn:
         return self.chat["messages"] if self.chat is not None else self.items
 
 
-async def prepare_turn(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -> Turn:
+async def prepare_turn(gw: Gateway, ctx: RequestContext, body: dict[str, Any], resolution: Resolution) -> Turn:
+    """The turn's items and stored history; its chat form only when a route will need it."""
     try:
         items = input_items(body)
     except BridgeError as exc:
@@ -90,11 +91,12 @@ async def prepare_turn(gw: Gateway, ctx: RequestContext, body: dict[str, Any]) -
     history: list[StoredResponse] = []
     if isinstance(previous, str) and previous:
         history = await gw.responses.chain(previous, ctx.principal.key_id)
-    turn = Turn(body, _with_ids(items, ctx.request_id), history)
-    try:
-        turn.chat = to_chat(body, turn.all_items(turn.previous_route))
-    except BridgeError as exc:
-        turn.chat_error = exc
+    turn = Turn(body, _with_ids(items, ctx.request_id) if body.get("store") is not False else items, history)
+    if not all(native(t.provider.adapter) for s in resolution.stages for t in s.targets):
+        try:
+            turn.chat = to_chat(body, turn.all_items(turn.previous_route))
+        except BridgeError as exc:
+            turn.chat_error = exc
     return turn
 
 
