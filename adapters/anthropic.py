@@ -30,7 +30,9 @@ Wire format: shared/reference/wire-formats.md section 2 (request 2.2, response 2
   server-tool turn, which a stateless OpenAI client cannot resume) is reported as ``stop``.
 - usage: prompt_tokens = input + cache_creation + cache_read; cached_tokens = cache_read.
 - Server-side tool blocks (``server_tool_use``, ``*_tool_result``) run at Anthropic; they are
-  not client tool calls and are not shown. Thinking text goes to ``reasoning_content``.
+  not client tool calls and are not shown. Thinking text goes to ``reasoning_content``; an
+  assistant turn's ``reasoning_signature`` (a Responses reasoning item's ``encrypted_content``,
+  carried by the bridge) goes back as that turn's signed ``thinking`` block.
 """
 
 from __future__ import annotations
@@ -240,6 +242,9 @@ def _blocks(message: Message) -> tuple[str, list[dict[str, Any]]]:
         return "user", [block]
     if message.role == "assistant":
         blocks: list[dict[str, Any]] = []
+        if message.reasoning_signature:
+            # Extended thinking with tools needs the turn's thinking block back, signed.
+            blocks.append({"type": "thinking", "thinking": message.reasoning_content or "", "signature": message.reasoning_signature})
         text = message_text(message.content)
         if text:
             blocks.append(_cached({"type": "text", "text": text}, _last_mark(message.content)))

@@ -79,6 +79,9 @@ class Message(Struct, omit_defaults=True):
     refusal: str | None = None
     # Non-standard but common on the way back in (DeepSeek, vLLM reasoning parsers).
     reasoning_content: str | None = None
+    # The provider's signature over that reasoning (a Responses reasoning item's
+    # encrypted_content, adapters/responses_bridge.py), for providers that need it back.
+    reasoning_signature: str | None = None
 
 
 class FunctionDef(Struct, omit_defaults=True):

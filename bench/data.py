@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["MODEL", "EMBED_MODEL", "chat_body", "embeddings_body", "grpc_chat_body", "prompt"]
+__all__ = ["MODEL", "EMBED_MODEL", "chat_body", "embeddings_body", "grpc_chat_body", "prompt", "responses_body"]
 
 # The public model name every system is configured to serve: the same body goes to all of them.
 MODEL = "echo"
@@ -41,6 +41,21 @@ def chat_body(*, reply_tokens: int, stream: bool, chunk_delay_ms: float = 0.0, p
         "max_tokens": 1024,
         "temperature": 0.2,
         "mock": {"tokens": reply_tokens, "chunk_delay_ms": chunk_delay_ms, **(mock or {})},
+    }
+    if stream:
+        body["stream"] = True
+    return orjson.dumps(body)
+
+
+def responses_body(*, model: str, reply_tokens: int, stream: bool, chunk_delay_ms: float = 0.0, prompt_words: int = 40) -> bytes:
+    """The chat body's request as the Responses API has it (bench/scenarios/responses.py)."""
+    body: dict[str, Any] = {
+        "model": model,
+        "instructions": "You are a helpful assistant.",
+        "input": prompt(prompt_words),
+        "max_output_tokens": 1024,
+        "temperature": 0.2,
+        "mock": {"tokens": reply_tokens, "chunk_delay_ms": chunk_delay_ms},
     }
     if stream:
         body["stream"] = True

@@ -11,29 +11,11 @@ Only edge serves it (the floor and the peers speak chat).
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
-
 from ..common import Scenario
-from ..data import MODEL, prompt
+from ..data import MODEL, responses_body
 
 NATIVE_MODEL = "echo_native"
 _WHY = "serves only chat completions"
-
-
-def responses_body(*, model: str, reply_tokens: int, stream: bool, chunk_delay_ms: float = 0.0, prompt_words: int = 40) -> bytes:
-    body: dict[str, Any] = {
-        "model": model,
-        "instructions": "You are a helpful assistant.",
-        "input": prompt(prompt_words),
-        "max_output_tokens": 1024,
-        "temperature": 0.2,
-        "mock": {"tokens": reply_tokens, "chunk_delay_ms": chunk_delay_ms},
-    }
-    if stream:
-        body["stream"] = True
-    return orjson.dumps(body)
 
 
 def _pair(kind: str, model: str) -> tuple[Scenario, Scenario]:
