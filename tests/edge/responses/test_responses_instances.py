@@ -118,3 +118,17 @@ def test_follow_up_prefers_the_route_that_answered_and_survives_its_loss(mock: M
             assert [(m["role"], m["content"]) for m in messages] == [("user", "the first words"), ("assistant", "the first words"), ("user", "next words")]
     finally:
         gateway.stop()
+
+
+def test_retention_is_configurable(mock: Mock, tmp_path: Path) -> None:
+    extra = "responses: {retention_days: 0}\n"  # kept for no time at all: nothing to read back
+    gateway = Server(["serve", "--config", str(write_config(tmp_path / "edge.yaml", _config(mock, f"sqlite:///{tmp_path}/edge.db", extra)))], cwd=str(tmp_path))
+    try:
+        with openai.OpenAI(base_url=gateway.url + "/v1", api_key="k", max_retries=0) as client:
+            made = client.responses.create(model="chat/echo", input="short lived")
+            with pytest.raises(openai.NotFoundError):
+                client.responses.retrieve(made.id)
+            with pytest.raises(openai.BadRequestError):
+                client.responses.create(model="chat/echo", input="again", previous_response_id=made.id)
+    finally:
+        gateway.stop()
