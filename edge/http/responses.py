@@ -27,7 +27,7 @@ from ..client import ClientError
 from ..context import settled_on_failure
 from ..proxy import RequestContext, call_upstream, settle, start_stream
 from ..relay import relay
-from ..responses.flow import Turn, native, parse_answer, plan_turn, prepare_turn, save, stored_items
+from ..responses.flow import Turn, native, parse_answer, plan_turn, prepare_turn, save, stored, stored_items
 from ..responses.native import NativeResponsesStream
 from ..transcode import DecodedStream
 from ..types import Transcoder
@@ -149,7 +149,7 @@ async def _stored(request: web.Request) -> tuple[Any, list[Any]]:
     gw = request.app[GATEWAY]
     principal = gw.auth.authenticate(request.headers.get("authorization"))
     response_id = request.match_info["response_id"]
-    rows = await gw.responses.chain(response_id, principal.key_id)
+    rows = await stored(gw, gw.responses.chain(response_id, principal.key_id))
     if not rows or rows[-1].id != response_id:
         raise NotFound(f"Response with id '{response_id}' not found.", param="response_id")
     return gw, rows
@@ -164,7 +164,7 @@ async def delete_response(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     principal = gw.auth.authenticate(request.headers.get("authorization"))
     response_id = request.match_info["response_id"]
-    if not await gw.responses.delete(response_id, principal.key_id):
+    if not await stored(gw, gw.responses.delete(response_id, principal.key_id)):
         raise NotFound(f"Response with id '{response_id}' not found.", param="response_id")
     doc = {"id": response_id, "object": "response.deleted", "deleted": True}
     return web.Response(body=jsonio.dumps(doc), content_type="application/json")

@@ -22,9 +22,10 @@ bridged one through the adapter's chat parser and adapters/responses_wire.Respon
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from edge.adapters.responses_bridge import BridgeError, input_items, to_chat
 from edge.adapters.responses_wire import ResponsesWriter, base_response, chunks_from_chat, new_id, usage_from_responses
@@ -36,9 +37,26 @@ from ..errors import InvalidRequest
 from ..gateway import Gateway
 from ..params import Prepared, prepare_chat
 from ..router import Resolution, Stage, Target
+from ..store.guard import StoreUnavailable
 from .store import StoredResponse
 
-__all__ = ["Turn", "native", "parse_answer", "plan_turn", "prepare_turn", "save"]
+__all__ = ["Turn", "native", "parse_answer", "plan_turn", "prepare_turn", "save", "stored"]
+
+
+T = TypeVar("T")
+
+
+async def stored(gw: Gateway, call: Awaitable[T]) -> T:
+    """A response-store call, bounded by ``state.store_timeout_s``: a store that does not answer
+    (down, frozen, disk full) is a 503 ``store_unavailable`` with Retry-After, never a hang."""
+    try:
+        return await asyncio.wait_for(call, gw.config.state.store_timeout_s)
+    except (TimeoutError, ConnectionError, OSError) as exc:
+        raise StoreUnavailable(f"The response store did not answer ({type(exc).__name__}); try again shortly.", retry_after=1.0) from None
+    except Exception as exc:
+        if type(exc).__module__.startswith(("asyncpg", "sqlite3")):
+            raise StoreUnavailable(f"The response store failed ({type(exc).__name__}); try again shortly.", retry_after=1.0) from None
+        raise
 
 
 def native(adapter: Adapter) -> bool:
@@ -90,7 +108,7 @@ async def prepare_turn(gw: Gateway, ctx: RequestContext, body: dict[str, Any], r
     previous = body.get("previous_response_id")
     history: list[StoredResponse] = []
     if isinstance(previous, str) and previous:
-        history = await gw.responses.chain(previous, ctx.principal.key_id)
+        history = await stored(gw, gw.responses.chain(previous, ctx.principal.key_id))
     turn = Turn(body, _with_ids(items, ctx.request_id) if body.get("store") is not False else items, history)
     if not all(native(t.provider.adapter) for s in resolution.stages for t in s.targets):
         try:
@@ -227,7 +245,7 @@ async def save(gw: Gateway, ctx: RequestContext, turn: Turn, doc: dict[str, Any]
     route = f"{record.provider}/{record.upstream_model}" if record.provider else None
     previous = turn.body.get("previous_response_id") if turn.stored_previous else None
     row = StoredResponse(doc["id"], ctx.principal.key_id, now, now + gw.config.responses.retention_days * 86400.0, previous, route, gw.scrubber.bytes(encoded or jsonio.dumps(doc)).decode(), jsonio.dumps(turn.items).decode())
-    await gw.responses.put(row)
+    await stored(gw, gw.responses.put(row))
 
 
 def stored_items(rows: list[StoredResponse]) -> list[dict[str, Any]]:

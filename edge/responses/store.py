@@ -16,6 +16,7 @@ Writes made while another is under way go together in one transaction (``_Batche
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from pathlib import Path
@@ -23,6 +24,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple, Protocol
 
 __all__ = ["ResponseStore", "StoredResponse", "open_response_store"]
+
+log = logging.getLogger("edge.responses")
 
 _COLUMNS = "id, key_id, created_at, expires_at, previous_id, route, response, input"
 _TABLE = """CREATE TABLE IF NOT EXISTS responses (
@@ -178,23 +181,61 @@ class PostgresResponses:
 
         self._dsn, self._schema, self._settings = split_schema(url)
         self._pool: Any = None
+        self._opening: asyncio.Future[None] | None = None
+        self._closed = False
         self._puts = 0
         self._chain = _chain_sql("$", "IS NOT DISTINCT FROM", 5)
         self._batch = _Batcher(self._put_many)
 
     async def start(self) -> None:
+        """Connect and make the table; a server that does not answer yet is not fatal (the
+        gateway serves, as with the ledger): every call tries again until it does."""
+        try:
+            await self._need()
+        except ConnectionError as exc:
+            log.warning("responses: PostgreSQL is not answering (%s); stored responses wait for it", exc)
+
+    async def _open(self) -> None:
         import asyncpg
 
-        self._pool = await asyncpg.create_pool(self._dsn, min_size=0, max_size=4, timeout=10.0, command_timeout=30.0, server_settings=self._settings or None)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", 0x6C6D2D7265737073)  # "lm-resps": one DDL at a time
-            if self._schema is not None:
-                await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
-            await conn.execute(_TABLE.format(real="DOUBLE PRECISION"))
-            await conn.execute("DELETE FROM responses WHERE expires_at <= $1", time.time())
+        pool = await asyncpg.create_pool(self._dsn, min_size=0, max_size=4, timeout=10.0, command_timeout=30.0, server_settings=self._settings or None)
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", 0x6C6D2D7265737073)  # "lm-resps": one DDL at a time
+                if self._schema is not None:
+                    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
+                await conn.execute(_TABLE.format(real="DOUBLE PRECISION"))
+                await conn.execute("DELETE FROM responses WHERE expires_at <= $1", time.time())
+        except BaseException:
+            pool.terminate()
+            raise
+        if self._closed:
+            pool.terminate()
+            return
+        self._pool = pool
+
+    async def _need(self) -> Any:
+        """The pool, opened on first need (one attempt at a time); ConnectionError while the
+        server cannot be reached."""
+        if self._pool is not None:
+            return self._pool
+        if self._closed:
+            raise ConnectionError("response store closed")
+        if self._opening is None or self._opening.done():
+            self._opening = asyncio.ensure_future(self._open())
+        try:
+            await asyncio.shield(self._opening)
+        except Exception as exc:
+            raise ConnectionError(f"PostgreSQL not connected: {type(exc).__name__}") from None
+        if self._pool is None:
+            raise ConnectionError("response store closed")
+        return self._pool
 
     async def close(self) -> None:
+        self._closed = True
         await self._batch.close()
+        if self._opening is not None and not self._opening.done():
+            self._opening.cancel()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -209,18 +250,19 @@ class PostgresResponses:
             "key_id = EXCLUDED.key_id, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at, previous_id = EXCLUDED.previous_id, "
             "route = EXCLUDED.route, response = EXCLUDED.response, input = EXCLUDED.input"
         )
-        async with self._pool.acquire() as conn, conn.transaction():
+        pool = await self._need()
+        async with pool.acquire() as conn, conn.transaction():
             await conn.executemany(sql, [tuple(row) for row in rows])
             if before // _PRUNE_EVERY != self._puts // _PRUNE_EVERY:
                 await conn.execute("DELETE FROM responses WHERE expires_at <= $1", time.time())
 
     async def chain(self, response_id: str, key_id: str | None) -> list[StoredResponse]:
         now = time.time()
-        rows = await self._pool.fetch(self._chain, response_id, key_id, now, now, key_id)
+        rows = await (await self._need()).fetch(self._chain, response_id, key_id, now, now, key_id)
         return [StoredResponse(*tuple(row)) for row in rows]
 
     async def delete(self, response_id: str, key_id: str | None) -> bool:
-        found = await self._pool.fetch("DELETE FROM responses WHERE id = $1 AND key_id IS NOT DISTINCT FROM $2 AND expires_at > $3 RETURNING id", response_id, key_id, time.time())
+        found = await (await self._need()).fetch("DELETE FROM responses WHERE id = $1 AND key_id IS NOT DISTINCT FROM $2 AND expires_at > $3 RETURNING id", response_id, key_id, time.time())
         return bool(found)
 
 

@@ -132,3 +132,17 @@ def test_retention_is_configurable(mock: Mock, tmp_path: Path) -> None:
                 client.responses.create(model="chat/echo", input="again", previous_response_id=made.id)
     finally:
         gateway.stop()
+
+
+def test_a_store_that_is_down_at_start_does_not_stop_the_gateway(mock: Mock, tmp_path: Path) -> None:
+    """PostgreSQL not answering at start: the worker serves (as the ledger lets it) and answers
+    503 while the stores are down, instead of dying at start."""
+    gateway = Server(["serve", "--config", str(write_config(tmp_path / "edge.yaml", _config(mock, "postgresql://postgres@127.0.0.1:9/test")))], cwd=str(tmp_path))
+    try:
+        with openai.OpenAI(base_url=gateway.url + "/v1", api_key="k", max_retries=0) as client:
+            with pytest.raises(openai.InternalServerError) as info:
+                client.responses.retrieve("resp_nothing")
+            assert info.value.status_code == 503
+    finally:
+        gateway.stop()
+    assert "stored responses wait for it" in gateway.output
