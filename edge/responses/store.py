@@ -10,13 +10,15 @@ shares the database (the row is written before the client sees the response end)
 
 SQLite: the ledger's file, a connection of its own used from a worker thread (the event loop
 never waits on disk). PostgreSQL: the ledger's URL (its ``?schema=`` included), a small pool.
-Writes made while another is under way go together in one transaction (``_Batcher``).
+Writes made while another is under way go together in one transaction (``_WriterThread`` for
+SQLite, ``_Batcher`` for PostgreSQL).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
 import time
 from pathlib import Path
@@ -109,6 +111,69 @@ class _Batcher:
             await asyncio.wait([self._task], timeout=5.0)
 
 
+class _WriterThread:
+    """SQLite writes on one thread of their own: a put queues its row and waits for the commit;
+    the thread writes whatever queued meanwhile in one transaction (group commit) and answers
+    each batch with one wake-up of the event loop (cheaper than a thread-pool call per row)."""
+
+    def __init__(self, write: Callable[[list[StoredResponse]], None]) -> None:
+        self._write = write
+        self._queue: queue.SimpleQueue[tuple[StoredResponse, asyncio.Future[None]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="edge-responses-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    async def put(self, row: StoredResponse) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put((row, done))
+        await asyncio.shield(done)  # a caller that leaves does not undo the write
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while True:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+            error: BaseException | None = None
+            try:
+                self._write([row for row, _ in batch])
+            except BaseException as exc:  # handed to every waiting put
+                error = exc
+            loop = batch[0][1].get_loop()
+            try:
+                loop.call_soon_threadsafe(_settle, [done for _, done in batch], error)
+            except RuntimeError:  # the loop closed meanwhile: nobody waits
+                pass
+            if stop:
+                return
+
+    async def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            await asyncio.to_thread(self._thread.join, 10.0)
+
+
+def _settle(waiting: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for done in waiting:
+        if done.done():
+            continue
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+
 class SQLiteResponses:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -116,10 +181,11 @@ class SQLiteResponses:
         self._lock = threading.Lock()
         self._puts = 0
         self._chain = _chain_sql("?", "IS", 5)
-        self._batch = _Batcher(self._put_many)
+        self._writer = _WriterThread(self._put_sync)
 
     async def start(self) -> None:
         await asyncio.to_thread(self._open)
+        self._writer.start()
 
     def _open(self) -> None:
         from ..store.sqlite_open import connect_ledger
@@ -131,7 +197,7 @@ class SQLiteResponses:
         self._prune_sync()
 
     async def close(self) -> None:
-        await self._batch.close()
+        await self._writer.close()
         if self._conn is not None:
             await asyncio.to_thread(self._conn.close)
             self._conn = None
@@ -145,11 +211,11 @@ class SQLiteResponses:
         self._run("DELETE FROM responses WHERE expires_at <= ?", (time.time(),))
 
     async def put(self, row: StoredResponse) -> None:
-        await self._batch.put(row)
+        await self._writer.put(row)
 
-    async def _put_many(self, rows: list[StoredResponse]) -> None:
-        before, self._puts = self._puts, self._puts + len(rows)
-        await asyncio.to_thread(self._insert, rows, before // _PRUNE_EVERY != self._puts // _PRUNE_EVERY)
+    def _put_sync(self, rows: list[StoredResponse]) -> None:
+        before, self._puts = self._puts, self._puts + len(rows)  # only the writer thread counts
+        self._insert(rows, before // _PRUNE_EVERY != self._puts // _PRUNE_EVERY)
 
     def _insert(self, rows: list[StoredResponse], prune: bool) -> None:
         with self._lock:
