@@ -42,7 +42,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--duration", type=float, default=5.0, help="seconds per load phase (default 5)")
     p.add_argument("--connections", type=int, default=32, help="connections of the loaded phase (default 32; a phase at 1 always runs first)")
     p.add_argument("--levels", type=int, nargs="+", default=None, help="concurrency levels to run (default: 1 and --connections); more points make a better plot")
-    p.add_argument("--scenarios", nargs="+", default=None, help="scenario names (default: chat stream20 stream20_unpaced stream200 stream200_unpaced embeddings chaos fallback_429 grpc_unary grpc_stream grpc_stream_unpaced responses responses_stream20 responses_native responses_native_stream20)")
+    p.add_argument("--scenarios", nargs="+", default=None, help="scenario names (default: chat stream20 stream20_unpaced stream200 stream200_unpaced embeddings chaos fallback_429 grpc_unary grpc_stream grpc_stream_unpaced cache_hit cache_hit_stream20 responses responses_stream20 responses_native responses_native_stream20)")
     p.add_argument("--systems", nargs="+", default=None, help=f"of {', '.join(SYSTEMS)} (default: all; litellm when found)")
     p.add_argument("--litellm", default=None, help="path to the litellm executable in its own venv (or env EDGE_BENCH_LITELLM)")
     p.add_argument("--builtin-client", action="store_true", help="use the built-in asyncio client even when wrk is installed")

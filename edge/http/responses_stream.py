@@ -29,7 +29,7 @@ from edge.errors import EdgeError, GatewayTimeout
 
 from ..responses.native import NativeResponsesStream
 from ..types import StreamState
-from .stream import _nodelay, _sse_response
+from .stream import _nodelay, sse_response
 
 __all__ = ["BridgedEnding", "NativeEnding", "ResponsesEncoder", "ResponsesSSESink"]
 
@@ -110,7 +110,7 @@ class ResponsesSSESink:
 
     def __init__(self, request: web.Request, headers: dict[str, str], ending: Ending, save: Save | None) -> None:
         self._request = request
-        self.response = _sse_response(headers)
+        self.response = sse_response(headers)
         self.write = self.response.write
         self._ending = ending
         self._save = save
