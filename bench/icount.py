@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .data import chat_body
+from .data import chat_body, messages_body
 from .systems import Child, _SERVING, edge_config, start_mock
 
 __all__ = ["count_run", "main"]
@@ -37,18 +37,28 @@ _OLD_COOLDOWN = "cooldown: {failures: 3, window_s: 30, for_s: 5}"
 _TOTALS = re.compile(rb"^(?:summary|totals): (\d+)", re.M)
 
 
+# scenario -> (path, body): chat's two and the Messages API's (bench/scenarios/messages.py):
+# claude-echo is the byte pass-through, echo the translation to an OpenAI-format upstream.
+SCENARIOS = {
+    "chat": ("/v1/chat/completions", lambda: chat_body(reply_tokens=20, stream=False)),
+    "stream20": ("/v1/chat/completions", lambda: chat_body(reply_tokens=20, stream=True)),
+    "messages": ("/v1/messages", lambda: messages_body(reply_tokens=20, stream=False, model="claude-echo")),
+    "messages_stream20": ("/v1/messages", lambda: messages_body(reply_tokens=20, stream=True, model="claude-echo")),
+    "messages_bridged": ("/v1/messages", lambda: messages_body(reply_tokens=20, stream=False)),
+    "messages_bridged_stream20": ("/v1/messages", lambda: messages_body(reply_tokens=20, stream=True)),
+}
+
+
 def _body(scenario: str) -> bytes:
-    if scenario == "stream20":
-        return chat_body(reply_tokens=20, stream=True)
-    return chat_body(reply_tokens=20, stream=False)
+    return SCENARIOS[scenario][1]()
 
 
-def _drive(port: int, body: bytes, count: int) -> None:
+def _drive(port: int, body: bytes, count: int, path: str = "/v1/chat/completions") -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     headers = {"content-type": "application/json", "authorization": "Bearer " + KEY}
     try:
         for _ in range(count):
-            conn.request("POST", "/v1/chat/completions", body, headers)
+            conn.request("POST", path, body, headers)
             response = conn.getresponse()
             data = response.read()
             if response.status != 200:
@@ -75,7 +85,7 @@ def count_run(python: str, mock_url: str, scenario: str, requests: int, old_cool
     try:
         found = child.wait_for(_SERVING, 600)
         port = int(found.group(2))
-        _drive(port, _body(scenario), 20 + requests)
+        _drive(port, _body(scenario), 20 + requests, SCENARIOS[scenario][0])
     finally:
         child.stop(timeout=900)  # SIGTERM: callgrind writes its counts as each process exits
     total = 0
@@ -89,7 +99,7 @@ def count_run(python: str, mock_url: str, scenario: str, requests: int, old_cool
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.icount", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--python", default=sys.executable, help="the python of the gateway to count (default: this one)")
-    p.add_argument("--scenario", choices=("chat", "stream20"), default="chat")
+    p.add_argument("--scenario", choices=tuple(SCENARIOS), default="chat")
     p.add_argument("--small", type=int, default=50)
     p.add_argument("--large", type=int, default=450)
     p.add_argument("--old-cooldown", action="store_true", help="write routing.cooldown the way checkouts before issue 16 read it")

@@ -148,10 +148,18 @@ providers:
     base_url: {mock_url}/v1
     api_key: sk-bench-upstream-0123456789
     timeout_s: 30
+  mock_anthropic:
+    kind: anthropic
+    base_url: {mock_url}
+    api_key: sk-bench-upstream-0123456789
+    timeout_s: 30
 models:
   echo:
     route:
       - {{provider: mock, model: echo}}
+  claude-echo:
+    route:
+      - {{provider: mock_anthropic, model: echo}}
   embed:
     route:
       - {{provider: mock, model: {EMBED_UPSTREAM}}}

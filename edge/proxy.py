@@ -28,7 +28,7 @@ from .router import Resolution, Target
 from .routing.checks import failed_check
 from .routing.execute import Failure, execute
 
-__all__ = ["RequestContext", "answer_chat", "call_upstream", "decode_usage", "open_stream", "settle"]
+__all__ = ["RequestContext", "answer_chat", "call_upstream", "decode_usage", "open_stream", "settle", "start_stream"]
 
 BuildRequest = Callable[[Adapter, Target], UpstreamRequest]
 ParseResponse = Callable[[Adapter, bytes], ChatResult]
@@ -82,20 +82,41 @@ def call_upstream(gw: Gateway, plan: Resolution, ctx: RequestContext, build: Bui
 
 
 def open_stream(gw: Gateway, plan: Resolution, ctx: RequestContext, body: dict[str, Any]) -> Awaitable[tuple[Response, Target, Adapter]]:
-    """Start an upstream stream; returns once one upstream answered 200."""
-    first_byte = gw.config.routing.first_byte_timeout_s
+    """Start an upstream chat stream; returns once one upstream answered 200."""
     try:
         plan, prepared = prepare_chat(gw, ctx, plan, body)
     except EdgeError as err:
         return _raise(err)
 
-    async def attempt(target: Target, timeout: float) -> tuple[Response, Target, Adapter]:
+    def build(adapter: Adapter, target: Target) -> tuple[UpstreamRequest, Callable[[int, bytes], UpstreamRequest | None]]:
         sent = prepared(target)
-        adapter, request = _build(target, lambda a: a.chat_request(sent, target.upstream_model, True))
+        return adapter.chat_request(sent, target.upstream_model, True), lambda status, data: adapter.retry_request(sent, target.upstream_model, status, data)
+
+    return start_stream(gw, plan, ctx, build)
+
+
+StreamBuild = Callable[[Adapter, Target], tuple[UpstreamRequest, Callable[[int, bytes], UpstreamRequest | None] | None]]
+
+
+def start_stream(gw: Gateway, plan: Resolution, ctx: RequestContext, build: StreamBuild) -> Awaitable[tuple[Response, Target, Adapter]]:
+    """Start an upstream stream of any dialect: ``build`` gives each route's request (and the
+    second form to try once when the route refuses it, or None)."""
+    first_byte = gw.config.routing.first_byte_timeout_s
+
+    async def attempt(target: Target, timeout: float) -> tuple[Response, Target, Adapter]:
+        made: list[Callable[[int, bytes], UpstreamRequest | None] | None] = []
+
+        def make(adapter: Adapter) -> UpstreamRequest:
+            request, again = build(adapter, target)
+            made.append(again)
+            return request
+
+        adapter, request = _build(target, make)
         wait = min(first_byte, timeout)
         response, status, data, headers = await _start(target, request, wait)
         data = gw.scrubber.bytes(data)  # an error body, before it is parsed (see call_upstream)
-        retry = adapter.retry_request(sent, target.upstream_model, status, data) if response is None else None
+        again = made[0] if made else None
+        retry = again(status, data) if response is None and again is not None else None
         if retry is not None:
             ctx.record.attempts += 1
             response, status, data, headers = await _start(target, retry, wait)
