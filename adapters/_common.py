@@ -20,7 +20,7 @@ from typing import Any
 from edge.fastpath import jsonio
 
 from .fields import CHAT_FIELDS
-from .types import ChatResult, Chunk, ModelNames, ToolCallDelta, Unsupported, UpstreamErrorInfo, UpstreamRequest, Usage
+from .types import ChatResult, Chunk, MessagesUpstream, ModelNames, TokenCounter, ToolCallDelta, Unsupported, UpstreamErrorInfo, UpstreamRequest, Usage
 
 __all__ = [
     "BODY_MODEL_NAMES",
@@ -310,6 +310,8 @@ class Translating:
     bytes pass through, no second form of a refused request, no model listing."""
 
     passthrough: frozenset[str] = frozenset()
+    native_messages: MessagesUpstream | None = None
+    token_counter: TokenCounter | None = None
 
     def retry_request(self, body: dict[str, Any], upstream_model: str, status: int, error_body: bytes) -> UpstreamRequest | None:
         return None

@@ -44,6 +44,7 @@ from msgspec import Meta, Struct
 
 from edge.fastpath import jsonio
 
+from ._anthropic_native import AnthropicNative
 from ._anthropic_stream import AnthropicStreamDecoder, error_info, finish_reason_for, usage_from_anthropic
 from ._common import (
     BODY_MODEL_NAMES,
@@ -64,7 +65,7 @@ from ._fields_common import CUSTOM_TOOLS, OTHER_CHOICES, is_zero, translating_ru
 from .fields import CACHE_BREAKPOINT, CACHE_CONTROL, TOOL_CACHE_CONTROL, FieldTable, refused, translated, when
 from .schema import CacheControl, ChatRequest, ContentPart, Message
 from .kinds import ProviderKind
-from .types import ChatResult, ToolCallDelta, Unsupported, UpstreamErrorInfo, UpstreamRequest
+from .types import ANTHROPIC_MESSAGES, ChatResult, ToolCallDelta, Unsupported, UpstreamErrorInfo, UpstreamRequest
 
 __all__ = ["FIELDS", "KIND", "API_VERSION", "DEFAULT_MAX_TOKENS", "MAX_BREAKPOINTS", "PROVIDER", "AnthropicAdapter", "AnthropicStreamDecoder"]
 
@@ -78,6 +79,8 @@ DEFAULT_THINKING_BUDGETS: Mapping[str, int] = {"minimal": 1024, "low": 2048, "me
 class AnthropicAdapter(Translating):
     kind = PROVIDER
     model_names = BODY_MODEL_NAMES  # the model travels in the body
+    # A Messages API client's bytes pass through (adapters/_anthropic_native.py).
+    passthrough = frozenset((ANTHROPIC_MESSAGES,))
 
     def __init__(
         self,
@@ -97,6 +100,10 @@ class AnthropicAdapter(Translating):
             self._headers["x-api-key"] = api_key
         self._stream_headers = dict(self._headers, accept="text/event-stream")
         self._secrets = secrets_for(api_key, base_url, headers)
+        fixed = {k.lower(): v for k, v in (headers or {}).items()}
+        if api_key:
+            fixed["x-api-key"] = api_key
+        self.native_messages = AnthropicNative(self._url, {"content-type": "application/json", "anthropic-version": API_VERSION}, fixed)
         self.default_max_tokens = default_max_tokens
         self.thinking_budgets = dict(DEFAULT_THINKING_BUDGETS if thinking_budgets is None else thinking_budgets)
 

@@ -61,6 +61,9 @@ from .types import ChatResult, ModelNames, ToolCallDelta, Unsupported, UpstreamE
 __all__ = ["FIELDS", "KIND", "MODEL_NAMES", "PROVIDER", "GeminiAdapter", "GeminiStreamDecoder"]
 
 PROVIDER = "gemini"
+# What Gemini accepts as the signature of a function call it did not make (Gemini API docs,
+# "Thought signatures": conversations transferred from another model).
+FOREIGN_SIGNATURE = "skip_thought_signature_validator"
 DEFAULT_THINKING_BUDGETS: Mapping[str, int] = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
 
 
@@ -95,6 +98,7 @@ class GeminiAdapter(Translating):
         self._stream_headers = dict(self._headers, accept="text/event-stream")
         self._secrets = secrets_for(api_key, base_url, headers)
         self.thinking_budgets = dict(DEFAULT_THINKING_BUDGETS if thinking_budgets is None else thinking_budgets)
+        self.token_counter = _Counter(self)
 
     def _url(self, model: str, method: str) -> str:
         collection, sep, name = model.partition("/")
@@ -166,6 +170,13 @@ class GeminiAdapter(Translating):
         if generation:
             out["generationConfig"] = generation
         return out
+
+    def count_request(self, body: dict[str, Any], upstream_model: str) -> UpstreamRequest:
+        """models/{model}:countTokens for the request a chat body would make (exact: Gemini's
+        own count of the whole GenerateContentRequest, system and tools included)."""
+        inner = self.translate(jsonio.convert(body, ChatRequest, strict=False))
+        name = upstream_model if upstream_model.startswith(("models/", "tunedModels/")) else "models/" + upstream_model
+        return UpstreamRequest("POST", self._url(upstream_model, "countTokens"), self._headers, jsonio.dumps({"generateContentRequest": {"model": name, **inner}}))
 
     # -- responses ------------------------------------------------------------------------
 
@@ -277,6 +288,11 @@ def _parts(message: Message, names: dict[str, str]) -> tuple[str, list[dict[str,
             part: dict[str, Any] = {"functionCall": fc}
             if signature:
                 part["thoughtSignature"] = signature
+            elif not any("functionCall" in p for p in parts):
+                # A call made by another provider has no signature, and Gemini 3 refuses a turn
+                # whose first call lacks one; Google's documented placeholder for histories moved
+                # from elsewhere lets it through.
+                part["thoughtSignature"] = FOREIGN_SIGNATURE
             parts.append(part)
         return "model", parts
     if message.role == "function":
@@ -327,6 +343,24 @@ def _tool_config(choice: Any) -> dict[str, Any] | None:
     if isinstance(choice, dict) and isinstance(choice.get("function"), dict) and choice["function"].get("name"):
         return {"mode": "ANY", "allowedFunctionNames": [choice["function"]["name"]]}
     raise Unsupported(f"tool_choice {choice!r} is not supported by Gemini.")
+
+
+class _Counter:
+    """Gemini's countTokens as the adapter's token counter (count_tokens is exact here)."""
+
+    def __init__(self, adapter: GeminiAdapter) -> None:
+        self._adapter = adapter
+
+    def count_request(self, body: dict[str, Any], upstream_model: str) -> UpstreamRequest:
+        return self._adapter.count_request(body, upstream_model)
+
+    @staticmethod
+    def parse_count(body: bytes) -> int:
+        doc = jsonio.loads(body)
+        total = doc.get("totalTokens") if isinstance(doc, dict) else None
+        if not isinstance(total, int):
+            raise ValueError("countTokens answered without totalTokens")
+        return total
 
 
 class GeminiOptions(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -32,7 +32,7 @@ from ._common import BODY_MODEL_NAMES, parse_retry_after, secrets_for, upstream_
 from ._openai_stream import OpenAIStreamDecoder, usage_from_openai
 from .fields import CACHE_CONTROL, DECLARED, TOOL_CACHE_CONTROL, FieldTable, ignored, passed
 from .kinds import ProviderKind
-from .types import OPENAI_CHAT, OPENAI_RESPONSES, ChatResult, Unsupported, UpstreamErrorInfo, UpstreamRequest
+from .types import OPENAI_CHAT, OPENAI_RESPONSES, ChatResult, MessagesUpstream, TokenCounter, Unsupported, UpstreamErrorInfo, UpstreamRequest
 
 __all__ = ["FIELDS", "FIELDS_PASSING_HINTS", "KIND", "PROVIDER", "OpenAIAdapter", "OpenAIOptions", "usage_dict", "usage_from_openai"]
 
@@ -51,6 +51,8 @@ class OpenAIAdapter:
     kind = PROVIDER
     passthrough = _PASSTHROUGH
     model_names = BODY_MODEL_NAMES  # the model travels in the body
+    native_messages: MessagesUpstream | None = None  # the mock's (adapters/mock) speaks Messages too
+    token_counter: TokenCounter | None = None
 
     def __init__(self, base_url: str, api_key: str | None = None, headers: Mapping[str, str] | None = None, *, responses: bool = False) -> None:
         base = base_url.rstrip("/")

@@ -10,6 +10,7 @@ be replayed through an adapter without a network.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Literal, NamedTuple, Protocol
 
 from msgspec import Struct
@@ -17,14 +18,17 @@ from msgspec import Struct
 from edge.fastpath import jsonio
 
 __all__ = [
+    "ANTHROPIC_MESSAGES",
     "OPENAI_CHAT",
     "OPENAI_RESPONSES",
     "Adapter",
     "ChatResult",
     "Chunk",
     "FinishReason",
+    "MessagesUpstream",
     "ModelNames",
     "StreamDecoder",
+    "TokenCounter",
     "ToolCallDelta",
     "UpstreamErrorInfo",
     "Unsupported",
@@ -39,6 +43,9 @@ OPENAI_CHAT = "openai.chat"
 # The OpenAI Responses API (POST /responses and its SSE events): an upstream that declares it gets
 # a Responses client's request forwarded as sent, and its stream passed through.
 OPENAI_RESPONSES = "openai.responses"
+# The Anthropic Messages API (POST /v1/messages and its SSE events): an upstream that declares it
+# (``Adapter.native_messages``) gets a Messages client's body as sent, only the model replaced.
+ANTHROPIC_MESSAGES = "anthropic.messages"
 
 # A closed set; "unknown" is for upstream values we do not map, so nothing crashes on a new one.
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call", "unknown"]
@@ -161,6 +168,28 @@ class StreamDecoder(Protocol):
     def flush(self) -> list[Chunk]: ...
 
 
+class MessagesUpstream(Protocol):
+    """An upstream that speaks the Anthropic Messages API itself: the client's bytes go through."""
+
+    def messages_request(self, body: bytes, client_model: str, upstream_model: str, stream: bool, headers: Mapping[str, str], query: str, count_tokens: bool = False) -> UpstreamRequest:
+        """POST .../messages (or .../messages/count_tokens) with ``body`` as the client sent it
+        but for the model; ``headers`` are the client's anthropic-* headers to forward."""
+        ...
+
+    def parse_message(self, body: bytes, public_model: str) -> ChatResult:
+        """A whole Message as the upstream sent it, the model shown as ``public_model``, and its
+        usage (cache writes and reads apart)."""
+        ...
+
+
+class TokenCounter(Protocol):
+    """A provider's own exact prompt count (Gemini countTokens) for a chat request."""
+
+    def count_request(self, body: dict[str, Any], upstream_model: str) -> UpstreamRequest: ...
+
+    def parse_count(self, body: bytes) -> int: ...
+
+
 class ModelNames(NamedTuple):
     """What a valid upstream model name is for one adapter. The gateway checks a client's
     ``<provider>/<model>`` name against it before any upstream call, so nothing in a name can
@@ -191,6 +220,10 @@ class Adapter(Protocol):
     passthrough: frozenset[str]
     # Valid upstream model names for this dialect (checked before any call; see ModelNames).
     model_names: ModelNames
+    # The Messages API spoken natively (ANTHROPIC_MESSAGES in ``passthrough``), else None.
+    native_messages: MessagesUpstream | None
+    # An exact prompt count the provider offers (count_tokens), else None (the gateway estimates).
+    token_counter: TokenCounter | None
 
     def chat_request(self, body: dict[str, Any], upstream_model: str, stream: bool) -> UpstreamRequest: ...
 

@@ -62,6 +62,21 @@ def responses_body(*, model: str, reply_tokens: int, stream: bool, chunk_delay_m
     return orjson.dumps(body)
 
 
+def messages_body(*, reply_tokens: int, stream: bool, chunk_delay_ms: float = 0.0, prompt_words: int = 40, model: str = MODEL) -> bytes:
+    """The same request as ``chat_body`` in the Anthropic Messages API's shape (POST /v1/messages)."""
+    body: dict[str, Any] = {
+        "model": model,
+        "system": "You are a helpful assistant.",
+        "messages": [{"role": "user", "content": prompt(prompt_words)}],
+        "max_tokens": 1024,
+        "temperature": 0.2,
+        "mock": {"tokens": reply_tokens, "chunk_delay_ms": chunk_delay_ms},
+    }
+    if stream:
+        body["stream"] = True
+    return orjson.dumps(body)
+
+
 def embeddings_body(inputs: int = 4, words: int = 16) -> bytes:
     texts = [prompt(words, SEED + i) for i in range(inputs)]
     return orjson.dumps({"model": EMBED_MODEL, "input": texts, "dimensions": 256})

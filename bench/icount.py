@@ -27,8 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .data import chat_body
-from .systems import Child, _SERVING, start_mock
+from .data import chat_body, messages_body
+from .systems import Child, _SERVING, edge_config, start_mock
 
 __all__ = ["count_run", "main"]
 
@@ -57,18 +57,28 @@ keys:
 _TOTALS = re.compile(rb"^(?:summary|totals): (\d+)", re.M)
 
 
+# scenario -> (path, body): chat's two and the Messages API's (bench/scenarios/messages.py):
+# claude-echo is the byte pass-through, echo the translation to an OpenAI-format upstream.
+SCENARIOS = {
+    "chat": ("/v1/chat/completions", lambda: chat_body(reply_tokens=20, stream=False)),
+    "stream20": ("/v1/chat/completions", lambda: chat_body(reply_tokens=20, stream=True)),
+    "messages": ("/v1/messages", lambda: messages_body(reply_tokens=20, stream=False, model="claude-echo")),
+    "messages_stream20": ("/v1/messages", lambda: messages_body(reply_tokens=20, stream=True, model="claude-echo")),
+    "messages_bridged": ("/v1/messages", lambda: messages_body(reply_tokens=20, stream=False)),
+    "messages_bridged_stream20": ("/v1/messages", lambda: messages_body(reply_tokens=20, stream=True)),
+}
+
+
 def _body(scenario: str) -> bytes:
-    if scenario == "stream20":
-        return chat_body(reply_tokens=20, stream=True)
-    return chat_body(reply_tokens=20, stream=False)
+    return SCENARIOS[scenario][1]()
 
 
-def _drive(port: int, body: bytes, count: int) -> None:
+def _drive(port: int, body: bytes, count: int, path: str = "/v1/chat/completions") -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     headers = {"content-type": "application/json", "authorization": "Bearer " + KEY}
     try:
         for _ in range(count):
-            conn.request("POST", "/v1/chat/completions", body, headers)
+            conn.request("POST", path, body, headers)
             response = conn.getresponse()
             data = response.read()
             if response.status != 200:
@@ -82,7 +92,11 @@ def count_run(python: str, mock_url: str, scenario: str, requests: int, old_cool
     requests (after 20 warm-up ones: the same in every run, so they cancel out too), stay idle
     ``idle_s`` and stop; and the seconds the requests took."""
     home.mkdir(parents=True, exist_ok=True)
-    text = CONFIG.format(home=home, mock=mock_url, key=KEY, cooldown=_OLD_COOLDOWN if old_cooldown else _COOLDOWN)
+    if scenario.startswith("messages"):
+        # The Messages scenarios need the bench's own models (claude-echo): this checkout only.
+        text = edge_config(mock_url, home, KEY).replace("drain_timeout_s: 5", "drain_timeout_s: 600")
+    else:
+        text = CONFIG.format(home=home, mock=mock_url, key=KEY, cooldown=_OLD_COOLDOWN if old_cooldown else _COOLDOWN)
     config = home / "edge.yaml"
     config.write_text(text)
     out = home / "callgrind.%p"
@@ -91,9 +105,10 @@ def count_run(python: str, mock_url: str, scenario: str, requests: int, old_cool
     try:
         found = child.wait_for(_SERVING, 600)
         port = int(found.group(2))
-        _drive(port, _body(scenario), 20)
+        path = SCENARIOS[scenario][0]
+        _drive(port, _body(scenario), 20, path)
         began = time.monotonic()
-        _drive(port, _body(scenario), requests)
+        _drive(port, _body(scenario), requests, path)
         took = time.monotonic() - began
         time.sleep(idle_s)
     finally:
@@ -109,7 +124,7 @@ def count_run(python: str, mock_url: str, scenario: str, requests: int, old_cool
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.icount", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--python", default=sys.executable, help="the python of the gateway to count (default: this one)")
-    p.add_argument("--scenario", choices=("chat", "stream20"), default="chat")
+    p.add_argument("--scenario", choices=tuple(SCENARIOS), default="chat")
     p.add_argument("--small", type=int, default=50)
     p.add_argument("--large", type=int, default=450)
     p.add_argument("--idle", type=float, default=60.0, help="seconds of the idle run that measures the timers' cost")

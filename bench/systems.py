@@ -155,6 +155,11 @@ providers:
     api_key: sk-bench-upstream-0123456789
     timeout_s: 30
     responses: native
+  mock_anthropic:
+    kind: anthropic
+    base_url: {mock_url}
+    api_key: sk-bench-upstream-0123456789
+    timeout_s: 30
 models:
   echo:
     route:
@@ -162,6 +167,9 @@ models:
   echo_native:
     route:
       - {{provider: mock_responses, model: echo}}
+  claude-echo:
+    route:
+      - {{provider: mock_anthropic, model: echo}}
   embed:
     route:
       - {{provider: mock, model: {EMBED_UPSTREAM}}}

@@ -56,6 +56,8 @@ class ServerConfig(_Frozen, frozen=True):
     # (per Authorization value) -> 429, both with Retry-After. 0 turns a cap off.
     max_concurrent: int = 1024
     max_concurrent_per_key: int = 256
+    # Anthropic Messages streams: a ping event after this long without a write (0: never).
+    ping_interval_s: float = 10.0
 
 
 class StateConfig(_Frozen, frozen=True):

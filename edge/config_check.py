@@ -38,7 +38,7 @@ def check_config(config: Config, source: str) -> None:
     for name in ("keepalive_timeout_s", "body_timeout_s", "max_header_bytes", "max_headers"):
         if getattr(s, name) <= 0:
             errors.append(f"server.{name}: must be positive (got {getattr(s, name)})")
-    for name in ("max_concurrent", "max_concurrent_per_key"):
+    for name in ("max_concurrent", "max_concurrent_per_key", "ping_interval_s"):
         if getattr(s, name) < 0:
             errors.append(f"server.{name}: must be 0 (off) or more (got {getattr(s, name)})")
     ledger = config.state.ledger

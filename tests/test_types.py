@@ -32,12 +32,14 @@ from typing import Any
 
 from edge.adapters._common import BODY_MODEL_NAMES
 from edge.adapters.kinds import ProviderKind
-from edge.adapters.types import Adapter, ChatResult, StreamDecoder, UpstreamErrorInfo, UpstreamRequest
+from edge.adapters.types import Adapter, ChatResult, MessagesUpstream, StreamDecoder, TokenCounter, UpstreamErrorInfo, UpstreamRequest
 
 
 class _Core:
     kind = "probe"
     model_names = BODY_MODEL_NAMES
+    native_messages: MessagesUpstream | None = None
+    token_counter: TokenCounter | None = None
 
     def chat_request(self, body: dict[str, Any], upstream_model: str, stream: bool) -> UpstreamRequest:
         raise NotImplementedError

@@ -36,7 +36,8 @@ GET /mock/stats reports what the mock saw (requests, streams started, completed 
 the client, the last request body), so tests can assert what reached the upstream.
 Besides OpenAI chat (openai.py) it answers Anthropic Messages, Gemini generateContent and Ollama
 /api/chat (anthropic.py, gemini.py, ollama.py, sharing dialects.py), with the same knobs. A
-provider of kind ``mock`` starts one inside each gateway worker and speaks OpenAI to it.
+provider of kind ``mock`` starts one inside each gateway worker and speaks OpenAI to it, and
+Anthropic Messages to it for a Messages client (the byte pass-through, as to Anthropic).
 Wire format: shared/reference/wire-formats.md section 1.
 """
 
@@ -47,9 +48,11 @@ from typing import Literal
 
 from msgspec import Struct
 
+from .._anthropic_native import AnthropicNative
 from ..kinds import ProviderKind
 from ..fields import FieldTable
 from ..openai_compat import OpenAIAdapter
+from ..types import ANTHROPIC_MESSAGES
 from .server import LocalMock, create_mock_app, start_mock_server
 from .state import MOCK_MODELS, MockKnobs, MockState
 
@@ -67,7 +70,14 @@ class MockOptions(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True)
 
 def _build(base_url: str, api_key: str | None, headers: Mapping[str, str], options: MockOptions) -> OpenAIAdapter:
     # The worker's own mock speaks OpenAI chat and Responses; base_url is where start_local put it.
-    return OpenAIAdapter(base_url, api_key, headers, responses=options.responses != "bridge")
+    return with_messages(OpenAIAdapter(base_url, api_key, headers, responses=options.responses != "bridge"), base_url)
+
+
+def with_messages(adapter: OpenAIAdapter, base_url: str) -> OpenAIAdapter:
+    """The mock speaks Anthropic Messages too (anthropic.py): a Messages client's bytes pass."""
+    adapter.passthrough = adapter.passthrough | {ANTHROPIC_MESSAGES}
+    adapter.native_messages = AnthropicNative(base_url.rstrip("/") + "/messages", {"content-type": "application/json", "anthropic-version": "2023-06-01"}, {})
+    return adapter
 
 
 KIND = ProviderKind(

@@ -16,9 +16,10 @@ from aiohttp import web
 
 from edge.fastpath import jsonio
 
+from . import replies
 from .dialects import Plan, error_status, halves, json_response, knob, pieces, plan, read_body, retry_headers, send_stream
 
-__all__ = ["messages"]
+__all__ = ["count_tokens", "messages"]
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 500: "api_error", 504: "timeout_error", 529: "overloaded_error"}
 _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
@@ -79,7 +80,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     openai_body, problem = _as_openai(body)
     if problem is not None or openai_body is None:
         return _error(400, problem or "invalid request")
-    thinking = isinstance(body.get("thinking"), dict) and body["thinking"].get("type") == "enabled"
+    thinking = isinstance(body.get("thinking"), dict) and body["thinking"].get("type") in ("enabled", "adaptive")
     p = plan(request, openai_body, model, thinking)
     msg_id = f"msg_mock{p.prompt_tokens}{len(p.words)}"
     usage = {"input_tokens": p.prompt_tokens - p.cached_tokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": p.cached_tokens, "output_tokens": p.completion_tokens} if p.usage else {"input_tokens": 0, "output_tokens": 0}
@@ -93,6 +94,24 @@ async def messages(request: web.Request) -> web.StreamResponse:
             content.append({"type": "tool_use", "id": "toolu_" + call["id"][5:], "name": call["function"]["name"], "input": jsonio.loads(call["function"]["arguments"])})
         return json_response({"id": msg_id, "type": "message", "role": "assistant", "model": model, "content": content, "stop_reason": _STOP[p.finish], "stop_sequence": None, "usage": usage})
     return await send_stream(request, body, _frames(body, p, msg_id, model, usage), "text/event-stream; charset=utf-8")
+
+
+async def count_tokens(request: web.Request) -> web.StreamResponse:
+    """POST /v1/messages/count_tokens: the input tokens the same request would report."""
+    body, failure = await read_body(request, "x-api-key", lambda: _error(401, "invalid x-api-key"))
+    if failure is not None:
+        return failure if failure.status != 400 else _error(400, "request body must be a JSON object")
+    assert body is not None
+    if not request.headers.get("anthropic-version"):
+        return _error(400, "anthropic-version: header is required")
+    model = str(body.get("model", ""))
+    status = error_status(body, model)
+    if status is not None:
+        return _error(status, f"mock upstream error {status}" if status != 404 else f"model: {model}", retry_headers(body))
+    openai_body, problem = _as_openai(body)
+    if problem is not None or openai_body is None:
+        return _error(400, problem or "invalid request")
+    return json_response({"input_tokens": replies.prompt_tokens(openai_body)})
 
 
 def _event(doc: dict[str, Any]) -> bytes:

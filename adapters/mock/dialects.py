@@ -51,8 +51,10 @@ async def read_body(request: web.Request, key_header: str, denied: Callable[[], 
     key = request.app[KNOBS].api_key
     if key and request.headers.get(key_header) != prefix + key:
         return None, denied()
+    raw = await request.read()
+    state.recent = state.recent[-9:] + [{"path_qs": request.path_qs, "headers": state.last_headers, "body": raw.decode("utf-8", "replace")}]
     try:
-        body = jsonio.loads(await request.read())
+        body = jsonio.loads(raw)
     except jsonio.JSONDecodeError:
         body = None
     state.last_request = body

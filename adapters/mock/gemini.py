@@ -19,6 +19,7 @@ from aiohttp import web
 from edge.fastpath import jsonio
 
 from .dialects import Plan, error_status, json_response, knob, pieces, plan, read_body, retry_headers, send_stream
+from . import replies
 from .replies import vector
 
 __all__ = ["models"]
@@ -95,10 +96,25 @@ async def _embed(request: web.Request) -> web.Response:
     return json_response({"embeddings": out})
 
 
+async def _count(request: web.Request, model: str) -> web.StreamResponse:
+    """countTokens: the promptTokenCount generateContent would report for the same request."""
+    body, failure = await read_body(request, "x-goog-api-key", _bad_key)
+    if failure is not None:
+        return failure
+    assert body is not None
+    inner = body.get("generateContentRequest")
+    openai_body, problem = _as_openai(inner if isinstance(inner, dict) else body)
+    if problem is not None or openai_body is None:
+        return _error(400, problem or "invalid request")
+    return json_response({"totalTokens": replies.prompt_tokens(openai_body)})
+
+
 async def models(request: web.Request) -> web.StreamResponse:
     model, _, method = request.match_info["tail"].partition(":")
     if method == "batchEmbedContents":
         return await _embed(request)
+    if method == "countTokens":
+        return await _count(request, model)
     if method not in ("generateContent", "streamGenerateContent"):
         return _error(404, f"method {method!r} not found")
     if "key" in request.query:

@@ -242,6 +242,7 @@ async def stats(request: web.Request) -> web.Response:
         "open_streams": s.open_streams,
         "last_request": s.last_request,
         "last_headers": s.last_headers,
+        "recent": s.recent,
     }
     return web.Response(body=jsonio.dumps(doc), content_type="application/json")
 

@@ -21,6 +21,7 @@ def create_mock_app(knobs: MockKnobs | None = None) -> web.Application:
     app.router.add_post("/v1/responses/input_tokens", responses.input_tokens)
     # The native dialects.
     app.router.add_post("/v1/messages", anthropic.messages)
+    app.router.add_post("/v1/messages/count_tokens", anthropic.count_tokens)
     app.router.add_post("/v1beta/models/{tail}", gemini.models)
     app.router.add_post("/api/chat", ollama.chat)
     app.router.add_get("/mock/stats", openai.stats)

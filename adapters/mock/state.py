@@ -34,6 +34,9 @@ class MockState:
     open_streams: int = 0
     last_request: Any = None
     last_headers: dict[str, str] = field(default_factory=dict)
+    # The native dialects' last requests as they arrived (path, headers, body text), newest last:
+    # a test can assert that the upstream got the client's very bytes.
+    recent: list[dict[str, Any]] = field(default_factory=list)
     ids: Any = field(default_factory=itertools.count)
     counters: dict[str, int] = field(default_factory=dict)  # fail_first, per scenario and model
     rng: random.Random = field(default_factory=random.Random)

@@ -13,10 +13,10 @@ from ..common import Scenario
 
 __all__ = ["all_scenarios", "select"]
 
-_MODULES = ("chat", "stream20", "stream200", "embeddings", "resilience", "grpc", "cache", "responses")
+_MODULES = ("chat", "stream20", "stream200", "embeddings", "resilience", "grpc", "cache", "responses", "messages")
 
 # What runs when --scenarios is not given.
-DEFAULT = ("chat", "stream20", "stream20_unpaced", "stream200", "stream200_unpaced", "embeddings", "chaos", "fallback_429", "grpc_unary", "grpc_stream", "grpc_stream_unpaced", "cache_hit", "cache_hit_stream20", "responses", "responses_stream20", "responses_native", "responses_native_stream20")
+DEFAULT = ("chat", "stream20", "stream20_unpaced", "stream200", "stream200_unpaced", "embeddings", "chaos", "fallback_429", "grpc_unary", "grpc_stream", "grpc_stream_unpaced", "cache_hit", "cache_hit_stream20", "responses", "responses_stream20", "responses_native", "responses_native_stream20", "messages", "messages_stream20", "messages_bridged", "messages_bridged_stream20")
 
 
 def all_scenarios() -> dict[str, Scenario]:

@@ -22,6 +22,7 @@ from .chat import chat_completions
 from .dashboard_api import budgets, route_states, usage_routes, usage_series
 from .embeddings import embeddings
 from .files import create_file, delete_file, file_content, get_file, list_files
+from .messages import count_tokens, messages
 from .health import healthz, metrics, readyz
 from .appkeys import GATEWAY
 from .middleware import CAPS, edge_middleware, tracing_middleware
@@ -54,6 +55,8 @@ def create_app(config: Config, shared_dir: Path | None = None) -> web.Applicatio
     app.router.add_get("/v1/responses/{response_id}", get_response)
     app.router.add_delete("/v1/responses/{response_id}", delete_response)
     app.router.add_get("/v1/responses/{response_id}/input_items", input_items)
+    app.router.add_post("/v1/messages", messages)
+    app.router.add_post("/v1/messages/count_tokens", count_tokens)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/v1/models/{model:.+}", get_model)
     app.router.add_get("/v1/usage", usage_report)

@@ -19,8 +19,10 @@ from edge.caps import ConcurrencyCaps
 from edge.errors import EdgeError, MethodNotAllowed, NotFound, PayloadTooLarge
 
 from ..context import RequestContext
+from ..messages.reply import error_body, error_status
 from .appkeys import CONTEXT, GATEWAY, REQUEST_ID
 from .headers import route_headers
+from .messages import gateway_authorization
 
 __all__ = ["CAPS", "edge_middleware", "error_response", "tracing_middleware"]
 
@@ -35,11 +37,19 @@ log = logging.getLogger("edge.http")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def error_response(err: EdgeError, request_id: str, ctx: RequestContext | None = None) -> web.Response:
+# The Anthropic Messages API's paths answer errors in its own envelope (edge/messages/reply.py).
+_MESSAGES = "/v1/messages"
+
+
+def error_response(err: EdgeError, request_id: str, ctx: RequestContext | None = None, anthropic: bool = False) -> web.Response:
     headers = err.headers()
     if ctx is not None:  # a route was tried: say which, as a good answer does
         headers.update(route_headers(ctx))
     headers["x-request-id"] = request_id
+    if anthropic:
+        headers["request-id"] = request_id  # what the Anthropic SDKs read (APIStatusError.request_id)
+        status = error_status(err)[0]
+        return web.Response(status=status, body=error_body(err, request_id), content_type="application/json", headers=headers)
     return web.Response(status=err.status, body=err.envelope(), content_type="application/json", headers=headers)
 
 
@@ -68,9 +78,10 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     inflight.inc()
     caps = request.app.get(CAPS)
     key = None
+    anthropic = request.path.startswith(_MESSAGES)
     try:
         if caps is not None and request.path not in _UNCAPPED:
-            authorization = request.headers.get("authorization")
+            authorization = gateway_authorization(request) if anthropic else request.headers.get("authorization")
             caller = caps.key_of(authorization)
             caps.acquire(caller)
             key = caller  # only now is there something to release
@@ -80,15 +91,15 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 await gw.auth.lookup(authorization)  # a key made on another instance just now
         response = await handler(request)
     except EdgeError as err:
-        return error_response(err, request_id, request.get(CONTEXT))
+        return error_response(err, request_id, request.get(CONTEXT), anthropic)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(_translate(exc, request), request_id)
+        return error_response(_translate(exc, request), request_id, anthropic=anthropic)
     except Exception:
         log.exception("unhandled error in %s %s (request %s)", request.method, request.path, request_id)
         internal = EdgeError(f"Internal gateway error; quote request id {request_id} when reporting it.")
-        return error_response(internal, request_id)
+        return error_response(internal, request_id, anthropic=anthropic)
     finally:
         inflight.dec()
         if key is not None:

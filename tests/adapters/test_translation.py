@@ -13,7 +13,7 @@ from edge.adapters import build_adapter
 from edge.adapters.anthropic import AnthropicAdapter
 from edge.adapters.gemini import GeminiAdapter
 from edge.adapters.ollama import OllamaAdapter
-from edge.adapters.types import Unsupported
+from edge.adapters.types import ANTHROPIC_MESSAGES, OPENAI_CHAT, Unsupported
 from tests.adapters.replay_support import every_byte, random_pieces, replay, summarize
 
 STREAMS = Path(__file__).resolve().parents[1] / "fixtures" / "streams"
@@ -69,7 +69,9 @@ def test_usage_chunk_only_when_asked_but_always_captured() -> None:
 def test_registry_builds_each_kind() -> None:
     for kind, cls in (("anthropic", AnthropicAdapter), ("gemini", GeminiAdapter), ("ollama", OllamaAdapter)):
         adapter = build_adapter(kind, "http://127.0.0.1:1", "k", None)
-        assert isinstance(adapter, cls) and not adapter.passthrough
+        assert isinstance(adapter, cls) and OPENAI_CHAT not in adapter.passthrough
+        # Anthropic speaks the Messages API itself: a Messages client's bytes pass through.
+        assert (ANTHROPIC_MESSAGES in adapter.passthrough) == (adapter.native_messages is not None) == (kind == "anthropic")
 
 
 def _native(adapter: Any, body: dict[str, Any], stream: bool = False) -> tuple[Any, dict[str, Any]]:
