@@ -9,7 +9,8 @@ accounting and the output files are shared (edge.batch.execute).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from edge.adapters._common import embeddings_as_base64
@@ -78,7 +79,8 @@ class EmbeddingsRows:
         return call_upstream(gw, resolution, ctx, build, parse)
 
 
-RUNNERS: dict[str, RowRunner] = {
+# Read-only: the registry is code, not state (a new url is a new entry here).
+RUNNERS: Mapping[str, RowRunner] = MappingProxyType({
     "/v1/chat/completions": ChatRows(),
     "/v1/embeddings": EmbeddingsRows(),
-}
+})
