@@ -101,7 +101,8 @@ async def run_row(gw: Gateway, job: JobRow, principal: Principal | None, row: Cl
         return _finished(job, row, claim, err.status, _line(row, err.status, jsonio.loads(err.envelope())), captured[-1] if captured else None)
     ctx.record.status = 200
     settle(gw, ctx, result.usage)
-    answer = jsonio.loads(gw.scrubber.bytes(result.body))
+    # A bridged Responses answer may carry only its document; an upstream may echo its key.
+    answer = jsonio.loads(gw.scrubber.bytes(result.body or jsonio.dumps(result.document())))
     return _finished(job, row, claim, 200, _line(row, 200, answer), captured[-1])
 
 

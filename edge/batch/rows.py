@@ -2,14 +2,16 @@
 
 Each runner is the plain (non-streamed) path of its live endpoint, through the same pieces:
 ``edge.proxy.answer_chat`` for /v1/chat/completions (routing, fallbacks, escalation, the
-fields each route honours) and ``edge.proxy.call_upstream`` for /v1/embeddings. A new
-endpoint (/v1/responses) joins by adding its runner to ``RUNNERS``; parsing, admission,
-accounting and the output files are shared (edge.batch.execute).
+fields each route honours), ``edge.proxy.call_upstream`` for /v1/embeddings, and the turn of
+edge.responses.flow for /v1/responses. A new endpoint joins by adding its runner to
+``RUNNERS``; parsing, admission, accounting and the output files are shared
+(edge.batch.execute).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from edge.adapters._common import embeddings_as_base64
@@ -78,7 +80,40 @@ class EmbeddingsRows:
         return call_upstream(gw, resolution, ctx, build, parse)
 
 
-RUNNERS: dict[str, RowRunner] = {
+class ResponsesRows:
+    """POST /v1/responses as edge.http.responses answers it without a stream: the turn (with
+    ``previous_response_id``'s stored history), the plan fitted to it, the exchange, and the
+    response stored unless ``store`` is false."""
+
+    endpoint = "responses"
+
+    def check(self, body: dict[str, Any]) -> None:
+        from ..http.responses import ResponsesRequest  # the Responses surface loads only for its rows
+
+        typed = jsonio.decode(jsonio.dumps(body), ResponsesRequest)
+        if typed.background:
+            raise InvalidRequest("'background' is not supported in a batch request.", param="background")
+
+    def messages(self, body: dict[str, Any]) -> Any:
+        given = body.get("input")
+        return [{"role": "user", "content": given}] if isinstance(given, str) else given
+
+    async def call(self, gw: Gateway, resolution: Resolution, ctx: RequestContext, body: dict[str, Any]) -> ChatResult:
+        from ..responses.flow import parse_answer, plan_turn, prepare_turn, save
+
+        turn = await prepare_turn(gw, ctx, body, resolution)
+        plan, build = plan_turn(gw, ctx, resolution, turn, False)
+        result = await call_upstream(gw, plan, ctx, build, parse_answer(turn, resolution.public_model))
+        try:
+            await save(gw, ctx, turn, result.document())
+        except Exception:  # as live: the answer stands, only its retrieval is lost
+            pass
+        return result
+
+
+# Read-only: the registry is code, not state (a new url is a new entry here).
+RUNNERS: Mapping[str, RowRunner] = MappingProxyType({
     "/v1/chat/completions": ChatRows(),
     "/v1/embeddings": EmbeddingsRows(),
-}
+    "/v1/responses": ResponsesRows(),
+})

@@ -205,3 +205,18 @@ def test_an_input_file_that_is_not_text_is_refused(client: openai.OpenAI) -> Non
     binary = client.files.create(file=("b.jsonl", b"\xff\xfe\x00garbage"), purpose="batch")
     with pytest.raises(openai.BadRequestError, match="not UTF-8"):
         client.batches.create(input_file_id=binary.id, endpoint="/v1/chat/completions", completion_window="24h")
+
+
+def test_responses_batch(client: openai.OpenAI) -> None:
+    lines = [json.dumps({"custom_id": f"r{i}", "method": "POST", "url": "/v1/responses", "body": {"model": "openai/echo", "input": f"say {i}"}}) for i in range(4)]
+    lines.append(json.dumps({"custom_id": "bg", "method": "POST", "url": "/v1/responses", "body": {"model": "openai/echo", "input": "x", "background": True}}))
+    batch = _run(client, lines, endpoint="/v1/responses")
+    counts = batch.request_counts  # type: ignore[attr-defined]
+    assert (counts.total, counts.completed, counts.failed) == (5, 4, 1), lines_of(client, batch.error_file_id)  # type: ignore[attr-defined]
+    out = {line["custom_id"]: line["response"]["body"] for line in lines_of(client, batch.output_file_id)}  # type: ignore[attr-defined]
+    assert out["r2"]["object"] == "response" and out["r2"]["output_text" if "output_text" in out["r2"] else "output"]
+    text = "".join(part.get("text", "") for item in out["r2"]["output"] if item.get("type") == "message" for part in item["content"])
+    assert text == "say 2"
+    assert client.responses.retrieve(out["r2"]["id"]).id == out["r2"]["id"]  # stored, as a live response is
+    [error] = lines_of(client, batch.error_file_id)  # type: ignore[attr-defined]
+    assert error["custom_id"] == "bg" and "'background' is not supported" in error["error"]["message"]
