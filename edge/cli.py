@@ -30,6 +30,9 @@ def _load(path: str | None) -> Config:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from . import stopsignals
+
+    stopsignals.hold()  # a SIGTERM from now on waits for the worker's or supervisor's handler
     from .config import ConfigError
 
     try:
@@ -53,6 +56,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
+    from . import stopsignals
+
+    stopsignals.hold()
     from .config import ConfigError
     from .serve import run_worker
 
