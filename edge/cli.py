@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import stopsignals
+
 if TYPE_CHECKING:
     from .config import Config
 
@@ -288,8 +290,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_HOLDING = frozenset({"serve", "worker"})  # the commands that hold the stop signals (edge.stopsignals)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else list(argv)
+    holding = not _HOLDING.isdisjoint(words)
+    if holding:
+        # First thing, before the parser is built (a tenth of a second, several on a loaded
+        # host): a SIGTERM from now on waits for the worker's or the supervisor's handler.
+        stopsignals.hold()
     args = build_parser().parse_args(argv)
+    if holding and getattr(args, "func", None) not in (_cmd_serve, _cmd_worker):
+        stopsignals.release()  # "serve" was a value (a file name, say), not the command
     for name, default in _GLOBAL_DEFAULTS.items():
         if getattr(args, name, None) is None:
             setattr(args, name, default)

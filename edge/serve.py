@@ -3,6 +3,14 @@
 On SIGTERM (or SIGINT) the worker turns /readyz to 503, stops accepting connections, lets
 in-flight requests and streams finish for up to ``server.drain_timeout_s`` (aiohttp's
 shutdown_timeout), flushes the ledger and exits 0.
+
+That holds from the CLI's first step on: a SIGTERM that arrives while the worker is still
+importing, loading its config or starting its stores (a supervisor stopping a worker it just
+restarted, a test or a service manager that gives up early) is held blocked
+(edge.stopsignals) until the loop's handlers are in place, then handled like any other: the
+worker listens on nothing, closes what it opened and exits 0. Unblocked, the default action
+killed it mid-start (status -SIGTERM), and a Python-level handler set before the loop could
+lose the signal to uvloop's (which only sees a signal that reaches its wake-up fd).
 """
 
 from __future__ import annotations
@@ -10,16 +18,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 
 from aiohttp import web
 
+from . import stopsignals
 from .config import Config
 from .http import create_app
 from .http.appkeys import GATEWAY
 from .http.logs import install_log_filters
+from .stopsignals import STOP_SIGNALS
 
 __all__ = ["run_worker"]
 
@@ -27,6 +36,13 @@ log = logging.getLogger("edge")
 
 
 async def _serve(config: Config, host: str, port: int, reuse_port: bool, grpc_port: int | None, shared_dir: Path | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop.set)
+    # Held blocked since the CLI started (edge.stopsignals); one that came meanwhile reaches
+    # the loop's handler now. Released before any thread or child starts: none inherits it.
+    stopsignals.release()
     app = create_app(config, shared_dir)
     install_log_filters(app[GATEWAY].scrubber)
     runner = web.AppRunner(
@@ -43,7 +59,11 @@ async def _serve(config: Config, host: str, port: int, reuse_port: bool, grpc_po
         # this long before it closes the connection (its default is 10 s).
         lingering_time=1.0,
     )
-    await runner.setup()
+    await runner.setup()  # the app's startup: stores, writer process, key and limit loops
+    if stop.is_set():  # stopped while starting: listen on nothing, close what setup opened
+        log.info("stopped before serving (pid %d)", os.getpid())
+        await runner.cleanup()
+        return
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port, backlog=2048)
     await site.start()
     addresses = runner.addresses  # the bound sockets' names: the port that port 0 picked
@@ -55,10 +75,6 @@ async def _serve(config: Config, host: str, port: int, reuse_port: bool, grpc_po
 
         grpc_server = await start_grpc_server(app[GATEWAY], host, grpc_port)
         log.info("grpc serving on %s:%d (pid %d)", host, grpc_server.port, os.getpid())
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     # Tests and supervisors read this line to learn the port; keep its shape.
     log.info("serving on http://%s:%d (pid %d, config %s)", host, bound, os.getpid(), config.source)
     await stop.wait()
@@ -71,6 +87,7 @@ async def _serve(config: Config, host: str, port: int, reuse_port: bool, grpc_po
 
 
 def run_worker(config: Config, host: str, port: int, reuse_port: bool = False, grpc_port: int | None = None, shared_dir: Path | None = None) -> int:
+    stopsignals.hold()  # the CLI did already; for a caller that did not
     try:
         import uvloop
     except ImportError:  # not on this platform: the stdlib loop works, only slower

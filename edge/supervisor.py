@@ -20,6 +20,8 @@ import time
 
 from prometheus_client import multiprocess
 
+from . import stopsignals
+
 __all__ = ["supervise"]
 
 log = logging.getLogger("edge.supervisor")
@@ -53,6 +55,9 @@ def supervise(config_path: str | None, host: str, port: int, workers: int, drain
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # `edge serve` held them blocked (edge.stopsignals): one sent meanwhile stops us now, and
+    # the workers started below must not inherit the mask.
+    stopsignals.release()
     children: list[subprocess.Popen[bytes] | None] = [None] * workers
     restarts = [0.0] * workers  # when each slot may next be (re)started
     started = [0.0] * workers
