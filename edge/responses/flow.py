@@ -256,6 +256,3 @@ def stored_items(rows: list[StoredResponse]) -> list[dict[str, Any]]:
         if i < len(rows) - 1:
             out.extend(jsonio.loads(row.response).get("output") or [])
     return out
-
-
-Saver = Callable[[dict[str, Any]], Awaitable[None]]
