@@ -45,8 +45,9 @@ def _ask(server: Server, model: str, knobs: dict | None = None) -> tuple[int, st
 
 
 def _stop(servers: list[Server]) -> None:
+    codes = [server.stop() for server in servers]  # every one stopped before any assert
+    assert codes == [0] * len(servers), codes
     for server in servers:
-        assert server.stop() == 0
         assert "Traceback" not in server.output, server.output[-3000:]
 
 
