@@ -64,17 +64,26 @@ def _as_openai(body: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]
     return out, None
 
 
-async def messages(request: web.Request) -> web.StreamResponse:
+async def _read(request: web.Request) -> tuple[dict[str, Any], str, web.StreamResponse | None]:
+    """The request's body and model, or the error Anthropic answers first (key, body,
+    anthropic-version, then the knobs' scripted status)."""
     body, failure = await read_body(request, "x-api-key", lambda: _error(401, "invalid x-api-key"))
     if failure is not None:
-        return failure if failure.status != 400 else _error(400, "request body must be a JSON object")
+        return {}, "", failure if failure.status != 400 else _error(400, "request body must be a JSON object")
     assert body is not None
     if not request.headers.get("anthropic-version"):
-        return _error(400, "anthropic-version: header is required")
+        return body, "", _error(400, "anthropic-version: header is required")
     model = str(body.get("model", ""))
     status = error_status(body, model)
     if status is not None:
-        return _error(status, f"mock upstream error {status}" if status != 404 else f"model: {model}", retry_headers(body))
+        return body, model, _error(status, f"mock upstream error {status}" if status != 404 else f"model: {model}", retry_headers(body))
+    return body, model, None
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    body, model, refusal = await _read(request)
+    if refusal is not None:
+        return refusal
     if not isinstance(body.get("max_tokens"), int):
         return _error(400, "max_tokens: Field required")
     openai_body, problem = _as_openai(body)
@@ -98,16 +107,9 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 async def count_tokens(request: web.Request) -> web.StreamResponse:
     """POST /v1/messages/count_tokens: the input tokens the same request would report."""
-    body, failure = await read_body(request, "x-api-key", lambda: _error(401, "invalid x-api-key"))
-    if failure is not None:
-        return failure if failure.status != 400 else _error(400, "request body must be a JSON object")
-    assert body is not None
-    if not request.headers.get("anthropic-version"):
-        return _error(400, "anthropic-version: header is required")
-    model = str(body.get("model", ""))
-    status = error_status(body, model)
-    if status is not None:
-        return _error(status, f"mock upstream error {status}" if status != 404 else f"model: {model}", retry_headers(body))
+    body, model, refusal = await _read(request)
+    if refusal is not None:
+        return refusal
     openai_body, problem = _as_openai(body)
     if problem is not None or openai_body is None:
         return _error(400, problem or "invalid request")
