@@ -28,7 +28,6 @@ from .config import Config
 from .http import create_app
 from .http.appkeys import GATEWAY
 from .http.logs import install_log_filters
-from .stopsignals import STOP_SIGNALS
 
 __all__ = ["run_worker"]
 
@@ -37,11 +36,10 @@ log = logging.getLogger("edge")
 
 async def _serve(config: Config, host: str, port: int, reuse_port: bool, grpc_port: int | None, shared_dir: Path | None) -> None:
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in STOP_SIGNALS:
-        loop.add_signal_handler(sig, stop.set)
+    signals = stopsignals.StopSignals(asyncio.get_running_loop(), stop)
+    signals.install()
     # Held blocked since the CLI started (edge.stopsignals); one that came meanwhile reaches
-    # the loop's handler now. Released before any thread or child starts: none inherits it.
+    # the handlers now. Released before any thread or child starts: none inherits it.
     stopsignals.release()
     app = create_app(config, shared_dir)
     install_log_filters(app[GATEWAY].scrubber)
@@ -61,6 +59,7 @@ async def _serve(config: Config, host: str, port: int, reuse_port: bool, grpc_po
     )
     await runner.setup()  # the app's startup: stores, writer process, key and limit loops
     if stop.is_set():  # stopped while starting: listen on nothing, close what setup opened
+        signals.close()
         log.info("stopped before serving (pid %d)", os.getpid())
         await runner.cleanup()
         return
@@ -78,6 +77,7 @@ async def _serve(config: Config, host: str, port: int, reuse_port: bool, grpc_po
     # Tests and supervisors read this line to learn the port; keep its shape.
     log.info("serving on http://%s:%d (pid %d, config %s)", host, bound, os.getpid(), config.source)
     await stop.wait()
+    signals.close()
     log.info("draining (pid %d, up to %g s)", os.getpid(), config.server.drain_timeout_s)
     app[GATEWAY].ready = False
     if grpc_server is not None:
