@@ -3,7 +3,8 @@
 Every model the gateway answers (edge.catalog: the configured public models, then each
 provider's listed ``<provider>/<model>`` names) with its routes, price per 1M input, output and
 cached input tokens, context window and per-feature support, and how to call it with curl, the
-openai SDK for Python and for Node. Rendered on the server with every value HTML-escaped; the
+openai SDK for Python and for Node, the Responses API (openai SDK) and the Anthropic Messages API
+(anthropic SDK; Claude Code takes the same base URL). Rendered on the server with every value HTML-escaped; the
 same figures are in GET /v1/models for programs. ``ui.catalog: false`` turns the page off (404).
 """
 
@@ -26,6 +27,7 @@ __all__ = ["models_page", "render_catalog"]
 
 _E = html.escape
 _SUPPORT_TEXT = {"yes": "yes", "no": "no", "partial": "some routes"}
+_SNIPPET_TITLES = ("curl", "Python (openai SDK)", "Node (openai SDK)", "Responses API (openai SDK)", "Anthropic Messages API (anthropic SDK)")
 
 
 def _price(value: float | None) -> str:
@@ -108,6 +110,23 @@ def _snippets(model_id: str, base_url: str) -> dict[str, str]:
             f'const reply = await client.chat.completions.create({{ model: {model}, messages: [{{ role: "user", content: "Hello" }}] }});\n'
             "console.log(reply.choices[0].message.content);"
         ),
+        "responses": (
+            "# pip install openai\n"
+            "import os\n"
+            "from openai import OpenAI\n\n"
+            f'client = OpenAI(base_url="{base_url}", api_key=os.environ["EDGE_KEY"])\n'
+            f'reply = client.responses.create(model={model}, input="Hello")\n'
+            "print(reply.output_text)"
+        ),
+        "messages": (
+            "# pip install anthropic  (Claude Code: ANTHROPIC_BASE_URL and ANTHROPIC_AUTH_TOKEN, the same values)\n"
+            "import os\n"
+            "from anthropic import Anthropic\n\n"
+            # The Anthropic SDKs add /v1/messages to the base URL themselves.
+            f'client = Anthropic(base_url="{base_url.removesuffix("/v1")}", api_key=os.environ["EDGE_KEY"])\n'
+            f'reply = client.messages.create(model={model}, max_tokens=1024, messages=[{{"role": "user", "content": "Hello"}}])\n'
+            "print(reply.content[0].text)"
+        ),
     }
 
 
@@ -119,7 +138,7 @@ def _card(entry: CatalogEntry, base_url: str) -> str:
         extra.append(f"<p>Escalates to <code>{_E(entry.escalates_to)}</code> when an answer fails a check.</p>")
     snippets = "".join(
         f'<h4>{_E(title)}</h4><pre data-snippet="{name}"><code>{_E(text)}</code></pre>'
-        for (name, text), title in zip(_snippets(entry.id, base_url).items(), ("curl", "Python (openai SDK)", "Node (openai SDK)"))
+        for (name, text), title in zip(_snippets(entry.id, base_url).items(), _SNIPPET_TITLES)
     )
     kind = "public model" if entry.public else "provider model (passthrough)"
     return (

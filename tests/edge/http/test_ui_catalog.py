@@ -141,15 +141,19 @@ def test_catalog_page_lists_every_model(gateway: Server, client: openai.OpenAI, 
         chat = page.locator('section.model[data-model="chat"]')
         chat.locator("summary").click()
         page.screenshot(path=str(artifacts_dir("test_catalog_page_lists_every_model") / "models.png"), full_page=True)
-        snippets = {name: chat.locator(f'pre[data-snippet="{name}"]').inner_text() for name in ("curl", "python", "node")}
+        snippets = {name: chat.locator(f'pre[data-snippet="{name}"]').inner_text() for name in ("curl", "python", "node", "responses", "messages")}
         assert page.locator("script").count() == 0
     assert all(u.startswith(gateway.url + "/") for u in seen), seen
     assert 'model: "chat"' in snippets["node"] and f'baseURL: "{gateway.url}/v1"' in snippets["node"]
     env = {**os.environ, "EDGE_KEY": ADMIN}
     ran = subprocess.run([sys.executable, "-c", snippets["python"]], env=env, capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0 and ran.stdout.strip(), ran.stderr
+    answer = ran.stdout.strip()
     ran = subprocess.run(["bash", "-c", snippets["curl"]], env=env, capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0 and '"chat.completion"' in ran.stdout, ran.stdout + ran.stderr
+    for dialect in ("responses", "messages"):  # each prints the answer's text, through its own API
+        ran = subprocess.run([sys.executable, "-c", snippets[dialect]], env=env, capture_output=True, text=True, timeout=60)
+        assert ran.returncode == 0 and ran.stdout.strip() == answer, (dialect, answer, ran.stdout, ran.stderr)
 
 
 def _conformance_table() -> dict[str, dict[str, str]]:
