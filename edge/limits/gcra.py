@@ -5,6 +5,12 @@ allows a burst of the whole limit. The state is one number, the theoretical arri
 a request of ``cost`` units at time ``now`` is allowed when ``max(TAT, now) + cost * interval``
 is at most ``now + period`` ahead. Being one number per key and limit, it fits a shared-memory
 slot or a Redis hash and updates atomically under one lock or one script.
+
+The TAT is Unix time (shared across hosts through Redis), where one float64 ulp is about 2.4e-7
+s and each added interval rounds: a same-instant burst of 50 per minute ended 6e-6 s past the
+limit and was granted 49. So "at most ``period`` ahead" allows a slack of ``SLACK`` of the
+request's own cost (1e-4: a ten-thousandth of the request, never a whole unit), and the remaining
+count rounds with the same slack. The Redis script (edge.limits.redis) uses the same rule.
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-__all__ = ["Verdict", "check", "settle"]
+__all__ = ["SLACK", "Verdict", "check", "settle"]
 
+SLACK = 1e-4  # of a request's cost: what float rounding of a Unix-time TAT may add
 
 class Verdict(NamedTuple):
     allowed: bool
@@ -28,11 +35,11 @@ def check(tat: float, now: float, limit: float, period: float, cost: float) -> V
     base = max(tat, now)
     new_tat = base + cost * interval
     ahead = new_tat - now
-    if ahead > period + 1e-9:
+    if ahead > period + max(1e-9, SLACK * cost * interval):
         retry = ahead - period
-        remaining = max(0, math.floor((period - (base - now)) / interval + 1e-9))
+        remaining = max(0, math.floor((period - (base - now)) / interval + SLACK))
         return Verdict(False, tat, remaining, max(0.0, base - now), retry)
-    remaining = max(0, math.floor((period - ahead) / interval + 1e-9))
+    remaining = max(0, math.floor((period - ahead) / interval + SLACK))
     return Verdict(True, new_tat, remaining, ahead, 0.0)
 
 

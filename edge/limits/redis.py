@@ -48,10 +48,11 @@ local function gcra(tat, limit, c)
   local base = math.max(tat, now)
   local new = base + c * iv
   local ahead = new - now
-  if ahead > period + 1e-9 then
-    return {0, tat, math.max(0, math.floor((period - (base - now)) / iv + 1e-9)), math.max(0, base - now), ahead - period}
+  -- the slack of edge.limits.gcra (SLACK, 1e-4 of the cost): float rounding of a Unix-time TAT
+  if ahead > period + math.max(1e-9, 1e-4 * c * iv) then
+    return {0, tat, math.max(0, math.floor((period - (base - now)) / iv + 1e-4)), math.max(0, base - now), ahead - period}
   end
-  return {1, new, math.max(0, math.floor((period - ahead) / iv + 1e-9)), ahead, 0}
+  return {1, new, math.max(0, math.floor((period - ahead) / iv + 1e-4)), ahead, 0}
 end
 local r = {1, rtat, -1, 0, 0}
 local k = {1, ttat, -1, 0, 0}

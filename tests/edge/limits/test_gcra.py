@@ -68,11 +68,16 @@ def test_settle_moves_the_tat_by_the_difference() -> None:
     assert settle(NOW - 100, NOW, LIMIT, PERIOD, 1) == pytest.approx(NOW + 12.0)  # from now when stale
 
 
-@pytest.mark.xfail(reason="found by this suite: at Unix-time magnitudes one ulp of the TAT (~2.4e-7 s) exceeds the 1e-9 tolerance, so a same-instant burst of 50/min grants 49", strict=True)
-def test_a_whole_burst_fits_at_unix_time_magnitudes() -> None:
-    now, tat, allowed = 1_700_000_000.0, 0.0, 0
-    for _ in range(51):
-        verdict = check(tat, now, 50, PERIOD, 1)
+@pytest.mark.parametrize("limit", [50, 60, 1000, 7])
+def test_a_whole_burst_fits_at_unix_time_magnitudes(limit: int) -> None:
+    # Found by this suite: one ulp of the TAT here is ~2.4e-7 s, and a same-instant burst of
+    # 50 per minute was granted 49 under the old 1e-9 s tolerance.
+    now, tat, allowed, remaining = 1_700_000_000.0, 0.0, 0, []
+    for _ in range(limit + 1):
+        verdict = check(tat, now, limit, PERIOD, 1)
         if verdict.allowed:
             allowed, tat = allowed + 1, verdict.new_tat
-    assert allowed == 50
+            remaining.append(verdict.remaining)
+    assert allowed == limit
+    assert remaining == list(range(limit - 1, -1, -1))
+    assert not check(tat, now + PERIOD / limit * 0.99, limit, PERIOD, 1).allowed  # no unit early
