@@ -27,15 +27,15 @@ def test_missing_and_wrong_keys_are_401(keyed: Server, mock: Mock) -> None:
     status, headers, body = request("POST", keyed.url + "/v1/chat/completions", b'{"model": "chat", "messages": [{"role": "user", "content": "x"}]}', {"content-type": "application/json"})
     assert status == 401 and b"Missing gateway key" in body and headers["x-request-id"]
     for key in ("wrong-key", "Bearer-less"):
-        client = openai.OpenAI(base_url=keyed.url + "/v1", api_key=key, max_retries=0)
-        with pytest.raises(openai.AuthenticationError) as info:
-            client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])
-        assert info.value.code == "invalid_api_key"
-        assert info.value.response.headers["x-request-id"]
+        with openai.OpenAI(base_url=keyed.url + "/v1", api_key=key, max_retries=0) as client:
+            with pytest.raises(openai.AuthenticationError) as info:
+                client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])
+            assert info.value.code == "invalid_api_key"
+            assert info.value.response.headers["x-request-id"]
     assert mock.stats()["requests"] == before
 
 
 def test_right_key_passes(keyed: Server) -> None:
-    client = openai.OpenAI(base_url=keyed.url + "/v1", api_key=ADMIN, max_retries=0)
-    assert client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "ok"}]).choices[0].message.content == "ok"
-    assert [m.id for m in client.models.list()]
+    with openai.OpenAI(base_url=keyed.url + "/v1", api_key=ADMIN, max_retries=0) as client:
+        assert client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "ok"}]).choices[0].message.content == "ok"
+        assert [m.id for m in client.models.list()]

@@ -97,19 +97,19 @@ def _recorded_usage(path: Path) -> dict:
 @pytest.mark.parametrize("name", RECORDED)
 def test_ledger_tokens_equal_recorded_usage(replay_gateway: tuple[Server, Path], shared_fixtures: Path, name: str) -> None:
     server, db = replay_gateway
-    client = openai.OpenAI(base_url=server.url + "/v1", api_key="k", max_retries=0)
-    stream = client.chat.completions.create(model=f"rec/{name}", stream=True, messages=[{"role": "user", "content": "replay"}])
-    chunks = list(stream)
-    request_id = stream.response.headers["x-request-id"]
-    assert chunks and all(c.model == f"rec/{name}" for c in chunks)
-    assert all(c.usage is None for c in chunks)  # this client did not ask for the usage chunk
-    expected = _recorded_usage(shared_fixtures / "openai" / name)
+    with openai.OpenAI(base_url=server.url + "/v1", api_key="k", max_retries=0) as client:
+        stream = client.chat.completions.create(model=f"rec/{name}", stream=True, messages=[{"role": "user", "content": "replay"}])
+        chunks = list(stream)
+        request_id = stream.response.headers["x-request-id"]
+        assert chunks and all(c.model == f"rec/{name}" for c in chunks)
+        assert all(c.usage is None for c in chunks)  # this client did not ask for the usage chunk
+        expected = _recorded_usage(shared_fixtures / "openai" / name)
 
-    def ledger_row() -> tuple | None:
-        with sqlite3.connect(db) as conn:
-            return conn.execute("SELECT prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, estimated, status FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+        def ledger_row() -> tuple | None:
+            with sqlite3.connect(db) as conn:
+                return conn.execute("SELECT prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, estimated, status FROM requests WHERE request_id = ?", (request_id,)).fetchone()
 
-    row = wait_for(ledger_row, what=f"the ledger row of {request_id}")
-    details = expected.get("prompt_tokens_details") or {}
-    cdetails = expected.get("completion_tokens_details") or {}
-    assert row == (expected["prompt_tokens"], expected["completion_tokens"], details.get("cached_tokens", 0), cdetails.get("reasoning_tokens", 0), 0, 200)
+        row = wait_for(ledger_row, what=f"the ledger row of {request_id}")
+        details = expected.get("prompt_tokens_details") or {}
+        cdetails = expected.get("completion_tokens_details") or {}
+        assert row == (expected["prompt_tokens"], expected["completion_tokens"], details.get("cached_tokens", 0), cdetails.get("reasoning_tokens", 0), 0, 200)

@@ -105,23 +105,23 @@ def metric(server: Server, model: str, result: str) -> float:
 
 def test_a_hit_makes_no_upstream_call(gateway: tuple[Server, Path], upstream: Mock) -> None:
     server, home = gateway
-    client = openai.OpenAI(base_url=server.url + "/v1", api_key=ADMIN, max_retries=0)
-    messages = unique("first")
-    before, hits, misses = calls(upstream), metric(server, "cached", "hit"), metric(server, "cached", "miss")
-    first = client.chat.completions.with_raw_response.create(model="cached", messages=messages)  # type: ignore[arg-type]
-    assert first.headers["x-edge-cache"] == "miss" and calls(upstream) == before + 1
-    second = client.chat.completions.with_raw_response.create(model="cached", messages=messages)  # type: ignore[arg-type]
-    assert second.headers["x-edge-cache"] == "hit" and calls(upstream) == before + 1
-    assert second.http_response.content == first.http_response.content
-    assert second.parse().choices[0].message.content == messages[0]["content"]
-    assert second.headers["x-request-id"] != first.headers["x-request-id"]
-    assert (metric(server, "cached", "hit"), metric(server, "cached", "miss")) == (hits + 1, misses + 1)
-    made = ledger_row(server, home, first.headers["x-request-id"])
-    hit = ledger_row(server, home, second.headers["x-request-id"])
-    assert made["cost_usd"] > 0 and made["cache_hit"] == 0
-    assert (hit["status"], hit["cache_hit"], hit["cost_usd"], hit["prompt_tokens"], hit["attempts"]) == (200, 1, 0.0, 0, 0)
-    assert hit["saved_usd"] == pytest.approx(made["cost_usd"], rel=1e-12)
-    assert float(second.headers["x-edge-cost-usd"]) == 0.0
+    with openai.OpenAI(base_url=server.url + "/v1", api_key=ADMIN, max_retries=0) as client:
+        messages = unique("first")
+        before, hits, misses = calls(upstream), metric(server, "cached", "hit"), metric(server, "cached", "miss")
+        first = client.chat.completions.with_raw_response.create(model="cached", messages=messages)  # type: ignore[arg-type]
+        assert first.headers["x-edge-cache"] == "miss" and calls(upstream) == before + 1
+        second = client.chat.completions.with_raw_response.create(model="cached", messages=messages)  # type: ignore[arg-type]
+        assert second.headers["x-edge-cache"] == "hit" and calls(upstream) == before + 1
+        assert second.http_response.content == first.http_response.content
+        assert second.parse().choices[0].message.content == messages[0]["content"]
+        assert second.headers["x-request-id"] != first.headers["x-request-id"]
+        assert (metric(server, "cached", "hit"), metric(server, "cached", "miss")) == (hits + 1, misses + 1)
+        made = ledger_row(server, home, first.headers["x-request-id"])
+        hit = ledger_row(server, home, second.headers["x-request-id"])
+        assert made["cost_usd"] > 0 and made["cache_hit"] == 0
+        assert (hit["status"], hit["cache_hit"], hit["cost_usd"], hit["prompt_tokens"], hit["attempts"]) == (200, 1, 0.0, 0, 0)
+        assert hit["saved_usd"] == pytest.approx(made["cost_usd"], rel=1e-12)
+        assert float(second.headers["x-edge-cost-usd"]) == 0.0
 
 
 def test_the_key_ignores_bookkeeping_not_the_question(gateway: tuple[Server, Path], upstream: Mock) -> None:
@@ -148,17 +148,17 @@ def test_a_stream_is_replayed_intact(gateway: tuple[Server, Path], upstream: Moc
     assert again == first  # the same chunks, byte for byte
     assert upstream.stats()["streams_started"] == before + 1
     # The SDK reads the replay as a stream, usage chunk included.
-    client = openai.OpenAI(base_url=server.url + "/v1", api_key=ADMIN, max_retries=0)
-    stream = client.chat.completions.create(**body)  # type: ignore[call-overload]
-    chunks = list(stream)
-    assert stream.response.headers["x-edge-cache"] == "hit"
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == body["messages"][0]["content"]
-    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
-    hit = ledger_row(server, home, stream.response.headers["x-request-id"])
-    assert (hit["stream"], hit["cache_hit"], hit["cost_usd"]) == (1, 1, 0.0) and hit["saved_usd"] > 0
-    # A plain request for the same question is its own entry (a stream is kept as a stream).
-    status, headers, _ = post(server, dict(body, stream=False, stream_options=None))
-    assert headers["x-edge-cache"] == "miss"
+    with openai.OpenAI(base_url=server.url + "/v1", api_key=ADMIN, max_retries=0) as client:
+        stream = client.chat.completions.create(**body)  # type: ignore[call-overload]
+        chunks = list(stream)
+        assert stream.response.headers["x-edge-cache"] == "hit"
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == body["messages"][0]["content"]
+        assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+        hit = ledger_row(server, home, stream.response.headers["x-request-id"])
+        assert (hit["stream"], hit["cache_hit"], hit["cost_usd"]) == (1, 1, 0.0) and hit["saved_usd"] > 0
+        # A plain request for the same question is its own entry (a stream is kept as a stream).
+        status, headers, _ = post(server, dict(body, stream=False, stream_options=None))
+        assert headers["x-edge-cache"] == "miss"
 
 
 def test_entries_are_per_key_unless_shared(gateway: tuple[Server, Path], upstream: Mock) -> None:

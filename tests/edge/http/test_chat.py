@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import openai
 import pytest
@@ -11,12 +12,14 @@ from tests.support import Mock, Server
 
 
 @pytest.fixture()
-def client(gateway: Server) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.url + "/v1", api_key="any-key", max_retries=0)
+def client(gateway: Server) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=gateway.url + "/v1", api_key="any-key", max_retries=0) as client:
+        yield client
 
 
 @pytest.fixture()
 def aclient(gateway: Server) -> openai.AsyncOpenAI:
+    # Each test closes it on its own loop (await aclient.close()).
     return openai.AsyncOpenAI(base_url=gateway.url + "/v1", api_key="any-key", max_retries=0)
 
 

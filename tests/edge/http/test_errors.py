@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import openai
 import pytest
@@ -11,8 +12,9 @@ from tests.support import Mock, Server, request
 
 
 @pytest.fixture()
-def client(gateway: Server) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.url + "/v1", api_key="any-key", max_retries=0)
+def client(gateway: Server) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=gateway.url + "/v1", api_key="any-key", max_retries=0) as client:
+        yield client
 
 
 def _envelope(body: bytes) -> dict:

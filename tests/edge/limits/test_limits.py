@@ -108,30 +108,30 @@ def test_key_lifecycle(workers: Server, mock: Mock) -> None:
     key = made["key"]
     assert key.startswith("sk-edge-") and made["prefix"].endswith("...")
     _key_on_every_worker(workers, key)
-    client = openai.OpenAI(base_url=workers.url + "/v1", api_key=key, max_retries=0)
-    assert client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "ok"}]).choices[0].message.content == "ok"
-    assert client.chat.completions.create(model="up/echo", messages=[{"role": "user", "content": "ok"}]).choices[0].message.content == "ok"
-    before = mock.stats()["requests"]
-    with pytest.raises(openai.PermissionDeniedError) as info:
-        client.chat.completions.create(model="failover", messages=[{"role": "user", "content": "no"}])
-    assert info.value.code == "model_not_allowed" and mock.stats()["requests"] == before
-    status, listing = _admin(workers, "GET", "/v1/keys")
-    assert status == 200 and key not in json.dumps(listing)
-    assert any(row["id"] == made["id"] for row in listing["data"])
-    assert _admin(workers, "DELETE", f"/v1/keys/{made['id']}")[0] == 200
-    revoked_at = time.monotonic()
-    # soon every worker refuses it (several requests reach both workers)
-    _key_on_every_worker(workers, key, 401)
-    for _ in range(6):
-        with pytest.raises(openai.AuthenticationError) as info:
-            client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])
-        assert info.value.code == "key_revoked"
-    assert time.monotonic() - revoked_at < 3
-    # non-admin keys cannot use the admin API
-    other = _new_key(workers)["key"]
-    _key_on_every_worker(workers, other)
-    status, _, _ = request("GET", workers.url + "/v1/keys", headers={"authorization": f"Bearer {other}"})
-    assert status == 403
+    with openai.OpenAI(base_url=workers.url + "/v1", api_key=key, max_retries=0) as client:
+        assert client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "ok"}]).choices[0].message.content == "ok"
+        assert client.chat.completions.create(model="up/echo", messages=[{"role": "user", "content": "ok"}]).choices[0].message.content == "ok"
+        before = mock.stats()["requests"]
+        with pytest.raises(openai.PermissionDeniedError) as info:
+            client.chat.completions.create(model="failover", messages=[{"role": "user", "content": "no"}])
+        assert info.value.code == "model_not_allowed" and mock.stats()["requests"] == before
+        status, listing = _admin(workers, "GET", "/v1/keys")
+        assert status == 200 and key not in json.dumps(listing)
+        assert any(row["id"] == made["id"] for row in listing["data"])
+        assert _admin(workers, "DELETE", f"/v1/keys/{made['id']}")[0] == 200
+        revoked_at = time.monotonic()
+        # soon every worker refuses it (several requests reach both workers)
+        _key_on_every_worker(workers, key, 401)
+        for _ in range(6):
+            with pytest.raises(openai.AuthenticationError) as info:
+                client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])
+            assert info.value.code == "key_revoked"
+        assert time.monotonic() - revoked_at < 3
+        # non-admin keys cannot use the admin API
+        other = _new_key(workers)["key"]
+        _key_on_every_worker(workers, other)
+        status, _, _ = request("GET", workers.url + "/v1/keys", headers={"authorization": f"Bearer {other}"})
+        assert status == 403
 
 
 def test_rpm_is_exact_across_workers(workers: Server, mock: Mock) -> None:

@@ -70,8 +70,9 @@ def routed(mock: Mock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
 
 
 @pytest.fixture()
-def client(routed: Server) -> openai.OpenAI:
-    return openai.OpenAI(base_url=routed.url + "/v1", api_key="k", max_retries=0)
+def client(routed: Server) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=routed.url + "/v1", api_key="k", max_retries=0) as client:
+        yield client
 
 
 def _ask(client: openai.OpenAI, model: str, text: str = "hello", **kwargs):  # type: ignore[no-untyped-def]
