@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import openai
 import pytest
 
@@ -87,7 +88,10 @@ routing: {{retries: 0}}
 
 
 def _client(server: Server) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url + "/v1", api_key=ADMIN, max_retries=0)
+    # Made per call and never closed, so it keeps no connection open once an answer is read: an
+    # idle pooled socket, collected during a later test, would fail that test (ResourceWarning).
+    http = openai.DefaultHttpxClient(limits=httpx2.Limits(max_keepalive_connections=0))
+    return openai.OpenAI(base_url=server.url + "/v1", api_key=ADMIN, max_retries=0, http_client=http)
 
 
 def _post(server: Server, body: dict[str, Any], headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
