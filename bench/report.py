@@ -24,6 +24,7 @@ from typing import Any
 
 from .common import Phase
 from .report_math import ORDER, _added, _find, _num, _phases, _ratio, _verdict, fmt_us
+from .report_floors import floors_section
 from .report_sections import _grpc_section, _limits_section, _resilience_section, _tracing_section
 
 __all__ = ["markdown", "plot", "progress_line", "targets"]
@@ -189,6 +190,7 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += _added_table(doc, workers)
         lines += _targets_table(doc, workers)
         lines += _resilience_section(doc, workers)
+        lines += floors_section(doc, workers)
         lines += _limits_section(doc, workers)
         lines += _tracing_section(doc, workers)
         lines += _grpc_section(doc, workers)
@@ -218,7 +220,7 @@ def plot(doc: dict[str, Any], path: Path) -> str | None:
     cols = min(3, len(scenarios))
     rows = (len(scenarios) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False)
-    colors = {"direct": "#888888", "floor": "#1f77b4", "edge": "#2ca02c", "edge_base": "#7f7f7f", "edge_limits": "#98df8a", "edge_nocooldown": "#bcbd22", "edge_tracing": "#ff7f0e", "litellm": "#d62728", "grpc_floor": "#9467bd", "grpc_relay": "#c5b0d5", "edge_grpc": "#17becf"}
+    colors = {"direct": "#888888", "floor": "#1f77b4", "floor_lean": "#aec7e8", "nginx": "#8c564b", "edge": "#2ca02c", "edge_base": "#7f7f7f", "edge_limits": "#98df8a", "edge_nocooldown": "#bcbd22", "edge_tracing": "#ff7f0e", "litellm": "#d62728", "grpc_floor": "#9467bd", "grpc_relay": "#c5b0d5", "edge_grpc": "#17becf"}
     for ax, scenario in zip(axes.flat, scenarios, strict=False):
         for system in ORDER:
             for workers in sorted({p["workers"] for p in phases}):

@@ -29,7 +29,7 @@ from .loadgen import LoadResult, builtin_load, probe, wrk_available, wrk_load
 from .loadgen_grpc import run_child as grpc_child
 from .procs import rss_bytes, tree_cpu_seconds, tree_pids
 from .scenarios import select
-from .systems import DEFAULT_SCENARIOS, GRPC_SYSTEMS, PEERS, SYSTEMS, Running, find_litellm, start_mock, start_system
+from .systems import DEFAULT_SCENARIOS, FLOORS, GRPC_SYSTEMS, PEERS, SYSTEMS, Running, find_litellm, start_mock, start_system
 
 __all__ = ["build_parser", "main"]
 
@@ -106,7 +106,9 @@ def applicable(system: Running, scenario: Scenario, explicit: bool) -> tuple[boo
     """Whether ``system`` runs ``scenario``, and the reason to print when a peer cannot."""
     if scenario.protocol != system.protocol:
         return False, None
-    if scenario.systems is not None and system.name not in scenario.systems:
+    # The lean floor and nginx stand in for the aiohttp floor wherever it runs.
+    name = "floor" if system.name in FLOORS else system.name
+    if scenario.systems is not None and name not in scenario.systems:
         return False, scenario.not_applicable if system.name in PEERS else None
     only = DEFAULT_SCENARIOS.get(system.name)
     if only is not None and not explicit and scenario.name not in only:

@@ -2,6 +2,11 @@
 
     direct    the mock upstream itself (no proxy): the latency baseline
     floor     bench/floor_proxy.py, a bare aiohttp+uvloop+orjson proxy: the CPU budget's reference
+    floor_lean  bench/floor_lean.py, the same proxy with no web framework: an asyncio protocol,
+              httptools parsing, orjson, edge.client upstream (what a lean server path could cost)
+    nginx     bench/nginx_floor.py, nginx with one worker per --workers, keep-alive upstream,
+              proxy_buffering off: the native limit (no JSON at all); skipped with a note where
+              nginx is not installed (``apt-get install -y nginx``)
     edge      ``edge serve`` with auth, routing, accounting (SQLite ledger) and metrics on
     edge_limits  the same config, but the bench key is a non-admin gateway key with limits
               (rpm, tpm, a budget, tags), imported through POST /v1/keys: admission and budget
@@ -34,6 +39,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -44,12 +50,14 @@ from pathlib import Path
 
 from .procs import Child
 
-__all__ = ["SYSTEMS", "Running", "start_mock", "start_system"]
+__all__ = ["FLOORS", "SYSTEMS", "Running", "start_mock", "start_system"]
 
-SYSTEMS = ("direct", "floor", "edge", "edge_base", "edge_limits", "edge_nocooldown", "edge_tracing", "edge_cache_miss", "litellm", "grpc_floor", "grpc_relay", "edge_grpc")
+SYSTEMS = ("direct", "floor", "floor_lean", "nginx", "edge", "edge_base", "edge_limits", "edge_nocooldown", "edge_tracing", "edge_cache_miss", "litellm", "grpc_floor", "grpc_relay", "edge_grpc")
 GRPC_SYSTEMS = ("grpc_floor", "grpc_relay", "edge_grpc")
 # Peers that get an explicit "not applicable" row for a scenario they cannot serve.
-PEERS = ("direct", "floor", "litellm")
+PEERS = ("direct", "floor", "floor_lean", "nginx", "litellm")
+# The reference floors: each runs what the aiohttp floor runs.
+FLOORS = ("floor", "floor_lean", "nginx")
 # What a system runs when --scenarios is not given (None: every scenario of its protocol).
 DEFAULT_SCENARIOS: dict[str, tuple[str, ...]] = {"edge_limits": ("chat", "stream20"), "edge_nocooldown": ("chaos",), "edge_tracing": ("chat", "stream20"), "edge_cache_miss": ("cache_hit", "cache_hit_stream20")}
 # edge_nocooldown: the edge config with a cooldown that never opens, so the chaos scenario
@@ -264,12 +272,16 @@ def start_system(name: str, mock: Running, workers: int, key: str, home: Path, l
         # Always the one mock process; labelled with the suite's worker count so its rows sit
         # beside the systems they are the baseline for.
         return Running("direct", mock.url, None, mock.root_pid, workers, "mock")
-    if name == "floor":
-        argv = _python_argv(str(HERE / "floor_proxy.py"), "--upstream", mock.url + "/v1", "--workers", str(workers))
-        child = Child("floor", argv, env=_env())
+    if name in FLOORS:
+        script, label = {"floor": ("floor_proxy.py", "aiohttp+uvloop+orjson"), "floor_lean": ("floor_lean.py", "asyncio protocol+httptools+orjson+edge.client"), "nginx": ("nginx_floor.py", "nginx")}[name]
+        if name == "nginx" and not (shutil.which("nginx") or os.path.exists("/usr/sbin/nginx")):
+            raise LookupError("nginx not found: apt-get install -y nginx (bench/README.md)")
+        argv = _python_argv(str(HERE / script), "--upstream", mock.url + "/v1", "--workers", str(workers))
+        child = Child(name, argv, env=_env())
         found = child.wait_for(_SERVING, 20)
-        _wait_workers(child, workers)
-        return Running("floor", f"http://127.0.0.1:{found.group(2)}", child, child.pid, workers, "aiohttp+uvloop+orjson")
+        if name != "nginx":  # nginx's workers log nothing; its wrapper answers once the port does
+            _wait_workers(child, workers)
+        return Running(name, f"http://127.0.0.1:{found.group(2)}", child, child.pid, workers, label)
     if name in ("edge", "edge_base", "edge_limits", "edge_nocooldown", "edge_grpc", "edge_tracing", "edge_cache_miss"):
         # edge_limits: a different (random) admin key, and the bench key imported with limits.
         admin = "sk-bench-admin-" + secrets.token_urlsafe(32) if name == "edge_limits" else key

@@ -10,6 +10,7 @@ timed assertions would be flaky on a shared machine, and the figures are the rep
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,29 @@ def test_edge_bench_grpc_systems_and_the_relay_floor(tmp_path: Path) -> None:
     assert "| CPU per unary call <= 350 us |" in report and "| CPU per streamed message <= 40 us |" in report
     assert "| reference: the relay floor (grpc_relay) per unary call |" in report
     assert "| reference: the relay floor (grpc_relay) per streamed message |" in report
+
+
+@pytest.mark.timeout(90)
+def test_edge_bench_reference_floors(tmp_path: Path) -> None:
+    """The lean floor and nginx (issue 20) beside the gateway; nginx only where it is installed,
+    else a note that says how to get it."""
+    out, md = tmp_path / "bench.json", tmp_path / "bench.md"
+    argv = [sys.executable, "-m", "edge.cli", "bench", "--builtin-client", "--duration", "1", "--warmup", "0", "--levels", "2"]
+    argv += ["--systems", "floor_lean", "nginx", "edge", "--scenarios", "chat", "stream20", "--no-micro", "--json", str(out), "--markdown", str(md)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=80, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    doc = orjson.loads(out.read_bytes())
+    nginx = shutil.which("nginx") is not None or Path("/usr/sbin/nginx").exists()
+    floors = ("floor_lean", "nginx") if nginx else ("floor_lean",)
+    if not nginx:
+        assert any("nginx w=1: did not start" in n and "apt-get install -y nginx" in n for n in doc["notes"]), doc["notes"]
+    assert not [n for n in doc["notes"] if "probe" in n], doc["notes"]
+    phases = {(p["system"], p["scenario"]): p for p in doc["phases"]}
+    assert set(phases) == {(s, c) for s in ("edge", *floors) for c in ("chat", "stream20")}
+    for (system, scenario), p in phases.items():
+        assert p["requests"] > 0 and p["errors"] == 0 and p["cpu_us_per_request"] > 0, (system, scenario, p)
+        if scenario == "stream20":
+            assert p["events_per_stream"] >= 23, (system, p)  # every chunk relayed, one by one
+    report = md.read_text()
+    assert "### Reference floors (issue 20), 1 worker(s)" in report
+    assert "| edge | chat | 2 |" in report.split("### Reference floors")[1]
