@@ -293,6 +293,7 @@ def start_system(name: str, mock: Running, workers: int, key: str, home: Path, l
             text += CACHE_KEEPS_NOTHING
         if name == "edge_base":
             text = text.replace("    responses: native\n", "")  # an option older checkouts lack
+            text = re.sub(r"\n  cached:\n(?:    .*\n)+", "\n", text)  # the response cache's model (issue 17)
             # The checkout before issue 16 names its cooldown settings the old way.
             text = re.sub(r"cooldown: \{[^}]*\}", os.environ.get("EDGE_BENCH_BASE_COOLDOWN", "cooldown: {failures: 3, window_s: 30, for_s: 5}"), text)
         sink = None
