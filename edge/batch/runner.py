@@ -40,6 +40,10 @@ __all__ = ["BatchRunner"]
 log = logging.getLogger("edge.batch")
 
 _FLUSH_AT = 64  # finished rows that make the writer commit before its interval
+# While no batch is in progress, each poll that finds none waits twice as long as the last, up
+# to this many times batch.poll_s: an idle gateway asks its store a few times a minute, not twice
+# a second. A batch made or cancelled on this worker is looked at at once (wake()).
+_IDLE_POLL_GROWTH = 10
 
 
 class _Queued(NamedTuple):
@@ -63,6 +67,8 @@ class BatchRunner:
         self._look = True  # ask the store on the next turn of the loop
         self._wake = asyncio.Event()
         self._flush_now = asyncio.Event()
+        self._unwritten = asyncio.Event()  # finished rows wait: the writer's interval runs
+        self._idle_wait = config.poll_s
         self._tasks: list[asyncio.Task[None]] = []
         self._failing = False
 
@@ -116,7 +122,7 @@ class BatchRunner:
                     self._failing = True
             self._start_queued()
             try:
-                await asyncio.wait_for(self._wake.wait(), self._config.poll_s)
+                await asyncio.wait_for(self._wake.wait(), self._idle_wait)
             except TimeoutError:
                 self._look = True
             self._wake.clear()
@@ -137,6 +143,8 @@ class BatchRunner:
     async def _pass(self) -> None:
         now = time.time()
         jobs = await self._store.active_jobs()
+        poll = self._config.poll_s
+        self._idle_wait = poll if jobs or self._running or self._queue else min(self._idle_wait * 2, poll * _IDLE_POLL_GROWTH)
         runnable = {job.id for job in jobs if job.status == "in_progress" and (job.expires_at is None or now < job.expires_at)}
         for item in [i for i in self._queue if i.job.id not in runnable]:  # cancelled or expired meanwhile
             self._queue.remove(item)
@@ -194,6 +202,7 @@ class BatchRunner:
                 await self._store.release(job.id, row.line, self.claim, outcome.not_before)
             else:
                 self._finished.append(outcome)
+                self._unwritten.set()
                 if len(self._finished) >= _FLUSH_AT:
                     self._flush_now.set()
         except Exception:
@@ -201,6 +210,7 @@ class BatchRunner:
             # would fail again, and its lease would be renewed for as long as this worker lives).
             log.exception("batch %s: row %s failed to run", job.id, row.id)
             self._finished.append(internal_failure(job, row, self.claim))
+            self._unwritten.set()
         finally:
             self._running.pop((job.id, row.line), None)
             self._wake.set()
@@ -220,11 +230,15 @@ class BatchRunner:
 
     async def _writer(self) -> None:
         while True:
+            # Asleep until a row finishes (no timer while nothing is running), then at most
+            # flush_s for more to write in the same transaction.
+            await self._unwritten.wait()
             try:
                 await asyncio.wait_for(self._flush_now.wait(), self._config.flush_s)
             except TimeoutError:
                 pass
             self._flush_now.clear()
+            self._unwritten.clear()  # rows finished during the flush below set it again
             if await self._flush():
                 self.wake()  # the batch may be ready to finalize
 
