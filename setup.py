@@ -22,7 +22,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).resolve().parent
-KERNELS = ("sse", "_chunkscan", "reencode", "tokens")
+KERNELS = ("sse", "_chunkscan", "reencode", "tokens", "msgscan")
 # Generated sources live outside the package folder, so no *.c can reach a wheel.
 GEN_DIR = Path("build") / "cython" / "edge" / "fastpath"
 

@@ -23,7 +23,7 @@ from edge.fastpath import jsonio
 from ._anthropic_stream import finish_reason_for, usage_from_anthropic
 from .types import ChatResult, UpstreamRequest
 
-__all__ = ["AnthropicNative", "replace_model"]
+__all__ = ["AnthropicNative", "model_replaced", "replace_model"]
 
 
 class AnthropicNative:
@@ -53,12 +53,26 @@ def replace_model(raw: bytes, old: str | None, new: str) -> bytes:
     if old == new:
         return raw
     if old is not None:
-        found = [m for m in re.finditer(rb'"model"\s*:\s*' + re.escape(jsonio.dumps(old)), raw)]
-        if len(found) == 1:
-            match = found[0]
-            return raw[: match.start()] + b'"model":' + jsonio.dumps(new) + raw[match.end() :]
+        found = model_replaced(raw, old, new)
+        if found is not None:
+            return found
     doc = jsonio.loads(raw)
     if not isinstance(doc, dict):
         raise ValueError("not a JSON object")
     doc["model"] = new
     return jsonio.dumps(doc)
+
+
+def model_replaced(raw: bytes, old: str, new: str) -> bytes | None:
+    """``raw`` with its one ``"model": "<old>"`` member set to ``new``; None unless there is
+    exactly one (then the caller re-encodes the document)."""
+    name = jsonio.dumps(old)
+    # The usual case in two C-level scans: one "model" key, written compactly (the SDKs' way).
+    compact = b'"model":' + name
+    if raw.count(b'"model"') == 1 and raw.count(compact) == 1:
+        return raw.replace(compact, b'"model":' + jsonio.dumps(new))
+    found = list(re.finditer(rb'"model"\s*:\s*' + re.escape(name), raw))
+    if len(found) != 1:
+        return None
+    match = found[0]
+    return raw[: match.start()] + b'"model":' + jsonio.dumps(new) + raw[match.end() :]

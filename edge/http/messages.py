@@ -121,9 +121,10 @@ def _headers(ctx: RequestContext, cost: float | None = None) -> dict[str, str]:
 class MessagesSSESink:
     """Anthropic Messages SSE to an aiohttp client; pings while the upstream is silent.
 
-    The relay writes through the response's own write (no wrapper on the hot path); the pinger
-    reads the transcoder's ``progress`` (upstream reads that produced output) once per
-    interval and writes a ping when it did not move, after message_start.
+    The relay writes through the response's own write (no wrapper on the hot path). The pinger
+    is a loop timer, not a task (a task per stream costs its creation and a wake-up to cancel
+    it): once per interval it reads the transcoder's ``progress`` (upstream reads) and, when it
+    did not move, writes a ping, after message_start.
     """
 
     def __init__(self, request: web.Request, headers: dict[str, str], encoder: MessagesEventEncoder | None, passthrough: MessagesPassthrough | None, ping_s: float) -> None:
@@ -133,39 +134,50 @@ class MessagesSSESink:
         self._encoder = encoder
         self._passthrough = passthrough
         self._ping_s = ping_s
-        self._pinger: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._seen = -1
+        self._pinging: asyncio.Task[None] | None = None
 
     async def begin(self) -> None:
         await self.response.prepare(self._request)
         _nodelay(self._request)
         if self._ping_s > 0:
-            self._pinger = asyncio.get_running_loop().create_task(self._ping())
+            self._timer = asyncio.get_running_loop().call_later(self._ping_s, self._tick)
 
     def _progress(self) -> int:
         found = self._encoder if self._encoder is not None else self._passthrough
         return found.progress if found is not None else 0
 
-    async def _ping(self) -> None:
-        seen = -1
+    def _tick(self) -> None:
+        now = self._progress()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self._ping_s, self._tick)
+        if now != self._seen:
+            self._seen = now
+            return
+        encoder, passthrough = self._encoder, self._passthrough
+        if encoder is not None:
+            data = (b"" if encoder.started else encoder.start(None)) + PING
+        elif passthrough is not None and passthrough.started:  # the upstream's message_start comes first
+            data = PING
+        else:
+            return
+        if self._pinging is None or self._pinging.done():
+            self._pinging = loop.create_task(self._ping(data))
+
+    async def _ping(self, data: bytes) -> None:
         try:
-            while True:
-                await asyncio.sleep(self._ping_s)
-                now = self._progress()
-                if now != seen:
-                    seen = now
-                    continue
-                encoder, passthrough = self._encoder, self._passthrough
-                if encoder is not None:
-                    await self.response.write((b"" if encoder.started else encoder.start(None)) + PING)
-                elif passthrough is not None and passthrough.started:  # the upstream's message_start comes first
-                    await self.response.write(PING)
+            await self.response.write(data)
         except (ConnectionResetError, RuntimeError):
             return  # the client went away; the relay finds out on its next write
 
     def close(self) -> None:
-        if self._pinger is not None:
-            self._pinger.cancel()
-            self._pinger = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pinging is not None:
+            self._pinging.cancel()
+            self._pinging = None
 
     async def end(self, state: StreamState, usage: Any) -> None:
         self.close()

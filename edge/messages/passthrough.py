@@ -2,30 +2,32 @@
 
 For routes that speak the Messages API (``Adapter.native_messages``): whole events are written
 as they arrive, byte for byte, except ``message_start``, whose ``message.model`` becomes the
-public name. Only the events that carry what the relay needs are read: ``message_start`` (the
-input usage: input, cache writes and cache reads apart), ``message_delta`` (stop_reason and the
-cumulative usage), ``message_stop`` (the proper end) and ``error`` (forwarded as it came; the
-relay records the failure). A read holding none of them (text deltas, pings) is passed on
-without being parsed. A stream cut after message_start is settled with its input counts and an
-estimate of the output, marked estimated.
+public name. fastpath's scanner (edge.fastpath.msgscan, compiled) frames the events and reads
+only their names; the events that carry what the relay needs are parsed here: ``message_start``
+(the input usage: input, cache writes and cache reads apart), ``message_delta`` (stop_reason and
+the cumulative usage), ``message_stop`` (the proper end) and ``error`` (forwarded as it came;
+the relay records the failure). Content events and pings are passed on without being parsed (a
+read of only those costs one scanner call). A stream cut after message_start is settled with
+its input counts and an estimate of the output (the text the scanner counted), marked estimated.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
+from edge.adapters._anthropic_native import model_replaced
 from edge.adapters._anthropic_stream import error_info, finish_reason_for, usage_from_anthropic
 from edge.adapters.types import Usage
 from edge.fastpath import jsonio, tokens
+from edge.fastpath.msgscan import ERROR, MESSAGE_DELTA, MESSAGE_START, MESSAGE_STOP, MessagesScanner
 
 from ..types import StreamState
 
 __all__ = ["MessagesPassthrough"]
 
-_EVENT_END = re.compile(rb"\r?\n\r?\n")
 _STATUS = {"invalid_request_error": 400, "authentication_error": 401, "permission_error": 403, "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429, "api_error": 500, "overloaded_error": 529}
+_TYPES = {MESSAGE_START: "message_start", MESSAGE_DELTA: "message_delta", ERROR: "error"}
 
 
 class MessagesPassthrough:
@@ -33,60 +35,61 @@ class MessagesPassthrough:
         self.state = StreamState()
         self._public = public_model
         self._scrub = scrub
-        self._held = b""
+        self._scan = MessagesScanner()
         self._usage: dict[str, Any] = {}
-        self._relayed = 0  # bytes of the content events: a cut stream's output is estimated from them
         self.started = False  # message_start went by (a ping may follow it)
-        self.progress = 0  # upstream reads (the sink pings when it stands still)
+
+    @property
+    def progress(self) -> int:
+        """Upstream reads so far (the sink pings when it stands still)."""
+        return self._scan.reads
 
     def feed(self, data: bytes) -> bytes:
-        self.progress += 1
-        buf = self._held + data if self._held else data
-        cut = buf.rfind(b"\n\n")
-        if cut >= 0:
-            last = cut + 2
-        else:  # CRLF framing (Anthropic sends LF; a proxy in front may not)
-            cut = buf.rfind(b"\r\n\r\n")
-            if cut < 0:
-                self._held = buf
-                return b""
-            last = cut + 4
-        if last == len(buf):
-            self._held = b""
-            return self._out(buf)
-        whole, self._held = buf[:last], buf[last:]
-        return self._out(whole)
+        scan = self._scan
+        out = scan.feed(data)
+        if scan.marks:
+            out = self._marked(out, scan.marks)
+        return self._scrub(out) if out and self._scrub is not None else out
 
     def flush(self) -> bytes:
-        rest, self._held = self._held, b""
-        return self._out(rest) if rest.strip() else b""
+        scan = self._scan
+        out = scan.flush()
+        if scan.marks:
+            out = self._marked(out, scan.marks)
+        return self._scrub(out) if out and self._scrub is not None else out
 
     def tail(self) -> None:
         return None  # the upstream's own message_delta and message_stop went through
 
     def final(self) -> StreamState:
         state = self.state
+        state.text_bytes = self._scan.text_bytes
         if state.usage is None and self._usage:
             # Cut before message_delta: the input as reported, the output estimated.
             seen = usage_from_anthropic(self._usage) or Usage()
             state.usage = Usage(seen.prompt_tokens, tokens.estimate_tokens_from_bytes(state.text_bytes), seen.cached_tokens, 0, True, seen.cache_write_tokens)
         return state
 
-    def _out(self, whole: bytes) -> bytes:
-        state = self.state
-        if b"message_" in whole or b"error" in whole:
-            whole = b"".join(self._event(e) for e in _split(whole))
-        else:
-            self._relayed += len(whole)
-        # A delta event is mostly framing: about a quarter of it is text (an estimate's input only).
-        state.text_bytes = self._relayed // 4
-        return self._scrub(whole) if whole and self._scrub is not None else whole
+    def _marked(self, out: bytes, marks: list[tuple[int, int, int]]) -> bytes:
+        """``out`` with its marked events read (and message_start renamed)."""
+        pieces: list[bytes] = []
+        done = 0
+        for kind, start, end in marks:
+            if kind == MESSAGE_STOP:  # its name says all there is: no need to parse it
+                self.state.done = True
+                continue
+            raw = out[start:end]
+            new = self._event(raw, _TYPES.get(kind))
+            if new is not raw:
+                pieces += (out[done:start], new)
+                done = end
+        if not pieces:
+            return out
+        pieces.append(out[done:])
+        return b"".join(pieces)
 
-    def _event(self, raw: bytes) -> bytes:
-        name, data = _parts(raw)
-        if name not in (b"message_start", b"message_delta", b"message_stop", b"error", None):
-            self._relayed += len(raw)
-            return raw
+    def _event(self, raw: bytes, expected: str | None) -> bytes:
+        data = _data(raw)
         try:
             doc = jsonio.loads(data) if data.strip() else None
         except jsonio.JSONDecodeError:
@@ -95,6 +98,8 @@ class MessagesPassthrough:
         if not isinstance(doc, dict):
             return raw
         kind = doc.get("type")
+        if expected is not None and kind != expected:
+            return raw  # an event whose name and type disagree: passed on, not read
         state = self.state
         if kind == "message_start":
             message = _obj(doc.get("message"))
@@ -122,35 +127,21 @@ class MessagesPassthrough:
         if old == self._public:
             return raw
         if isinstance(old, str):
-            found = list(re.finditer(rb'"model"\s*:\s*' + re.escape(jsonio.dumps(old)), raw))
-            if len(found) == 1:
-                m = found[0]
-                return raw[: m.start()] + b'"model":' + jsonio.dumps(self._public) + raw[m.end() :]
+            found = model_replaced(raw, old, self._public)
+            if found is not None:
+                return found
         message["model"] = self._public
         return b"event: message_start\ndata: " + jsonio.dumps(doc) + b"\n\n"
 
 
-def _split(whole: bytes) -> list[bytes]:
-    """Whole events, each with its blank line."""
-    out, start = [], 0
-    for m in _EVENT_END.finditer(whole):
-        out.append(whole[start : m.end()])
-        start = m.end()
-    if start < len(whole):
-        out.append(whole[start:])
-    return out
-
-
-def _parts(raw: bytes) -> tuple[bytes | None, bytes]:
-    """An event's name (None when it has no ``event:`` line) and its data."""
-    name: bytes | None = None
-    data: list[bytes] = []
-    for line in raw.splitlines():
-        if line.startswith(b"event:"):
-            name = line[6:].strip()
-        elif line.startswith(b"data:"):
-            data.append(line[6:] if line[5:6] == b" " else line[5:])
-    return name, b"\n".join(data)
+def _data(raw: bytes) -> bytes:
+    """An event's data (its data lines joined)."""
+    at = raw.find(b"\ndata: ")
+    if at >= 0 and raw.find(b"\ndata:", at + 7) < 0 and raw.find(b"\r", at) < 0:  # Anthropic's one data line
+        end = raw.find(b"\n", at + 7)
+        return raw[at + 7 : end] if end >= 0 else raw[at + 7 :]
+    data = [line[6:] if line[5:6] == b" " else line[5:] for line in raw.splitlines() if line.startswith(b"data:")]
+    return data[0] if len(data) == 1 else b"\n".join(data)
 
 
 def _obj(value: Any) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from tests.fastpath.fastpath_builds import compiler_available, extensions_disabl
 
 ROOT = Path(__file__).resolve().parents[2]
 FASTPATH = ROOT / "fastpath"
-KERNELS = ("sse", "reencode", "tokens")
-TWINS = ("sse", "_chunkscan", "reencode", "tokens")
+KERNELS = ("sse", "reencode", "tokens", "msgscan")
+TWINS = ("sse", "_chunkscan", "reencode", "tokens", "msgscan")
 
 
 @pytest.mark.parametrize("kernel", TWINS)
