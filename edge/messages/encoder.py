@@ -3,12 +3,18 @@
 For bridged routes (edge/transcode.DecodedStream: the adapter's decoder, then this encoder):
 
     message_start            (usage: the input count; the upstream's when its first read has it,
-                              as Gemini's does, else the gateway's count of the translated prompt)
+                              as Gemini's does, else the gateway's count of the translated prompt:
+                              OpenAI-format and Ollama upstreams report usage only at the end)
     content_block_start      thinking / text / tool_use, one block at a time, indexed from 0
     content_block_delta      thinking_delta, signature_delta, text_delta, input_json_delta
     content_block_stop
-    message_delta            stop_reason and the cumulative usage (the upstream's, or the
-                              relay's estimate when it reported none), written by the sink
+    message_delta            stop_reason and the cumulative usage, written by the sink: the
+                              upstream's own final numbers, input_tokens and the cache reads and
+                              writes included (Anthropic's message_delta may carry them, and the
+                              SDKs' accumulators let them replace message_start's), so a client
+                              ends with the provider's count, as the ledger does; when the upstream
+                              reported none, the relay's estimate with ``"estimated": true`` in the
+                              usage object (as chat's usage chunk says it) and the row marked
     message_stop
 
 ``ping`` events are the sink's (edge/http/messages.py), written while the upstream is silent.
@@ -101,7 +107,10 @@ class MessagesEventEncoder:
 
     def ending(self, usage: Usage) -> bytes:
         stop = "refusal" if self._refused and self._stop == "end_turn" else self._stop
-        delta = {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": usage_json(usage)}
+        counts = usage_json(usage)
+        if usage.estimated:
+            counts["estimated"] = True  # the gateway's count, not the provider's: said where the number is
+        delta = {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": counts}
         return event("message_delta", delta) + event("message_stop", {"type": "message_stop"})
 
     def _open(self, kind: str, out: list[bytes], block: dict[str, Any], force: bool = False) -> None:

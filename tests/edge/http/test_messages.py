@@ -105,6 +105,33 @@ def test_stream_and_final_message(make: Any, gateway: Server, mock: Mock, route:
         assert status == 200 and raw == direct.replace(b'"model":"echo"', b'"model":"claude/echo"', 1)
 
 
+def test_a_bridged_stream_ends_with_the_provider_s_input_count(make: Any, gateway: Server, home: Path) -> None:
+    """An OpenAI-format upstream reports usage only at the end: message_start has the gateway's
+    count of the translated prompt, message_delta the provider's own, which the SDK keeps and
+    the ledger records unmarked; with no usage at all, the estimate is marked in both."""
+    words = "internationalization considerations notwithstanding everything"  # long words: the two counts differ
+    # Paced, so that the usage chunk does not arrive in the first read.
+    body = b'{"model":"oai/echo","max_tokens":64,"stream":true,"mock":{"chunk_delay_ms":20},"messages":[{"role":"user","content":"%s"}]}' % words.encode()
+    headers = {"x-api-key": "edge-admin-key-messages-0001", "anthropic-version": "2023-06-01", "content-type": "application/json"}
+    status, got, raw = request("POST", gateway.url + "/v1/messages", body, headers)
+    assert status == 200
+    docs = events(raw)
+    provider = len(words.split()) + 4 + 3  # the mock's count (adapters/mock/replies.prompt_tokens)
+    start_count, final = docs[0]["message"]["usage"]["input_tokens"], docs[-2]["usage"]
+    assert final["input_tokens"] == provider and "estimated" not in final and start_count not in (0, provider)
+    with make().messages.stream(model="oai/echo", max_tokens=64, messages=[{"role": "user", "content": words}]) as stream:
+        message = stream.get_final_message()
+    assert message.usage.input_tokens == provider and message.usage.output_tokens == len(words.split())
+    row = ledger_row(home, got["request-id"])
+    assert (row["prompt_tokens"], row["completion_tokens"], row["estimated"]) == (provider, len(words.split()), 0)
+    none = body.replace(b'"chunk_delay_ms":20', b'"no_usage":true')
+    status, got, raw = request("POST", gateway.url + "/v1/messages", none, headers)
+    final = events(raw)[-2]["usage"]
+    assert status == 200 and final["estimated"] is True and final["input_tokens"] > 0 and final["output_tokens"] > 0
+    row = ledger_row(home, got["request-id"])
+    assert row["estimated"] == 1 and row["prompt_tokens"] == final["input_tokens"]
+
+
 @pytest.mark.parametrize("route", ROUTES)
 def test_tools_in_two_turns(make: Any, gateway: Server, mock: Mock, route: str) -> None:
     sdk = make()

@@ -123,4 +123,16 @@ def test_encoder_order_and_the_sdk_accumulates_it(kind: str, path: Path) -> None
             assert block.id.startswith("toolu_") and isinstance(block.input, dict)
     if kind == "openai" and "usage" in path.name:
         assert split[0]["message"]["usage"]["input_tokens"] == 11  # the gateway's count: the first read had none
-        assert message.usage.input_tokens + (message.usage.cache_read_input_tokens or 0) > 0
+        # message_delta carries the provider's final count, and the SDK's accumulator keeps it.
+        assert docs[-2]["usage"] == {"input_tokens": 9, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 4}
+        assert (message.usage.input_tokens, message.usage.output_tokens) == (9, 4)
+
+
+def test_an_estimated_ending_says_so() -> None:
+    """No usage from the upstream: message_delta has the relay's estimate, marked as chat marks it."""
+    encoder = MessagesEventEncoder("public-name", "msg_test", lambda: 11, True)
+    encoder.encode([])
+    delta = events(encoder.ending(Usage(prompt_tokens=11, completion_tokens=3, estimated=True)))[0]
+    assert delta["usage"] == {"input_tokens": 11, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 3, "estimated": True}
+    real = events(encoder.ending(Usage(prompt_tokens=30, completion_tokens=3, cached_tokens=20)))[0]
+    assert real["usage"] == {"input_tokens": 10, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 20, "output_tokens": 3}
