@@ -22,6 +22,13 @@ x-edge-dropped-params), or refused (400 naming the field and the provider; nothi
   effort wins); thinking blocks of earlier turns are not sent back (Anthropic drops them too).
 - ``stop_sequences`` -> ``stop``; ``metadata.user_id`` -> ``user``; ``max_tokens`` ->
   ``max_completion_tokens``; ``output_config.format`` -> ``response_format`` json_schema.
+- Prompt-cache breakpoints (``cache_control``, "Prompt caching") -> the chat hint of the same
+  shape on the part or tool they end (adapters/fields.py CACHE_CONTROL, TOOL_CACHE_CONTROL:
+  the OpenRouter/LiteLLM convention), ttl kept: on system blocks and tool results too, and the
+  top-level one on the last part. Each route's table then decides, as for a chat client's own
+  hints: passed where the provider takes them (an OpenAI-format provider with ``cache_control:
+  pass``, the mock), else left out and named (OpenAI, Gemini and Ollama cache prefixes on their
+  own). A hint on a tool_use or thinking block has no chat place: named. (edge/messages/hints.py)
 - Server tools, MCP servers, containers, citations, search results and file ids have no chat
   equivalent: refused.
 """
@@ -35,6 +42,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from edge.fastpath import jsonio
+
+from .hints import hinted_result, hinted_text, last_part_hint, with_hint
 
 __all__ = ["RULES", "BridgeFinding", "Rule", "assess_messages", "client_tool_id", "to_chat", "upstream_tool_id"]
 
@@ -76,7 +85,7 @@ RULES: Mapping[str, Rule] = {
     "metadata.user_id": _t("user"),
     "tools": _t("tools", "input_schema -> function parameters; strict kept"),
     "tools[].defer_loading": _t("tools", "the tool is sent up front (no tool search when bridged)"),
-    "tools[].cache_control": _i("a cache hint; no output changes"),
+    "tools[].cache_control": _t("tools[].cache_control", "the hint on the tool, ttl kept; sent to an openai provider with cache_control: pass (OpenRouter, LiteLLM)"),
     "tools[]: server tools": _r("Anthropic's server tools (web search, code execution, bash, text editor, ...) run only at Anthropic"),
     "tool_choice": _t("tool_choice", "auto, none; any -> required; tool -> a named function"),
     "tool_choice.disable_parallel_tool_use": _t("parallel_tool_calls", "true -> parallel_tool_calls: false"),
@@ -85,7 +94,7 @@ RULES: Mapping[str, Rule] = {
     "output_config.effort": _t("reasoning_effort", "low, medium, high; xhigh and max -> high; wins over thinking"),
     "output_config.format": _t("response_format", "json_schema -> response_format json_schema"),
     "context_management": _i("context editing acts only on Anthropic's side; a bridged route gets the history as sent"),
-    "cache_control": _i("a cache hint; no output changes"),
+    "cache_control": _t("messages[].content[].cache_control", "the hint on the last part (where Anthropic puts it: the last cacheable block)"),
     "service_tier": _i("Anthropic's capacity tier; no output changes"),
     "mcp_servers": _r("Anthropic's MCP connector runs only at Anthropic"),
     "container": _r("Anthropic's code-execution containers exist only at Anthropic"),
@@ -98,7 +107,8 @@ RULES: Mapping[str, Rule] = {
     "content: tool_result": _t("messages[role=tool]", "text; is_error results say so in their text"),
     "content: tool_result with images": _r("chat tool messages carry text only"),
     "content: thinking, redacted_thinking": _t(None, "not sent back: earlier turns' reasoning is dropped, as Anthropic drops it"),
-    "content[].cache_control": _i("a cache hint; no output changes"),
+    "content[].cache_control": _t("messages[].content[].cache_control", "the hint on the part the block becomes (system blocks and tool results too), ttl kept; sent to an openai provider with cache_control: pass (OpenRouter, LiteLLM)"),
+    "content[].cache_control on tool_use, thinking": _i("a cache hint; chat has no place for it on a tool call or reasoning"),
     "content[].citations": _r("citations are made only by Anthropic"),
     "content: other blocks": _r("server-tool blocks, search results and container uploads exist only at Anthropic"),
 }
@@ -174,8 +184,8 @@ def _blocks(blocks: list[Any], at: str, note: Any) -> None:
             continue
         kind, where = block.get("type"), f"{at}[{j}]"
         source = _obj(block.get("source"))
-        if block.get("cache_control") is not None:
-            note("content[].cache_control", where + ".cache_control")
+        if block.get("cache_control") is not None and kind in ("tool_use", "thinking", "redacted_thinking"):
+            note("content[].cache_control on tool_use, thinking", where + ".cache_control")
         if block.get("citations") not in (None, False) and not (isinstance(block.get("citations"), dict) and not block["citations"].get("enabled")):
             note("content[].citations", where + ".citations")
         if kind == "image" and source.get("type") not in ("base64", "url"):
@@ -199,9 +209,10 @@ def to_chat(body: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
     messages: list[dict[str, Any]] = []
     system = body.get("system")
     if system:
-        messages.append({"role": "system", "content": _text_of(system)})
+        messages.append({"role": "system", "content": hinted_text(system) or _text_of(system)})
     for message in body.get("messages") or ():
         messages.extend(_turn(message))
+    last_part_hint(messages, body.get("cache_control"))
     out: dict[str, Any] = {"model": body.get("model"), "messages": messages}
     if body.get("max_tokens") is not None:
         out["max_completion_tokens"] = body["max_tokens"]
@@ -211,7 +222,7 @@ def to_chat(body: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
     user = _obj(body.get("metadata")).get("user_id")
     if user:
         out["user"] = str(user)
-    tools = [_tool(t) for t in body.get("tools") or () if isinstance(t, dict)]
+    tools = [with_hint(_tool(t), t) for t in body.get("tools") or () if isinstance(t, dict)]
     if tools:
         out["tools"] = tools
     _choice(body.get("tool_choice"), out)
@@ -277,7 +288,7 @@ def _turn(message: Mapping[str, Any]) -> list[dict[str, Any]]:
     then the rest of the turn as a user message)."""
     role, content = message.get("role"), message.get("content")
     if role == "system":
-        return [{"role": "system", "content": _text_of(content)}]
+        return [{"role": "system", "content": hinted_text(content) or _text_of(content)}]
     if isinstance(content, str):
         return [{"role": role, "content": content}]
     blocks = [b for b in content or () if isinstance(b, dict)]
@@ -288,12 +299,12 @@ def _turn(message: Mapping[str, Any]) -> list[dict[str, Any]]:
             for b in blocks
             if b.get("type") == "tool_use"
         ]
-        out: dict[str, Any] = {"role": "assistant", "content": text or None}
+        out: dict[str, Any] = {"role": "assistant", "content": hinted_text(blocks, "") or text or None}
         if calls:
             out["tool_calls"] = calls
         return [out] if text or calls else []
-    results: list[dict[str, Any]] = [{"role": "tool", "tool_call_id": upstream_tool_id(str(b.get("tool_use_id") or "")), "content": _result_text(b)} for b in blocks if b.get("type") == "tool_result"]
-    parts = [p for p in (_part(b) for b in blocks if b.get("type") != "tool_result") if p is not None]
+    results: list[dict[str, Any]] = [{"role": "tool", "tool_call_id": upstream_tool_id(str(b.get("tool_use_id") or "")), "content": hinted_result(_result_text(b), b)} for b in blocks if b.get("type") == "tool_result"]
+    parts = [with_hint(p, b) for p, b in ((_part(b), b) for b in blocks if b.get("type") != "tool_result") if p is not None]
     if parts:
         results.append({"role": "user", "content": parts})
     return results

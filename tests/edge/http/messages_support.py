@@ -27,6 +27,7 @@ keys: {{admin: {ADMIN}}}
 providers:
   claude: {{kind: anthropic, base_url: "{mock.url}", api_key: sk-ant-upstream-secret-0123, timeout_s: 5, models: [echo, tool, json]}}
   oai: {{kind: openai, base_url: "{mock.base_url}", api_key: sk-upstream-secret-0123456789, timeout_s: 5, models: [echo, tool, json]}}
+  oaihint: {{kind: openai, base_url: "{mock.base_url}", api_key: sk-upstream-secret-0123456789, timeout_s: 5, cache_control: pass, models: [echo]}}   # OpenRouter, LiteLLM
   gem: {{kind: gemini, base_url: "{mock.url}", api_key: gem-upstream-secret-0123, timeout_s: 5, models: [echo, tool, json]}}
   claude_down: {{kind: anthropic, base_url: "http://127.0.0.1:9", api_key: sk-ant-upstream-secret-0123, timeout_s: 2}}
 models:

@@ -9,6 +9,7 @@ dialects read the translated request).
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -274,3 +275,33 @@ def test_fallback_from_anthropic_to_a_translated_route_with_tags(make: Any, gate
     with pytest.raises(anthropic.APIStatusError) as info:
         sdk.messages.create(model="mixed", max_tokens=8, messages=[{"role": "user", "content": "x"}], extra_body={"top_k": 3})
     assert info.value.status_code == 502 and "claude_down" in info.value.message
+
+
+def test_cache_breakpoints_bridged_reach_a_provider_that_takes_them(gateway: Server, mock: Mock, home: Path) -> None:
+    """Breakpoints on system blocks, a tool and a tool result become the chat hints on the parts
+    and tool they end: sent to an openai provider with ``cache_control: pass``, left out and
+    named for OpenAI and Gemini."""
+    five, hour = {"type": "ephemeral"}, {"type": "ephemeral", "ttl": "1h"}
+    doc = {
+        "max_tokens": 32,
+        "system": [{"type": "text", "text": "You are terse.", "cache_control": hour}, {"type": "text", "text": "Today is Tuesday."}],
+        "tools": [{**TOOLS[0], "cache_control": five}],
+        "messages": [
+            {"role": "user", "content": "weather in Lyon?"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_call_1", "name": "get_weather", "input": {"city": "Lyon"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_call_1", "content": "19C", "cache_control": five}]},
+        ],
+    }
+    headers = {"x-api-key": "edge-admin-key-messages-0001", "anthropic-version": "2023-06-01", "content-type": "application/json"}
+    status, got, _ = request("POST", gateway.url + "/v1/messages", json.dumps({**doc, "model": "oaihint/echo"}).encode(), headers)
+    sent = mock.stats()["last_request"]
+    assert status == 200 and "cache_control" not in got.get("x-edge-dropped-params", "")
+    assert sent["messages"][0] == {"role": "system", "content": [{"type": "text", "text": "You are terse.", "cache_control": hour}, {"type": "text", "text": "\nToday is Tuesday."}]}
+    assert sent["tools"][0]["cache_control"] == five and sent["messages"][-1] == {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "19C", "cache_control": five}]}
+    for route in ("oai", "gem"):
+        status, got, _ = request("POST", gateway.url + "/v1/messages", json.dumps({**doc, "model": f"{route}/echo"}).encode(), headers)
+        assert status == 200 and {"messages[].content[].cache_control", "tools[].cache_control"} <= {p.strip() for p in got["x-edge-dropped-params"].split(",")}, route
+        row = ledger_row(home, got["request-id"])
+        assert "messages[].content[].cache_control" in row["dropped_params"]
+        if route == "oai":
+            assert "cache_control" not in json.dumps(mock.stats()["last_request"])  # left out, not sent raw

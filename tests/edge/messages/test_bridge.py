@@ -79,8 +79,38 @@ def test_what_the_bridge_refuses_and_ignores_is_declared() -> None:
         "speed": "fast",
     }
     found = {f.name: f for f in assess_messages(body)}
-    assert set(found) == {"content[].cache_control", "content[].citations", "content: image (file source)", "tools[]: server tools", "container", "context_management", "speed"}
+    assert set(found) == {"content[].citations", "content: image (file source)", "tools[]: server tools", "container", "context_management", "speed"}  # the hint is translated
     assert found["tools[]: server tools"].param == "tools[0]" and found["content: image (file source)"].param == "messages[0].content[1]"
-    assert [f.rule.action for f in assess_messages(body)][-2:] == ["ignored", "ignored"]  # refusals first
+    assert [f.rule.action for f in assess_messages(body)][-1:] == ["ignored"]  # refusals first
     for name in found:
         assert name in RULES or name == "speed"
+
+
+def test_cache_breakpoints_become_chat_hints_where_their_blocks_go() -> None:
+    """Each breakpoint ends the same prefix in the chat body; the joined text is unchanged."""
+    five, hour = {"type": "ephemeral"}, {"type": "ephemeral", "ttl": "1h"}
+    body = {
+        "model": "m",
+        "max_tokens": 8,
+        "system": [{"type": "text", "text": "A", "cache_control": five}, {"type": "text", "text": "B"}, {"type": "text", "text": "C", "cache_control": hour}, {"type": "text", "text": "D"}],
+        "tools": [{"name": "t", "input_schema": {"type": "object"}, "cache_control": hour}],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral", "ttl": "7m"}}, {"type": "text", "text": "there"}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "x"}, {"type": "tool_use", "id": "toolu_1", "name": "t", "input": {}, "cache_control": five}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "42", "cache_control": five}]},
+            {"role": "user", "content": "and now?"},
+        ],
+        "cache_control": five,
+    }
+    chat, _ = to_chat(body)
+    system, user, assistant, tool, last = chat["messages"]
+    assert system["content"] == [{"type": "text", "text": "A", "cache_control": five}, {"type": "text", "text": "\nB\nC", "cache_control": hour}, {"type": "text", "text": "\nD"}]
+    assert "".join(p["text"] for p in system["content"]) == "A\nB\nC\nD"  # what a route without hints reads
+    assert user["content"][0]["cache_control"] == five  # a ttl Anthropic does not define is not carried
+    assert assistant["content"] == "x" and tool["content"] == [{"type": "text", "text": "42", "cache_control": five}]
+    assert last["content"] == [{"type": "text", "text": "and now?", "cache_control": five}]  # the top-level hint
+    assert chat["tools"][0]["cache_control"] == hour
+    found = assess_messages(body)
+    assert [(f.name, f.param, f.rule.action) for f in found] == [("content[].cache_control on tool_use, thinking", "messages[1].content[1].cache_control", "ignored")]
+    plain, _ = to_chat({"model": "m", "max_tokens": 8, "system": [{"type": "text", "text": "A"}, {"type": "text", "text": "B"}], "messages": [{"role": "user", "content": "q"}]})
+    assert plain["messages"][0] == {"role": "system", "content": "A\nB"}  # no hints: the string as before
