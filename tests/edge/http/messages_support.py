@@ -15,8 +15,9 @@ import anthropic
 from tests.support import Mock, Server, wait_for, write_config
 
 ADMIN = "edge-admin-key-messages-0001"
-# The three ways a Messages request leaves: byte pass-through, and translated to two dialects.
-ROUTES = ("claude", "oai", "gem")
+# The ways a Messages request leaves: byte pass-through, and translated to three dialects (Ollama
+# through the mock's Ollama dialect, POST /api/chat: no Ollama server can be installed here).
+ROUTES = ("claude", "oai", "gem", "oll")
 
 
 def config(mock: Mock, home: Path, extra: str = "") -> str:
@@ -29,6 +30,7 @@ providers:
   oai: {{kind: openai, base_url: "{mock.base_url}", api_key: sk-upstream-secret-0123456789, timeout_s: 5, models: [echo, tool, json]}}
   oaihint: {{kind: openai, base_url: "{mock.base_url}", api_key: sk-upstream-secret-0123456789, timeout_s: 5, cache_control: pass, models: [echo]}}   # OpenRouter, LiteLLM
   gem: {{kind: gemini, base_url: "{mock.url}", api_key: gem-upstream-secret-0123, timeout_s: 5, models: [echo, tool, json]}}
+  oll: {{kind: ollama, base_url: "{mock.url}", timeout_s: 5, models: [echo, tool, json]}}
   claude_down: {{kind: anthropic, base_url: "http://127.0.0.1:9", api_key: sk-ant-upstream-secret-0123, timeout_s: 2}}
 models:
   mixed:

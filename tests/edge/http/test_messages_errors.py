@@ -90,7 +90,7 @@ def test_400_invalid_request_error(gateway: Server, mock: Mock) -> None:
     # Bridged routes refuse what they cannot honour, naming field and provider; nothing is sent.
     before = mock.stats()["requests"]
     with client(gateway) as sdk:
-        for route in ("oai", "gem"):
+        for route in ("oai", "gem", "oll"):
             tools = [{"type": "web_search_20250305", "name": "web_search", "max_uses": 2}]
             err = _raises(anthropic.BadRequestError, lambda: sdk.messages.create(model=f"{route}/echo", max_tokens=8, messages=Q, tools=tools), 400, "invalid_request_error")  # type: ignore[arg-type,list-item]
             assert "tools[0]" in err.message and f"Provider '{route}'" in err.message and "server tools" in err.message
@@ -111,7 +111,7 @@ def test_413_request_too_large(gateway: Server) -> None:
         _raises(anthropic.RequestTooLargeError, lambda: sdk.messages.create(model="claude/echo", max_tokens=8, messages=big), 413, "request_too_large")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("route", ("claude", "oai"))
+@pytest.mark.parametrize("route", ("claude", "oai", "oll"))
 def test_429_529_500_from_the_upstream(gateway: Server, route: str) -> None:
     with client(gateway) as sdk:
         err = _raises(anthropic.RateLimitError, lambda: sdk.messages.create(model=f"{route}/echo", max_tokens=8, messages=Q, extra_body={"mock": {"status": 429, "retry_after": 7}}), 429, "rate_limit_error")  # type: ignore[arg-type]
@@ -128,7 +128,7 @@ def test_429_from_the_gateways_own_limit(gateway: Server) -> None:
         assert int(err.response.headers["retry-after"]) >= 1
 
 
-@pytest.mark.parametrize("route,knob", [("claude", {"error_mid_stream": True}), ("oai", {"fail_after": 3}), ("gem", {"fail_after": 1})])
+@pytest.mark.parametrize("route,knob", [("claude", {"error_mid_stream": True}), ("oai", {"fail_after": 3}), ("gem", {"fail_after": 1}), ("oll", {"error_mid_stream": True}), ("oll", {"fail_after": 2})])
 def test_error_event_mid_stream(gateway: Server, home: Path, route: str, knob: dict[str, Any]) -> None:
     body = json.dumps({"model": f"{route}/echo", "max_tokens": 64, "stream": True, "messages": [{"role": "user", "content": "a few words to stream here"}], "mock": knob}).encode()
     status, headers, raw = request("POST", gateway.url + "/v1/messages", body, {"x-api-key": ADMIN, "anthropic-version": "2023-06-01", "content-type": "application/json"})

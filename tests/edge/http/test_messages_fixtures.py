@@ -40,7 +40,7 @@ def _interactions() -> list[tuple[str, int, dict[str, Any]]]:
 def gateway(mock: Mock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("messages-fixtures")
     models = "\n".join(
-        f"  {prefix}{name}: {{route: [{{provider: {provider}, model: echo}}]}}" for name in NAMES for prefix, provider in (("", "claude"), ("oai-", "oai"), ("gem-", "gem"))
+        f"  {prefix}{name}: {{route: [{{provider: {provider}, model: echo}}]}}" for name in NAMES for prefix, provider in (("", "claude"), ("oai-", "oai"), ("gem-", "gem"), ("oll-", "oll"))
     )
     text = f"""
 server: {{host: 127.0.0.1, port: 0, drain_timeout_s: 10}}
@@ -50,6 +50,7 @@ providers:
   claude: {{kind: anthropic, base_url: "{mock.url}", api_key: sk-ant-upstream-secret-0123, timeout_s: 5, models: [echo]}}
   oai: {{kind: openai, base_url: "{mock.base_url}", api_key: sk-upstream-secret-0123456789, timeout_s: 5, models: [echo]}}
   gem: {{kind: gemini, base_url: "{mock.url}", api_key: gem-upstream-secret-0123, timeout_s: 5, models: [echo]}}
+  oll: {{kind: ollama, base_url: "{mock.url}", timeout_s: 5, models: [echo]}}   # the mock's Ollama dialect (no Ollama server here)
 models:
 {models}
 """
@@ -95,7 +96,7 @@ def test_replayed_to_anthropic_untouched(gateway: Server, mock: Mock, shared_fix
             assert seen["headers"][header] == value
 
 
-@pytest.mark.parametrize("route", ("oai", "gem"))
+@pytest.mark.parametrize("route", ("oai", "gem", "oll"))
 @pytest.mark.parametrize("name,index,recorded", _interactions(), ids=lambda v: str(v) if not isinstance(v, dict) else "")
 def test_replayed_translated(gateway: Server, mock: Mock, shared_fixtures: Path, route: str, name: str, index: int, recorded: dict[str, Any]) -> None:
     raw, uri, headers, doc = _request(recorded)
