@@ -1,11 +1,12 @@
 """GET /openapi.json: an OpenAPI 3.1 description of the HTTP surface.
 
 Request bodies are generated from the very msgspec structs that decode them (ChatRequest,
-EmbeddingsRequest, KeySpec) with msgspec's JSON Schema generator, so the document cannot drift
+EmbeddingsRequest, KeySpec, and ResponsesRequest, MessagesRequest, BatchCreate: edge/http/
+openapi_apis.py) with msgspec's JSON Schema generator, so the document cannot drift
 from the validation. Responses are described by small structs below (only what every answer
 carries; extra properties are allowed, as upstream answers carry vendor fields). Every 4xx/5xx
-is the OpenAI error envelope, every response has ``x-request-id``, 429 and 503 carry
-Retry-After. Spec: https://spec.openapis.org/oas/v3.1.0 (JSON Schema 2020-12 dialect).
+is the OpenAI error envelope (Anthropic's shape for /v1/messages), every response has
+``x-request-id``, 429 and 503 (529) carry Retry-After. Spec: https://spec.openapis.org/oas/v3.1.0 (JSON Schema 2020-12 dialect).
 """
 
 from __future__ import annotations
@@ -22,22 +23,17 @@ from edge.fastpath import jsonio
 from edge.keys import KeySpec
 
 from .appkeys import GATEWAY
+from .openapi_apis import API_STRUCTS, api_paths, api_schemas
+from .openapi_common import HEADER_PARAMS as _HEADER_PARAMS
+from .openapi_common import REQUEST_ID as _REQUEST_ID
+from .openapi_common import ErrorEnvelope
+from .openapi_common import body as _body
+from .openapi_common import errors as _errors
+from .openapi_common import json_answer as _json
+from .openapi_common import ref as _ref
 from .openapi_dashboard import BudgetList, RouteStateList, UsageRoutes, UsageSeries
 
 __all__ = ["build_openapi", "openapi_json"]
-
-
-class ErrorBody(Struct):
-    message: str
-    type: str
-    param: str | None
-    code: str | None
-
-
-class ErrorEnvelope(Struct):
-    """The OpenAI error envelope; every 4xx and 5xx answer has this body."""
-
-    error: ErrorBody
 
 
 class Pricing(Struct):
@@ -148,59 +144,8 @@ class UsageReport(Struct):
 
 _STRUCTS = (
     ChatRequest, EmbeddingsRequest, KeySpec, ErrorEnvelope, ModelList, ChatCompletion, EmbeddingList, Status, NewKey, KeyList,
-    Revoked, UsageReport, UsageSeries, UsageRoutes, RouteStateList, BudgetList,
+    Revoked, UsageReport, UsageSeries, UsageRoutes, RouteStateList, BudgetList, *API_STRUCTS,
 )
-
-_REQUEST_ID = {"description": "The request's id: the client's own x-request-id if it was safe to echo, else a new one.", "schema": {"type": "string"}}
-_RETRY_AFTER = {"description": "Seconds to wait before retrying.", "schema": {"type": "string"}}
-
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str, extra_headers: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "description": description,
-        "headers": {"x-request-id": _REQUEST_ID, **(extra_headers or {})},
-        "content": {"application/json": {"schema": schema}},
-    }
-
-
-def _errors(*statuses: int) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for status in statuses:
-        extra = {"retry-after": _RETRY_AFTER} if status in (429, 503) else None
-        out[str(status)] = _json(_ref("ErrorEnvelope"), _ERROR_TEXT[status], extra)
-    out["default"] = _json(_ref("ErrorEnvelope"), "Any other error, as the OpenAI error envelope.")
-    return out
-
-
-_ERROR_TEXT = {
-    400: "The request is malformed or fails validation; param names the field.",
-    401: "Missing, unknown, revoked or expired key.",
-    403: "The key may not use this model or endpoint.",
-    404: "Unknown model, key or path.",
-    405: "Method not allowed on this path.",
-    413: "The body is over server.max_body_mb.",
-    415: "Content-Type is not application/json.",
-    429: "A rate limit, budget or concurrency cap is full.",
-    502: "The upstream failed or answered something unusable.",
-    503: "No route is available, or the gateway is at its total concurrency cap.",
-    504: "The upstream or the request's deadline timed out.",
-}
-
-_HEADER_PARAMS = [
-    {"name": "x-request-id", "in": "header", "required": False, "schema": {"type": "string"}, "description": "Echoed when it matches [A-Za-z0-9._:-]{1,128}; a new id otherwise."},
-    {"name": "x-edge-tags", "in": "header", "required": False, "schema": {"type": "string"}, "description": "name=value pairs separated by commas, for cost attribution."},
-    {"name": "x-edge-timeout-ms", "in": "header", "required": False, "schema": {"type": "number", "exclusiveMinimum": 0}, "description": "The client's deadline; only shortens routing.timeout_s."},
-    {"name": "x-edge-drop-params", "in": "header", "required": False, "schema": {"type": "string"}, "description": "true: request fields a route cannot honour are left out and named in x-edge-dropped-params, instead of 400 unsupported_parameter."},
-]
-
-
-def _body(name: str) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
-
 
 _CACHE_PARAM = {"name": "x-edge-cache", "in": "header", "required": False, "schema": {"type": "string"}, "description": "The response cache for this request: a time to live in seconds (1 to 2592000), or off."}
 
@@ -217,7 +162,8 @@ def _upstream_op(summary: str, request: str, response: dict[str, Any], params: l
 def build_openapi(models: list[str]) -> dict[str, Any]:
     """The document; ``models`` (the configured public names) become examples of ``model``."""
     _, components = msgspec.json.schema_components(_STRUCTS, ref_template="#/components/schemas/{name}")
-    for name in ("ChatRequest", "EmbeddingsRequest"):
+    api_schemas(components)
+    for name in ("ChatRequest", "EmbeddingsRequest", "ResponsesRequest", "MessagesRequest", "CountTokensRequest"):
         if models:
             components[name]["properties"]["model"]["examples"] = models
     components["UsageReport"] = {"type": "object", "description": UsageReport.__doc__}
@@ -233,6 +179,7 @@ def build_openapi(models: list[str]) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/v1/chat/completions": {"post": _upstream_op("Create a chat completion (OpenAI chat API).", "ChatRequest", chat_200, [_CACHE_PARAM])},
         "/v1/embeddings": {"post": _upstream_op("Create embeddings (OpenAI embeddings API).", "EmbeddingsRequest", _json(_ref("EmbeddingList"), "The embeddings."))},
+        **api_paths(),
         "/v1/models": {"get": {"summary": "List models.", "responses": {"200": _json(_ref("ModelList"), "Public models and passthrough names."), **_errors(401)}}},
         "/v1/models/{model}": {
             "get": {
@@ -281,7 +228,7 @@ def build_openapi(models: list[str]) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "llm-edge", "version": __version__, "description": "OpenAI-compatible LLM gateway."},
         "paths": paths,
-        "components": {"schemas": components, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {"schemas": components, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}, "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}},
         "security": [{"bearer": []}, {}],
     }
 
@@ -316,6 +263,12 @@ def _page_paths() -> dict[str, Any]:
     return {
         "/ui": {"get": {"summary": "The dashboard page (signs in with the admin key; ui.enabled).", "security": [], "responses": {"200": _html("The page."), **_errors(404)}}},
         "/models": {"get": {"summary": "The public model catalog page (ui.catalog).", "security": [], "responses": {"200": _html("The page."), **_errors(404)}}},
+        "/ui/assets/{name}": {"get": {
+            "summary": "The pages' own script and style files.",
+            "security": [],
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The file.", "headers": {"x-request-id": _REQUEST_ID}, "content": {t: {"schema": {"type": "string"}} for t in ("text/javascript", "text/css", "text/plain")}}, "304": {"description": "Not modified (if-none-match).", "headers": {"x-request-id": _REQUEST_ID}}, **_errors(404)},
+        }},
     }
 
 
