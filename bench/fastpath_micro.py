@@ -2,7 +2,8 @@
 
 Times OpenAIStreamRewriter (one upstream event per feed(), as aiohttp delivers them) on the
 recorded OpenAI fixtures in ../shared/fixtures/openai (read in place, skipped when absent)
-and on a synthetic 200-chunk stream, plus SSEDecoder and estimate_tokens. Prints
+and on a synthetic 200-chunk stream, plus SSEDecoder, estimate_tokens and the Anthropic
+Messages scanner (MessagesScanner, one event per feed, on ../shared/fixtures/anthropic). Prints
 microseconds per chunk for each build and the py/c ratio; ``--json`` prints a JSON report.
 
     python bench/fastpath_micro.py [--json] [--repeat 7]
@@ -22,6 +23,7 @@ import time
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "openai"
+ANTHROPIC = SHARED.parent / "anthropic" / "messages-stream-tool-use.sse"
 FIXTURES = ["chat-stream-text-usage.sse", "chat-stream-parallel-tool-calls.sse",
             "chat-stream-json-schema.sse", "chat-stream-refusal.sse"]
 
@@ -82,6 +84,16 @@ def bench_sse(mod, events: list, repeat: int) -> float:
     return best_per_item(run, len(events), repeat)
 
 
+def bench_msgscan(mod, events: list, repeat: int) -> float:
+    def run() -> None:
+        scan = mod.MessagesScanner()
+        for ev in events:
+            scan.feed(ev)
+        scan.flush()
+
+    return best_per_item(run, len(events), repeat)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print a JSON report")
@@ -91,7 +103,7 @@ def main() -> int:
     for build in ("c", "py"):
         try:
             builds[build] = {k: importlib.import_module(f"edge.fastpath.{k}_{build}")
-                             for k in ("reencode", "sse", "tokens")}
+                             for k in ("reencode", "sse", "tokens", "msgscan")}
         except ImportError:
             print(f"build {build!r} not available", file=sys.stderr)
     streams = {"synthetic-200": synthetic()}
@@ -112,6 +124,12 @@ def main() -> int:
     for build, mods in builds.items():
         row[build] = round(bench_sse(mods["sse"], events, args.repeat), 3)
     rows.append(row)
+    if ANTHROPIC.is_file():
+        events = events_of(ANTHROPIC.read_bytes())
+        row = {"case": f"msgscan {ANTHROPIC.name}", "unit": "us/chunk", "chunks": len(events)}
+        for build, mods in builds.items():
+            row[build] = round(bench_msgscan(mods["msgscan"], events, args.repeat), 3)
+        rows.append(row)
     row = {"case": f"estimate_tokens {len(text)} chars", "unit": "us/call"}
     for build, mods in builds.items():
         fn = mods["tokens"].estimate_tokens

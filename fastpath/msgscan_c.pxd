@@ -3,8 +3,16 @@ cimport cython
 cdef Py_ssize_t _DEFAULT_MAX
 cdef int _START, _DELTA, _STOP, _ERROR, _UNNAMED
 
+cdef bint _COMPILED
+
 @cython.locals(q=Py_ssize_t)
 cdef bint _name(bytes b, Py_ssize_t p, bytes name) except -1
+cdef Py_ssize_t _end(bytes b, Py_ssize_t i, Py_ssize_t n) noexcept
+@cython.locals(last=Py_ssize_t)
+cdef Py_ssize_t _find(bytes b, bytes lit, Py_ssize_t s, Py_ssize_t e) except? -2
+cdef Py_ssize_t _last_quote(bytes b, Py_ssize_t s, Py_ssize_t e) except? -2
+@cython.locals(k=Py_ssize_t)
+cdef Py_ssize_t _backslashes(bytes b, Py_ssize_t s, Py_ssize_t e) except? -2
 
 
 cdef class MessagesScanner:
