@@ -1,6 +1,6 @@
 """Where a worker's CPU goes under load: py-spy attached to one worker of each profiled system.
 
-For each profiled system and scenario (chat and stream20 over HTTP, grpc_unary and grpc_stream
+For each profiled system and scenario (chat, stream20 and the responses scenarios over HTTP, grpc_unary and grpc_stream
 for the gRPC systems) the system is started fresh,
 warmed up, and loaded at --connections while ``py-spy record`` samples one worker; this pass is
 separate from the measured ones because sampling costs the target CPU. Written to DIR:
@@ -102,7 +102,7 @@ def run_profiles(mock: Running, systems: list[str], scenarios: list[Scenario], a
         return {}
     outdir.mkdir(parents=True, exist_ok=True)
     http_load = wrk_load if tool == "wrk" else builtin_load
-    wanted = [s for s in scenarios if s.name in ("chat", "stream20", "grpc_unary", "grpc_stream")] or scenarios[:1]
+    wanted = [s for s in scenarios if s.name in ("chat", "stream20", "grpc_unary", "grpc_stream") or s.name.startswith("responses")] or scenarios[:1]
     summary: list[str] = []
     results: dict[str, Any] = {}
     for name in [s for s in ("floor", "edge", "edge_base", "edge_limits", "edge_tracing", "grpc_floor", "edge_grpc") if s in systems]:

@@ -47,7 +47,8 @@ class Gateway:
         base = Path(config.source).parent if config.source and not config.source.startswith("<") else Path.cwd()
         self.store = open_server_store(config.state, base, self.metrics.store_state, self.metrics.store_unavailable)
         # Stored Responses API conversations, beside the ledger (edge/responses/store.py).
-        self.responses = open_response_store(config.state.ledger, base)
+        # On SQLite its rows go through the ledger's writer process.
+        self.responses = open_response_store(config.state.ledger, base, getattr(self.store.inner, "writer", None))
         self.ledger = Ledger(self.store, config.state.ledger_flush_s, spool_dir=spool_folder(config.state, base), metrics=self.metrics)
         self.auth = Authenticator(config, self.store, config.keys.refresh_s)
         # shared_dir: the supervisor's folder that every worker of this host maps (rate limits).
@@ -91,9 +92,9 @@ class Gateway:
             await self.routes.shared.close()
         await self.admission.close()
         await self.response_cache.close()
+        await self.responses.close()  # before the store: it may share the ledger's writer
         await self.ledger.close()
         await self.store.close()
-        await self.responses.close()
         if self.tracing is not None:
             await self.tracing.shutdown()  # exports what is still queued
         self.metrics.close()

@@ -38,6 +38,7 @@ from ..gateway import Gateway
 from ..params import Prepared, prepare_chat
 from ..router import Resolution, Stage, Target
 from ..store.guard import StoreUnavailable
+from ..store.sqlite_writer import WriterError
 from .store import StoredResponse
 
 __all__ = ["Turn", "native", "parse_answer", "plan_turn", "prepare_turn", "save", "stored"]
@@ -54,7 +55,7 @@ async def stored(gw: Gateway, call: Awaitable[T]) -> T:
     except (TimeoutError, ConnectionError, OSError) as exc:
         raise StoreUnavailable(f"The response store did not answer ({type(exc).__name__}); try again shortly.", retry_after=1.0) from None
     except Exception as exc:
-        if type(exc).__module__.startswith(("asyncpg", "sqlite3")):
+        if isinstance(exc, WriterError) or type(exc).__module__.startswith(("asyncpg", "sqlite3")):
             raise StoreUnavailable(f"The response store failed ({type(exc).__name__}); try again shortly.", retry_after=1.0) from None
         raise
 
