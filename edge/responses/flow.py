@@ -235,18 +235,20 @@ def parse_answer(turn: Turn, public: str) -> Callable[[Adapter, bytes], ChatResu
     return parse
 
 
-async def save(gw: Gateway, ctx: RequestContext, turn: Turn, doc: dict[str, Any], encoded: bytes | None = None) -> None:
-    """Keep the response (``encoded``: the document as JSON, when the caller has it) and this
-    turn's input (``store`` is not false). The response is kept as the client saw it: without
-    any configured secret an upstream echoed (edge.scrub)."""
+def save(gw: Gateway, ctx: RequestContext, turn: Turn, doc: dict[str, Any], scrubbed: bytes | None = None) -> None:
+    """Keep the response and this turn's input (``store`` is not false), without waiting for the
+    store (edge/responses/pending.py). The response is kept as the client saw it: without any
+    configured secret an upstream echoed (edge.scrub); ``scrubbed``: the document as JSON, so
+    scrubbed, when the caller has it."""
     if turn.body.get("store") is False or not isinstance(doc.get("id"), str):
         return
     now = time.time()
     record = ctx.record
     route = f"{record.provider}/{record.upstream_model}" if record.provider else None
     previous = turn.body.get("previous_response_id") if turn.stored_previous else None
-    row = StoredResponse(doc["id"], ctx.principal.key_id, now, now + gw.config.responses.retention_days * 86400.0, previous, route, gw.scrubber.bytes(encoded or jsonio.dumps(doc)).decode(), jsonio.dumps(turn.items).decode())
-    await stored(gw, gw.responses.put(row))
+    response = scrubbed if scrubbed is not None else gw.scrubber.bytes(jsonio.dumps(doc))
+    row = StoredResponse(doc["id"], ctx.principal.key_id, now, now + gw.config.responses.retention_days * 86400.0, previous, route, response.decode(), jsonio.dumps(turn.items).decode())
+    gw.responses.keep(row)
 
 
 def stored_items(rows: list[StoredResponse]) -> list[dict[str, Any]]:

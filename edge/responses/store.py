@@ -5,8 +5,9 @@ it expires (``responses.retention_days``, 30 by default), the response it contin
 (``previous_response_id``), the route that answered (a follow-up prefers it), the response
 object as the client got it and the input items of that turn. ``chain`` reads a response and
 every one before it in one recursive query, so ``previous_response_id`` costs one round trip
-whatever the length of the conversation, and works at once on every worker and instance that
-shares the database (the row is written before the client sees the response end).
+whatever the length of the conversation, on every worker and instance that shares the
+database. The gateway writes through edge/responses/pending.py (rows flushed together, off the
+request path).
 
 SQLite: the ledger's file. The gateway's rows are committed by the worker's ledger writer
 process (edge.store.sqlite_writer): a thread of the worker writing them fought the event loop
@@ -293,7 +294,7 @@ def insert_responses(conn: Any, rows: list[Any], prune: bool) -> None:
     conn.execute("COMMIT")
 
 
-def open_response_store(ledger_url: str, base: Path, writer: WriterProcess | None = None) -> ResponseStore:
+def open_response_store(ledger_url: str, base: Path, writer: WriterProcess | None = None) -> SQLiteResponses | PostgresResponses:
     """The response store beside the ledger named by ``state.ledger``; ``writer``: the ledger's
     writer process (SQLite), which then commits the stored responses too."""
     if ledger_url.startswith("sqlite://"):

@@ -30,6 +30,7 @@ import sqlite3
 import struct
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,7 @@ class WriterProcess:
         finally:
             self._waiting.pop(seq, None)
 
-    async def write_responses(self, rows: list[tuple[Any, ...]], prune: bool, timeout: float = 10.0) -> None:
+    async def write_responses(self, rows: Sequence[tuple[Any, ...]], prune: bool, timeout: float = 10.0) -> None:
         """Stored responses (edge/responses/store.py), committed in one transaction; ``prune``
         also removes the expired ones. Raises as ``write`` does."""
         error = await self._call(["responses", rows, prune], timeout)
