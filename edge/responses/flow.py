@@ -68,7 +68,7 @@ def native(adapter: Adapter) -> bool:
 class Turn:
     """A Responses request, read once: its body, input items and stored history."""
 
-    __slots__ = ("body", "chat", "chat_error", "history", "items", "previous_route", "stored_previous")
+    __slots__ = ("all_native", "body", "chat", "chat_error", "history", "items", "previous_route", "stored_previous")
 
     def __init__(self, body: dict[str, Any], items: list[dict[str, Any]], history: list[StoredResponse]) -> None:
         self.body = body
@@ -78,6 +78,7 @@ class Turn:
         self.previous_route = history[-1].route if history else None
         self.chat: dict[str, Any] | None = None
         self.chat_error: BridgeError | None = None
+        self.all_native = False  # every route of the plan speaks Responses
 
     def history_items(self, route: str | None) -> list[dict[str, Any]]:
         """The conversation before this turn, as input items for ``route``."""
@@ -111,7 +112,8 @@ async def prepare_turn(gw: Gateway, ctx: RequestContext, body: dict[str, Any], r
     if isinstance(previous, str) and previous:
         history = await stored(gw, gw.responses.chain(previous, ctx.principal.key_id))
     turn = Turn(body, _with_ids(items, ctx.request_id) if body.get("store") is not False else items, history)
-    if not all(native(t.provider.adapter) for s in resolution.stages for t in s.targets):
+    turn.all_native = all(native(t.provider.adapter) for s in resolution.stages for t in s.targets)
+    if not turn.all_native:
         try:
             turn.chat = to_chat(body, turn.all_items(turn.previous_route))
         except BridgeError as exc:
@@ -141,12 +143,12 @@ def plan_turn(gw: Gateway, ctx: RequestContext, resolution: Resolution, turn: Tu
     """The plan for this turn (routes that cannot take it left out, the previous turn's route
     first) and the request each route gets."""
     plan = resolution
-    if turn.chat is None:
+    if turn.chat is None and not turn.all_native:
         plan = _only_native(plan, turn)
     prepared: Prepared | None = None
     if turn.chat is not None and stream:
         turn.chat["stream"] = True  # the chat adapters read it from the body
-    routes = [native(t.provider.adapter) for s in plan.stages for t in s.targets]
+    routes = [native(t.provider.adapter) for s in plan.stages for t in s.targets] if turn.chat is not None else []
     if turn.chat is not None and not any(routes):  # the usual case: every route bridged
         plan, prepared = prepare_chat(gw, ctx, plan, turn.chat)
     elif turn.chat is not None and not all(routes):
