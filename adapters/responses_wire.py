@@ -91,10 +91,11 @@ def base_response(body: Mapping[str, Any], response_id: str, model: str, created
         "model": model,
         "output": [],
         "usage": None,
+        **ECHOED,
     }
-    for name, default in ECHOED.items():
-        value = body.get(name)
-        doc[name] = default if value is None else value
+    for name, value in body.items():  # the request's few fields, not every echoed one
+        if value is not None and name in ECHOED:
+            doc[name] = value
     return doc
 
 
