@@ -235,11 +235,16 @@ def chat_completion(
     finish_reason: str | None,
     usage: Usage | None,
     created: int | None = None,
+    reasoning_signature: str | None = None,
 ) -> ChatResult:
-    """A whole translated answer as an OpenAI ``chat.completion`` body (choice 0)."""
+    """A whole translated answer as an OpenAI ``chat.completion`` body (choice 0); the
+    provider's signature over its reasoning as ``reasoning_signature`` (the Responses bridge
+    makes it the reasoning item's ``encrypted_content``)."""
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": refusal}
     if reasoning:
         message["reasoning_content"] = reasoning
+    if reasoning_signature:
+        message["reasoning_signature"] = reasoning_signature
     if tool_calls:
         message["tool_calls"] = [
             {"id": tc.id, "type": "function", "function": {"name": tc.name or "", "arguments": tc.arguments or "{}"}} for tc in tool_calls

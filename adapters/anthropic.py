@@ -30,7 +30,8 @@ Wire format: shared/reference/wire-formats.md section 2 (request 2.2, response 2
   server-tool turn, which a stateless OpenAI client cannot resume) is reported as ``stop``.
 - usage: prompt_tokens = input + cache_creation + cache_read; cached_tokens = cache_read.
 - Server-side tool blocks (``server_tool_use``, ``*_tool_result``) run at Anthropic; they are
-  not client tool calls and are not shown. Thinking text goes to ``reasoning_content``; an
+  not client tool calls and are not shown. Thinking text goes to ``reasoning_content`` and its
+  signature to ``reasoning_signature`` (whole answers; streams carry ``signature_delta``); an
   assistant turn's ``reasoning_signature`` (a Responses reasoning item's ``encrypted_content``,
   carried by the bridge) goes back as that turn's signed ``thinking`` block.
 """
@@ -190,6 +191,7 @@ class AnthropicAdapter(Translating):
             raise ValueError("upstream response is not an Anthropic message")
         text: list[str] = []
         thinking: list[str] = []
+        signature: str | None = None
         calls: list[ToolCallDelta] = []
         for block in doc["content"]:
             if not isinstance(block, dict):
@@ -199,6 +201,8 @@ class AnthropicAdapter(Translating):
                 text.append(str(block.get("text") or ""))
             elif kind == "thinking":
                 thinking.append(str(block.get("thinking") or ""))
+                if isinstance(block.get("signature"), str) and block["signature"]:
+                    signature = block["signature"]  # the last block's: it signs the thinking up to it
             elif kind == "tool_use":
                 args = block.get("input")
                 calls.append(ToolCallDelta(len(calls), str(block.get("id") or ""), str(block.get("name") or ""), jsonio.dumps(args if args is not None else {}).decode()))
@@ -209,6 +213,7 @@ class AnthropicAdapter(Translating):
             public_model=public_model,
             content="".join(text) if text or not calls else None,
             reasoning="".join(thinking) or None,
+            reasoning_signature=signature,
             refusal=refusal,
             tool_calls=calls,
             finish_reason=finish,

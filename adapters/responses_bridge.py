@@ -233,19 +233,25 @@ def _messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     for i, item in enumerate(items):
         kind = item.get("type") or ("message" if "role" in item else None)
-        where = f"input[{i}]"
         if kind == "message":
             role = item.get("role")
+            content = item.get("content")
+            if role in ("user", "system", "developer") and isinstance(content, str):
+                out.append({"role": role, "content": content})  # the common case: nothing to check
+                open_assistant = None
+                continue
+        where = f"input[{i}]"
+        if kind == "message":
             if role not in ("user", "system", "developer", "assistant"):
                 raise BridgeError(f"'{where}.role' must be user, system, developer or assistant.", f"{where}.role")
             if role == "assistant":
-                text, refusal = _assistant_content(item.get("content"), where)
+                text, refusal = _assistant_content(content, where)
                 message: dict[str, Any] = {"role": "assistant", "content": text}
                 if refusal:
                     message["refusal"] = refusal
                 open_assistant = assistant(message)
             else:
-                out.append({"role": role, "content": _content(item.get("content"), where)})
+                out.append({"role": role, "content": _content(content, where)})
                 open_assistant = None
         elif kind == "function_call":
             call_id, name = str(item.get("call_id") or item.get("id") or ""), str(item.get("name") or "")
@@ -280,11 +286,13 @@ def _content(content: Any, where: str) -> Any:
         raise BridgeError(f"'{where}.content' must be a string or an array of content parts.", f"{where}.content")
     parts: list[dict[str, Any]] = []
     for j, part in enumerate(content):
-        at = f"{where}.content[{j}]"
         kind = part.get("type") if isinstance(part, dict) else None
         if kind in ("input_text", "output_text", "text"):
-            parts.append({"type": "text", "text": str(part.get("text") or "")})
-        elif kind == "input_image":
+            text = part.get("text")
+            parts.append({"type": "text", "text": text if isinstance(text, str) else str(text or "")})
+            continue
+        at = f"{where}.content[{j}]"
+        if kind == "input_image":
             url = part.get("image_url")
             if not isinstance(url, str) or not url:
                 raise BridgeError(f"'{at}': only images given by image_url (a URL or a data URL) can be bridged; file_id needs OpenAI's file store.", f"{at}.image_url")

@@ -72,8 +72,10 @@ _INCOMPLETE: Mapping[str, str] = {"length": "max_output_tokens", "content_filter
 
 
 def new_id(prefix: str) -> str:
-    """An id in OpenAI's shape (``resp_``, ``msg_``, ``fc_``, ``rs_`` + hex)."""
-    return prefix + os.urandom(16).hex()
+    """An id in OpenAI's shape (``resp_``, ``msg_``, ``fc_``, ``rs_`` + hex): as OpenAI's, it
+    opens with the time in seconds (8 hex digits), then 16 random bytes. Ids made close in time
+    sort close together, so the response store's index grows at its end, not at random pages."""
+    return f"{prefix}{int(time.time()):08x}{os.urandom(16).hex()}"
 
 
 def base_response(body: Mapping[str, Any], response_id: str, model: str, created_at: int | None = None) -> dict[str, Any]:
@@ -89,10 +91,11 @@ def base_response(body: Mapping[str, Any], response_id: str, model: str, created
         "model": model,
         "output": [],
         "usage": None,
+        **ECHOED,
     }
-    for name, default in ECHOED.items():
-        value = body.get(name)
-        doc[name] = default if value is None else value
+    for name, value in body.items():  # the request's few fields, not every echoed one
+        if value is not None and name in ECHOED:
+            doc[name] = value
     return doc
 
 
@@ -253,10 +256,13 @@ class ResponsesWriter:
             doc = {"id": self._item_id("msg_", index), "type": "message", "status": "in_progress", "role": "assistant", "content": []}
         item = _Item(kind, doc, index)
         self.items.append(item)
-        self._event(out, {"type": "response.output_item.added", "output_index": index, "item": dict(doc)})
+        if self.emit:
+            self._event(out, {"type": "response.output_item.added", "output_index": index, "item": dict(doc)})
         return item
 
     def _start_part(self, out: list[bytes], item: _Item, kind: str) -> None:
+        if not self.emit:
+            return
         if kind == "reasoning":
             self._event(out, {"type": "response.reasoning_summary_part.added", "item_id": item.doc["id"], "output_index": item.index, "summary_index": 0, "part": {"type": "summary_text", "text": ""}})
         else:
@@ -325,7 +331,8 @@ class ResponsesWriter:
         item = _Item("function_call", doc, index)
         self.items.append(item)
         self._calls[call.index] = item
-        self._event(out, {"type": "response.output_item.added", "output_index": index, "item": dict(doc)})
+        if self.emit:
+            self._event(out, {"type": "response.output_item.added", "output_index": index, "item": dict(doc)})
         return item
 
     def _close(self, out: list[bytes], item: _Item) -> None:
@@ -333,27 +340,34 @@ class ResponsesWriter:
             return
         item.closed = True
         text = "".join(item.text)
-        ids = {"item_id": item.doc["id"], "output_index": item.index}
+        emit = self.emit  # a plain answer needs the items only, not the events
+        ids = {"item_id": item.doc["id"], "output_index": item.index} if emit else {}
         if item.kind == "reasoning":
             summary = {"type": "summary_text", "text": text}
-            self._event(out, {"type": "response.reasoning_summary_text.done", **ids, "summary_index": 0, "text": text})
-            self._event(out, {"type": "response.reasoning_summary_part.done", **ids, "summary_index": 0, "part": summary})
+            if emit:
+                self._event(out, {"type": "response.reasoning_summary_text.done", **ids, "summary_index": 0, "text": text})
+                self._event(out, {"type": "response.reasoning_summary_part.done", **ids, "summary_index": 0, "part": summary})
             item.doc["summary"] = [summary]
         elif item.kind == "function_call":
             item.doc["arguments"] = text
             item.doc["status"] = "completed"
-            self._event(out, {"type": "response.function_call_arguments.done", **ids, "name": item.doc["name"], "arguments": text})
+            if emit:
+                self._event(out, {"type": "response.function_call_arguments.done", **ids, "name": item.doc["name"], "arguments": text})
         else:
             if item.kind == "message":
                 part: dict[str, Any] = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-                self._event(out, {"type": "response.output_text.done", **ids, "content_index": 0, "text": text, "logprobs": []})
+                if emit:
+                    self._event(out, {"type": "response.output_text.done", **ids, "content_index": 0, "text": text, "logprobs": []})
             else:
                 part = {"type": "refusal", "refusal": text}
-                self._event(out, {"type": "response.refusal.done", **ids, "content_index": 0, "refusal": text})
-            self._event(out, {"type": "response.content_part.done", **ids, "content_index": 0, "part": part})
+                if emit:
+                    self._event(out, {"type": "response.refusal.done", **ids, "content_index": 0, "refusal": text})
+            if emit:
+                self._event(out, {"type": "response.content_part.done", **ids, "content_index": 0, "part": part})
             item.doc["content"] = [part]
             item.doc["status"] = "completed"
-        self._event(out, {"type": "response.output_item.done", "output_index": item.index, "item": item.doc})
+        if emit:
+            self._event(out, {"type": "response.output_item.done", "output_index": item.index, "item": item.doc})
 
     def close_items(self) -> bytes:
         out: list[bytes] = []

@@ -52,7 +52,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--plot", default=None, help="write a PNG of latency against load (needs matplotlib)")
     p.add_argument("--soak", action="store_true", help="run the soak instead of the scenarios: --soak-requests on one scenario, RSS sampled")
     p.add_argument("--soak-requests", type=int, default=300_000, help="requests per soaked system (default 300000)")
-    p.add_argument("--profile", default=None, metavar="DIR", help="profile instead of measuring: py-spy on one worker of floor, edge, grpc_floor and edge_grpc under load (chat, stream20, grpc_unary, grpc_stream); write to DIR")
+    p.add_argument("--profile", default=None, metavar="DIR", help="profile instead of measuring: py-spy on one worker of floor, edge, grpc_floor and edge_grpc under load (chat, stream20, grpc_unary, grpc_stream, the responses scenarios); write to DIR")
     p.add_argument("--no-micro", action="store_true", help="skip bench/fastpath_micro.py even when present")
     return p
 

@@ -23,6 +23,7 @@ from .providers import Providers
 from .router import Router
 from .scrub import Scrubber
 from .store import open_server_store, spool_folder
+from .responses.pending import PendingResponses
 from .responses.store import open_response_store
 from .routing.retry import RetryBudget
 from .routing.state import RouteStates
@@ -47,7 +48,10 @@ class Gateway:
         base = Path(config.source).parent if config.source and not config.source.startswith("<") else Path.cwd()
         self.store = open_server_store(config.state, base, self.metrics.store_state, self.metrics.store_unavailable)
         # Stored Responses API conversations, beside the ledger (edge/responses/store.py).
-        self.responses = open_response_store(config.state.ledger, base)
+        # Rows wait in the worker and are flushed together (edge/responses/pending.py); on
+        # SQLite the ledger's writer process commits them.
+        store = open_response_store(config.state.ledger, base, getattr(self.store.inner, "writer", None))
+        self.responses = PendingResponses(store, settle_s=min(0.5, config.state.store_timeout_s / 2))
         self.ledger = Ledger(self.store, config.state.ledger_flush_s, spool_dir=spool_folder(config.state, base), metrics=self.metrics)
         self.auth = Authenticator(config, self.store, config.keys.refresh_s)
         # shared_dir: the supervisor's folder that every worker of this host maps (rate limits).
@@ -91,9 +95,9 @@ class Gateway:
             await self.routes.shared.close()
         await self.admission.close()
         await self.response_cache.close()
+        await self.responses.close()  # before the store: it may share the ledger's writer
         await self.ledger.close()
         await self.store.close()
-        await self.responses.close()
         if self.tracing is not None:
             await self.tracing.shutdown()  # exports what is still queued
         self.metrics.close()

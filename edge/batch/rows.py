@@ -104,10 +104,7 @@ class ResponsesRows:
         turn = await prepare_turn(gw, ctx, body, resolution)
         plan, build = plan_turn(gw, ctx, resolution, turn, False)
         result = await call_upstream(gw, plan, ctx, build, parse_answer(turn, resolution.public_model))
-        try:
-            await save(gw, ctx, turn, result.document())
-        except Exception:  # as live: the answer stands, only its retrieval is lost
-            pass
+        save(gw, ctx, turn, result.document())
         return result
 
 

@@ -13,7 +13,6 @@ keeps nothing (404 on retrieve).
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any, Literal, Union
 
 from aiohttp import web
@@ -35,8 +34,6 @@ from .appkeys import CONTEXT, GATEWAY, REQUEST_ID
 from .body import read_json
 from .headers import admit_request, client_timeout, drop_params, response_headers
 from .responses_stream import BridgedEnding, Ending, NativeEnding, ResponsesEncoder, ResponsesSSESink
-
-log = logging.getLogger("edge.responses")
 
 __all__ = ["ResponsesRequest", "create_response", "delete_response", "get_response", "input_items", "input_tokens", "websocket_refused"]
 
@@ -111,12 +108,8 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     ctx.record.status = 200
     cost = settle(gw, ctx, result.usage)
     doc = result.document()
-    encoded = jsonio.dumps(doc)
-    try:
-        await save(gw, ctx, turn, doc, encoded)
-    except Exception as exc:  # the answer stands; only its retrieval is lost
-        log.warning("responses: could not store %s (%s)", doc.get("id"), type(exc).__name__)
-    body_out = gw.scrubber.bytes(encoded)
+    body_out = gw.scrubber.bytes(jsonio.dumps(doc))
+    save(gw, ctx, turn, doc, body_out)
     return web.Response(body=body_out, content_type="application/json", headers=response_headers(ctx, cost))
 
 
@@ -132,8 +125,8 @@ async def _stream(request: web.Request, gw: Any, ctx: RequestContext, turn: Turn
         writer = ResponsesWriter(base_response(turn.body, new_id("resp_"), public))
         stream, ending = DecodedStream(adapter.stream_decoder(), ResponsesEncoder(writer, gw.scrubber.sse)), BridgedEnding(writer)
 
-    async def keep(doc: dict[str, Any]) -> None:
-        await save(gw, ctx, turn, doc)
+    def keep(doc: dict[str, Any]) -> None:
+        save(gw, ctx, turn, doc)
 
     sink = ResponsesSSESink(request, response_headers(ctx), ending, keep if turn.body.get("store") is not False else None)
     await relay(gw, ctx, upstream, target.provider, stream, sink, lambda: _prompt_tokens(turn))

@@ -9,16 +9,15 @@ relay ``ResponsesSSESink``:
   writer) turns the normalized chunks into the documented event sequence.
 
 The sink opens a bridged stream with ``response.created`` and ``response.in_progress``, and
-ends a good stream by closing the open items, storing the response (``store`` not false: the
-row is written before the client sees the end, so a follow-up on any instance finds it), then
+ends a good stream by closing the open items, keeping the response (``store`` not false:
+edge/responses/pending.py, where a follow-up on any worker or instance finds it), then
 writing ``response.completed`` (or ``.incomplete``). A failure after the stream began ends it
 with an ``error`` event and ``response.failed``, numbered on from the last event sent.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -33,9 +32,7 @@ from .stream import _nodelay, sse_response
 
 __all__ = ["BridgedEnding", "NativeEnding", "ResponsesEncoder", "ResponsesSSESink"]
 
-log = logging.getLogger("edge.responses")
-
-Save = Callable[[dict[str, Any]], Awaitable[None]]
+Save = Callable[[dict[str, Any]], None]
 
 
 class Ending(Protocol):
@@ -127,10 +124,7 @@ class ResponsesSSESink:
         if before:
             await self.response.write(before)
         if doc is not None and self._save is not None:
-            try:
-                await self._save(doc)
-            except Exception as exc:  # the answer is whole: it still reaches the client
-                log.warning("responses: could not store %s (%s)", doc.get("id"), type(exc).__name__)
+            self._save(doc)  # kept before the client sees the end: readable from then on
         if final:
             await self.response.write(final)
         await self.response.write_eof()

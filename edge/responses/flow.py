@@ -38,6 +38,7 @@ from ..gateway import Gateway
 from ..params import Prepared, prepare_chat
 from ..router import Resolution, Stage, Target
 from ..store.guard import StoreUnavailable
+from ..store.sqlite_writer import WriterError
 from .store import StoredResponse
 
 __all__ = ["Turn", "native", "parse_answer", "plan_turn", "prepare_turn", "save", "stored"]
@@ -54,7 +55,7 @@ async def stored(gw: Gateway, call: Awaitable[T]) -> T:
     except (TimeoutError, ConnectionError, OSError) as exc:
         raise StoreUnavailable(f"The response store did not answer ({type(exc).__name__}); try again shortly.", retry_after=1.0) from None
     except Exception as exc:
-        if type(exc).__module__.startswith(("asyncpg", "sqlite3")):
+        if isinstance(exc, WriterError) or type(exc).__module__.startswith(("asyncpg", "sqlite3")):
             raise StoreUnavailable(f"The response store failed ({type(exc).__name__}); try again shortly.", retry_after=1.0) from None
         raise
 
@@ -67,7 +68,7 @@ def native(adapter: Adapter) -> bool:
 class Turn:
     """A Responses request, read once: its body, input items and stored history."""
 
-    __slots__ = ("body", "chat", "chat_error", "history", "items", "previous_route", "stored_previous")
+    __slots__ = ("all_native", "body", "chat", "chat_error", "history", "items", "previous_route", "stored_previous")
 
     def __init__(self, body: dict[str, Any], items: list[dict[str, Any]], history: list[StoredResponse]) -> None:
         self.body = body
@@ -77,6 +78,7 @@ class Turn:
         self.previous_route = history[-1].route if history else None
         self.chat: dict[str, Any] | None = None
         self.chat_error: BridgeError | None = None
+        self.all_native = False  # every route of the plan speaks Responses
 
     def history_items(self, route: str | None) -> list[dict[str, Any]]:
         """The conversation before this turn, as input items for ``route``."""
@@ -110,7 +112,8 @@ async def prepare_turn(gw: Gateway, ctx: RequestContext, body: dict[str, Any], r
     if isinstance(previous, str) and previous:
         history = await stored(gw, gw.responses.chain(previous, ctx.principal.key_id))
     turn = Turn(body, _with_ids(items, ctx.request_id) if body.get("store") is not False else items, history)
-    if not all(native(t.provider.adapter) for s in resolution.stages for t in s.targets):
+    turn.all_native = all(native(t.provider.adapter) for s in resolution.stages for t in s.targets)
+    if not turn.all_native:
         try:
             turn.chat = to_chat(body, turn.all_items(turn.previous_route))
         except BridgeError as exc:
@@ -140,12 +143,12 @@ def plan_turn(gw: Gateway, ctx: RequestContext, resolution: Resolution, turn: Tu
     """The plan for this turn (routes that cannot take it left out, the previous turn's route
     first) and the request each route gets."""
     plan = resolution
-    if turn.chat is None:
+    if turn.chat is None and not turn.all_native:
         plan = _only_native(plan, turn)
     prepared: Prepared | None = None
     if turn.chat is not None and stream:
         turn.chat["stream"] = True  # the chat adapters read it from the body
-    routes = [native(t.provider.adapter) for s in plan.stages for t in s.targets]
+    routes = [native(t.provider.adapter) for s in plan.stages for t in s.targets] if turn.chat is not None else []
     if turn.chat is not None and not any(routes):  # the usual case: every route bridged
         plan, prepared = prepare_chat(gw, ctx, plan, turn.chat)
     elif turn.chat is not None and not all(routes):
@@ -234,18 +237,20 @@ def parse_answer(turn: Turn, public: str) -> Callable[[Adapter, bytes], ChatResu
     return parse
 
 
-async def save(gw: Gateway, ctx: RequestContext, turn: Turn, doc: dict[str, Any], encoded: bytes | None = None) -> None:
-    """Keep the response (``encoded``: the document as JSON, when the caller has it) and this
-    turn's input (``store`` is not false). The response is kept as the client saw it: without
-    any configured secret an upstream echoed (edge.scrub)."""
+def save(gw: Gateway, ctx: RequestContext, turn: Turn, doc: dict[str, Any], scrubbed: bytes | None = None) -> None:
+    """Keep the response and this turn's input (``store`` is not false), without waiting for the
+    store (edge/responses/pending.py). The response is kept as the client saw it: without any
+    configured secret an upstream echoed (edge.scrub); ``scrubbed``: the document as JSON, so
+    scrubbed, when the caller has it."""
     if turn.body.get("store") is False or not isinstance(doc.get("id"), str):
         return
     now = time.time()
     record = ctx.record
     route = f"{record.provider}/{record.upstream_model}" if record.provider else None
     previous = turn.body.get("previous_response_id") if turn.stored_previous else None
-    row = StoredResponse(doc["id"], ctx.principal.key_id, now, now + gw.config.responses.retention_days * 86400.0, previous, route, gw.scrubber.bytes(encoded or jsonio.dumps(doc)).decode(), jsonio.dumps(turn.items).decode())
-    await stored(gw, gw.responses.put(row))
+    response = scrubbed if scrubbed is not None else gw.scrubber.bytes(jsonio.dumps(doc))
+    row = StoredResponse(doc["id"], ctx.principal.key_id, now, now + gw.config.responses.retention_days * 86400.0, previous, route, response.decode(), jsonio.dumps(turn.items).decode())
+    gw.responses.keep(row)
 
 
 def stored_items(rows: list[StoredResponse]) -> list[dict[str, Any]]:

@@ -5,8 +5,8 @@ each SSE event goes to the client as the upstream framed it, except the events t
 response object (``response.created``, ``.in_progress``, ``.completed``, ``.incomplete``,
 ``.failed``, ``.queued``), whose ``response.model`` becomes the public model name. Nothing else
 is decoded: an event's type is read from its ``event:`` line (or the ``type`` its data opens
-with), and its ``sequence_number`` by a byte search, so the gateway can continue the numbering
-if it must end the stream itself.
+with), and the last ``sequence_number`` by a byte search, only when the gateway must end the
+stream itself and continue the numbering (reads of deltas pass through unparsed).
 
 What the relay needs is kept in the ``StreamState``: the end (``response.completed`` or
 ``.incomplete``), the usage of the final response, an ``error`` event or ``response.failed``
@@ -45,7 +45,8 @@ class NativeResponsesStream:
         self._scrub = scrub
         self._buffer = b""
         self.state = StreamState()
-        self.last_seq = -1
+        self._seq = -1  # the highest sequence_number of the events read one by one
+        self._last_block = b""  # the last block passed whole: its numbers are read only if needed
         self.final_event: bytes | None = None  # the held-back completed / incomplete event
         self.final_response: dict[str, Any] | None = None
         self.failed_forwarded = False
@@ -55,16 +56,21 @@ class NativeResponsesStream:
         if self.state.error is not None or self.state.malformed:
             return b""
         buffer = self._buffer + data if self._buffer else data
-        end = _last_separator(buffer)
-        if end < 0:
-            self._buffer = buffer
-            if len(buffer) > _MAX_EVENT:
-                raise ValueError(f"an event is larger than {_MAX_EVENT} bytes")
-            return b""
-        block, self._buffer = buffer[:end], buffer[end:]
+        if buffer.endswith(b"\n\n"):  # the usual read: whole events
+            block, self._buffer = buffer, b""
+        else:
+            end = _last_separator(buffer)
+            if end < 0:
+                self._buffer = buffer
+                if len(buffer) > _MAX_EVENT:
+                    raise ValueError(f"an event is larger than {_MAX_EVENT} bytes")
+                return b""
+            block, self._buffer = buffer[:end], buffer[end:]
         if b'"response":' not in block and b"error" not in block:
-            # Deltas and part events only (nearly every read): passed on whole, nothing split.
-            self._seen(block)
+            # Deltas and part events only (nearly every read): passed on whole, nothing split,
+            # nothing parsed; the text's size, about, for an estimate.
+            self._last_block = block
+            self.state.text_bytes += max(0, len(block) - 160 * block.count(b"data:"))
             return self._scrub(block) if self._scrub is not None else block
         out: list[bytes] = []
         start = 0
@@ -82,14 +88,11 @@ class NativeResponsesStream:
         joined = b"".join(out)
         return self._scrub(joined) if joined and self._scrub is not None else joined
 
-    def _seen(self, block: bytes) -> None:
-        """A block of events passed whole: its last sequence number and its text, about."""
-        at = block.rfind(b'"sequence_number":')
-        if at >= 0:
-            found = _SEQ.match(block, at)
-            if found is not None:
-                self.last_seq = max(self.last_seq, int(found.group(1)))
-        self.state.text_bytes += max(0, len(block) - 160 * block.count(b"data:"))
+    @property
+    def last_seq(self) -> int:
+        """The highest sequence_number sent so far (the gateway numbers on from it when it
+        must end the stream itself)."""
+        return max(self._seq, _last_number(self._last_block))
 
     def flush(self) -> bytes:
         rest, self._buffer = self._buffer, b""
@@ -106,9 +109,7 @@ class NativeResponsesStream:
 
     def _event(self, raw: bytes) -> bytes:
         kind = _kind(raw)
-        found = _SEQ.search(raw)
-        if found is not None:
-            self.last_seq = max(self.last_seq, int(found.group(1)))
+        self._seq = max(self._seq, _last_number(raw))
         if kind not in _WITH_RESPONSE and kind != b"error":
             if kind.endswith(b".delta"):
                 self.state.text_bytes += max(0, len(raw) - 160)  # the delta, about: no decode
@@ -148,6 +149,14 @@ class NativeResponsesStream:
             self.final_event = rewritten
             return b""
         return rewritten
+
+
+def _last_number(raw: bytes) -> int:
+    """The last ``sequence_number`` in ``raw`` (-1: none). In JSON text, a quoted key followed
+    by a colon cannot come from inside a string (its quotes would be escaped)."""
+    at = raw.rfind(b'"sequence_number":')
+    found = _SEQ.match(raw, at) if at >= 0 else None
+    return int(found.group(1)) if found is not None else -1
 
 
 def _last_separator(buffer: bytes) -> int:

@@ -5,27 +5,32 @@ it expires (``responses.retention_days``, 30 by default), the response it contin
 (``previous_response_id``), the route that answered (a follow-up prefers it), the response
 object as the client got it and the input items of that turn. ``chain`` reads a response and
 every one before it in one recursive query, so ``previous_response_id`` costs one round trip
-whatever the length of the conversation, and works at once on every worker and instance that
-shares the database (the row is written before the client sees the response end).
+whatever the length of the conversation, on every worker and instance that shares the
+database. The gateway writes through edge/responses/pending.py (rows flushed together, off the
+request path).
 
-SQLite: the ledger's file, a connection of its own used from a worker thread (the event loop
-never waits on disk). PostgreSQL: the ledger's URL (its ``?schema=`` included), a small pool.
-Writes made while another is under way go together in one transaction (``_WriterThread`` for
-SQLite, ``_Batcher`` for PostgreSQL).
+SQLite: the ledger's file. The gateway's rows are committed by the worker's ledger writer
+process (edge.store.sqlite_writer): a thread of the worker writing them fought the event loop
+for the GIL, which cost more than the insert (bench/README.md, the Responses section). Reads
+use a connection of the worker's own from a worker thread (the event loop never waits on disk).
+PostgreSQL: the ledger's URL (its ``?schema=`` included), a small pool. On both, writes made
+while another is under way go together in one transaction (``_Batcher``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import threading
 import time
-from pathlib import Path
 from collections.abc import Awaitable, Callable
-from typing import Any, NamedTuple, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-__all__ = ["ResponseStore", "StoredResponse", "open_response_store"]
+if TYPE_CHECKING:
+    from ..store.sqlite_writer import WriterProcess
+
+__all__ = ["ResponseStore", "StoredResponse", "insert_responses", "open_response_store"]
 
 log = logging.getLogger("edge.responses")
 
@@ -34,6 +39,8 @@ _TABLE = """CREATE TABLE IF NOT EXISTS responses (
     id TEXT PRIMARY KEY, key_id TEXT, created_at {real} NOT NULL, expires_at {real} NOT NULL,
     previous_id TEXT, route TEXT, response TEXT NOT NULL, input TEXT NOT NULL
 )"""
+# Expired rows are found by this index, not by reading the whole table.
+_EXPIRY_INDEX = "CREATE INDEX IF NOT EXISTS responses_expires ON responses (expires_at)"
 _PRUNE_EVERY = 256  # puts between two sweeps of expired rows
 _MAX_DEPTH = 100_000
 
@@ -111,93 +118,34 @@ class _Batcher:
             await asyncio.wait([self._task], timeout=5.0)
 
 
-class _WriterThread:
-    """SQLite writes on one thread of their own: a put queues its row and waits for the commit;
-    the thread writes whatever queued meanwhile in one transaction (group commit) and answers
-    each batch with one wake-up of the event loop (cheaper than a thread-pool call per row)."""
-
-    def __init__(self, write: Callable[[list[StoredResponse]], None]) -> None:
-        self._write = write
-        self._queue: queue.SimpleQueue[tuple[StoredResponse, asyncio.Future[None]] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="edge-responses-writer", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    async def put(self, row: StoredResponse) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put((row, done))
-        await asyncio.shield(done)  # a caller that leaves does not undo the write
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stop = False
-            while True:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                batch.append(more)
-            error: BaseException | None = None
-            try:
-                self._write([row for row, _ in batch])
-            except BaseException as exc:  # handed to every waiting put
-                error = exc
-            loop = batch[0][1].get_loop()
-            try:
-                loop.call_soon_threadsafe(_settle, [done for _, done in batch], error)
-            except RuntimeError:  # the loop closed meanwhile: nobody waits
-                pass
-            if stop:
-                return
-
-    async def close(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            await asyncio.to_thread(self._thread.join, 10.0)
-
-
-def _settle(waiting: list[asyncio.Future[None]], error: BaseException | None) -> None:
-    for done in waiting:
-        if done.done():
-            continue
-        if error is None:
-            done.set_result(None)
-        else:
-            done.set_exception(error)
-
-
 class SQLiteResponses:
-    def __init__(self, path: Path) -> None:
+    """``writer``: the worker's ledger writer process (edge.store.sqlite_writer), which commits
+    the rows off the worker's GIL; without one (tools, tests) a thread does."""
+
+    def __init__(self, path: Path, writer: WriterProcess | None = None) -> None:
         self.path = path
         self._conn: Any = None
         self._lock = threading.Lock()
         self._puts = 0
         self._chain = _chain_sql("?", "IS", 5)
-        self._writer = _WriterThread(self._put_sync)
+        self._writer = writer
+        self._batch = _Batcher(self.write)
 
     async def start(self) -> None:
         await asyncio.to_thread(self._open)
-        self._writer.start()
 
     def _open(self) -> None:
         from ..store.sqlite_open import connect_ledger
 
         def setup(conn: Any) -> None:
             conn.execute(_TABLE.format(real="REAL"))
+            conn.execute(_EXPIRY_INDEX)
 
         self._conn = connect_ledger(self.path, setup=setup)
         self._prune_sync()
 
     async def close(self) -> None:
-        await self._writer.close()
+        await self._batch.close()
         if self._conn is not None:
             await asyncio.to_thread(self._conn.close)
             self._conn = None
@@ -211,25 +159,23 @@ class SQLiteResponses:
         self._run("DELETE FROM responses WHERE expires_at <= ?", (time.time(),))
 
     async def put(self, row: StoredResponse) -> None:
-        await self._writer.put(row)
+        await self._batch.put(row)
 
-    def _put_sync(self, rows: list[StoredResponse]) -> None:
-        before, self._puts = self._puts, self._puts + len(rows)  # only the writer thread counts
-        self._insert(rows, before // _PRUNE_EVERY != self._puts // _PRUNE_EVERY)
+    async def write(self, rows: list[StoredResponse]) -> None:
+        before, self._puts = self._puts, self._puts + len(rows)
+        prune = before // _PRUNE_EVERY != self._puts // _PRUNE_EVERY
+        if self._writer is not None:
+            try:
+                await self._writer.write_responses(rows, prune)
+                return
+            except (OSError, ConnectionError) as exc:  # the child is gone: write here this once
+                log.warning("responses: the ledger writer process is gone (%s); writing from the worker", type(exc).__name__)
+        await asyncio.to_thread(self._insert, rows, prune)
 
     def _insert(self, rows: list[StoredResponse], prune: bool) -> None:
         with self._lock:
-            conn = self._conn
-            assert conn is not None, "response store not started"
-            conn.execute("BEGIN")
-            try:
-                conn.executemany(f"INSERT OR REPLACE INTO responses ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", rows)
-                if prune:
-                    conn.execute("DELETE FROM responses WHERE expires_at <= ?", (time.time(),))
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+            assert self._conn is not None, "response store not started"
+            insert_responses(self._conn, rows, prune)
 
     async def chain(self, response_id: str, key_id: str | None) -> list[StoredResponse]:
         now = time.time()
@@ -251,7 +197,7 @@ class PostgresResponses:
         self._closed = False
         self._puts = 0
         self._chain = _chain_sql("$", "IS NOT DISTINCT FROM", 5)
-        self._batch = _Batcher(self._put_many)
+        self._batch = _Batcher(self.write)
 
     async def start(self) -> None:
         """Connect and make the table; a server that does not answer yet is not fatal (the
@@ -271,6 +217,7 @@ class PostgresResponses:
                 if self._schema is not None:
                     await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
                 await conn.execute(_TABLE.format(real="DOUBLE PRECISION"))
+                await conn.execute(_EXPIRY_INDEX)
                 await conn.execute("DELETE FROM responses WHERE expires_at <= $1", time.time())
         except BaseException:
             pool.terminate()
@@ -309,7 +256,7 @@ class PostgresResponses:
     async def put(self, row: StoredResponse) -> None:
         await self._batch.put(row)
 
-    async def _put_many(self, rows: list[StoredResponse]) -> None:
+    async def write(self, rows: list[StoredResponse]) -> None:
         before, self._puts = self._puts, self._puts + len(rows)
         sql = (
             f"INSERT INTO responses ({_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (id) DO UPDATE SET "
@@ -332,12 +279,29 @@ class PostgresResponses:
         return bool(found)
 
 
-def open_response_store(ledger_url: str, base: Path) -> ResponseStore:
-    """The response store beside the ledger named by ``state.ledger``."""
+def insert_responses(conn: Any, rows: list[Any], prune: bool) -> None:
+    """One SQLite transaction: the rows, and with ``prune`` the expired rows removed (run by the
+    ledger writer process, or by a thread of the worker when there is none)."""
+    conn.execute("BEGIN")
+    try:
+        conn.executemany(f"INSERT OR REPLACE INTO responses ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", rows)
+        if prune:
+            conn.execute("DELETE FROM responses WHERE expires_at <= ?", (time.time(),))
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def open_response_store(ledger_url: str, base: Path, writer: WriterProcess | None = None) -> SQLiteResponses | PostgresResponses:
+    """The response store beside the ledger named by ``state.ledger``; ``writer``: the ledger's
+    writer process (SQLite), which then commits the stored responses too."""
     if ledger_url.startswith("sqlite://"):
         from ..store.sqlite import sqlite_path
 
-        return SQLiteResponses(sqlite_path(ledger_url, base))
+        path = sqlite_path(ledger_url, base)
+        return SQLiteResponses(path, writer if writer is not None and writer.path == path else None)
     if ledger_url.startswith(("postgresql://", "postgres://")):
         return PostgresResponses(ledger_url)
     raise ValueError(f"unsupported ledger URL scheme in {ledger_url.split('://')[0]!r}")

@@ -103,6 +103,11 @@ class SQLiteStore:
         # shared with the event loop); tools and tests that open a store write from a thread.
         self._writer = WriterProcess(path) if writer_process else None
 
+    @property
+    def writer(self) -> WriterProcess | None:
+        """The writer process (server stores), which the response store shares."""
+        return self._writer
+
     async def start(self) -> None:
         await asyncio.to_thread(self.open_sync)
         if self._writer is not None:

@@ -7,8 +7,10 @@ worker only encodes each batch (msgpack, in C) and writes it to the child's stdi
 commits one transaction per batch and answers on stdout whether it did.
 
 Frames both ways are a 4-byte big-endian length and a msgpack array. Worker to child:
-``[seq, batch_id, rows]`` (a batch) or ``[seq]`` (sync: answer once everything before it is
-committed). Child to worker: ``[seq, error]``, ``error`` null when the batch is committed (or was
+``[seq, batch_id, rows]`` (a batch), ``[seq, "responses", rows, prune]`` (stored Responses API
+responses, edge/responses/store.py: written the moment they come, since a follow-up on any
+worker must find them once the client has its answer) or ``[seq]`` (sync: answer once
+everything before it is committed). Child to worker: ``[seq, error]``, ``error`` null when the batch is committed (or was
 already, edge.store.batches). A batch the database refuses (a full disk, a lock held too long)
 is answered with the error and never retried here: the worker keeps it and spools it
 (edge.ledger), so nothing is dropped. When the worker closes stdin (graceful stop) or dies (even
@@ -28,6 +30,7 @@ import sqlite3
 import struct
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,8 +87,14 @@ class WriterProcess:
         self._encoder = msgspec.msgpack.Encoder()
         self._seq = 0
         self._waiting: dict[int, asyncio.Future[str | None]] = {}
+        self._restarting = asyncio.Lock()
+        self._closed = False
+
+    def _gone(self) -> bool:
+        return self._proc is None or self._proc.returncode is not None or (self._reader is not None and self._reader.done())
 
     async def start(self) -> None:
+        self._closed = False
         self._proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "edge.store.sqlite_writer", str(self.path), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
         )
@@ -110,10 +119,14 @@ class WriterProcess:
             self._waiting.clear()
 
     async def _call(self, frame: list[Any], timeout: float) -> str | None:
-        if self._proc is None or self._proc.returncode is not None or (self._reader is not None and self._reader.done()):
-            if self._proc is not None and self._proc.stdin is not None and not self._proc.stdin.is_closing():
-                self._proc.stdin.close()  # a child that stopped answering: EOF makes it finish and exit
-            await self.start()
+        if self._gone():
+            if self._closed:
+                raise ConnectionError("the ledger writer process is closed")
+            async with self._restarting:  # the ledger and the response store may both find it gone
+                if self._gone():
+                    if self._proc is not None and self._proc.stdin is not None and not self._proc.stdin.is_closing():
+                        self._proc.stdin.close()  # a child that stopped answering: EOF makes it finish and exit
+                    await self.start()
         assert self._proc is not None and self._proc.stdin is not None
         self._seq += 1
         seq = self._seq
@@ -127,6 +140,13 @@ class WriterProcess:
             return await asyncio.wait_for(waiter, timeout)
         finally:
             self._waiting.pop(seq, None)
+
+    async def write_responses(self, rows: Sequence[tuple[Any, ...]], prune: bool, timeout: float = 10.0) -> None:
+        """Stored responses (edge/responses/store.py), committed in one transaction; ``prune``
+        also removes the expired ones. Raises as ``write`` does."""
+        error = await self._call(["responses", rows, prune], timeout)
+        if error is not None:
+            raise WriterError(error)
 
     async def sync(self, timeout: float = 10.0) -> None:
         """Wait until every batch handed over so far is committed (or refused)."""
@@ -145,6 +165,7 @@ class WriterProcess:
             raise WriterError(error)
 
     async def close(self, timeout: float = 30.0) -> None:
+        self._closed = True
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -197,11 +218,15 @@ def main(argv: list[str] | None = None) -> int:
             break  # a batch cut off by the worker's death was never complete
         frame = decoder.decode(payload)
         error = None
-        if len(frame) == 3:
-            try:
+        try:
+            if len(frame) == 3:
                 insert_batch(conn, frame[2], frame[1])
-            except sqlite3.Error as exc:
-                error = f"{type(exc).__name__}: {exc}"
+            elif len(frame) == 4:  # stored Responses API responses (edge/responses/store.py)
+                from ..responses.store import insert_responses
+
+                insert_responses(conn, frame[2], frame[3])
+        except sqlite3.Error as exc:
+            error = f"{type(exc).__name__}: {exc}"
         if stdout >= 0 and not _answer(stdout, encoder, frame[0], error):
             stdout = -1
     conn.close()

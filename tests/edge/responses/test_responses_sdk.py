@@ -255,12 +255,16 @@ def test_bridged_fields_meet_the_kinds_chat_table(client: openai.OpenAI, mock: M
     assert native.output_text == "hi" and mock.stats()["last_request"]["max_tool_calls"] == 2
 
 
-def test_anthropic_thinking_signature_goes_back_on_the_next_turn(client: openai.OpenAI, mock: Mock) -> None:
-    with client.responses.stream(model="anthropic/tool", input="weather in Paris?", tools=[WEATHER], reasoning={"effort": "low"}) as stream:
-        first = stream.get_final_response()
+@pytest.mark.parametrize("streamed", (True, False))
+def test_anthropic_thinking_signature_goes_back_on_the_next_turn(client: openai.OpenAI, mock: Mock, streamed: bool) -> None:
+    if streamed:
+        with client.responses.stream(model="anthropic/tool", input="weather in Paris?", tools=[WEATHER], reasoning={"effort": "low"}) as stream:
+            first = stream.get_final_response()
+    else:  # the thinking block of a whole Anthropic message carries it too
+        first = client.responses.create(model="anthropic/tool", input="weather in Paris?", tools=[WEATHER], reasoning={"effort": "low"})
     [reasoning] = [i for i in first.output if i.type == "reasoning"]
     [call] = [i for i in first.output if i.type == "function_call"]
-    assert reasoning.encrypted_content == "c2lnLW1vY2s="  # the mock's signature_delta
+    assert reasoning.encrypted_content == "c2lnLW1vY2s="  # the mock's signature
     client.responses.create(model="anthropic/echo", previous_response_id=first.id, reasoning={"effort": "low"},
                             input=[{"type": "function_call_output", "call_id": call.call_id, "output": "19 C"}], tools=[WEATHER])
     assistant = mock.stats()["last_request"]["messages"][1]

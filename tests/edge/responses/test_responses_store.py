@@ -8,6 +8,7 @@ import asyncio
 import time
 from pathlib import Path
 
+from edge.responses.pending import PendingResponses
 from edge.responses.store import PostgresResponses, ResponseStore, SQLiteResponses, StoredResponse
 from tests.edge.store.pg_server import drop_schema, new_schema, require_postgres, schema_url
 
@@ -63,5 +64,38 @@ async def test_a_retention_of_nothing_keeps_nothing(tmp_path: Path) -> None:
     try:
         await store.put(_row("resp_x", None, ttl=0.0))
         assert await store.chain("resp_x", "k1") == []
+    finally:
+        await store.close()
+
+
+async def test_pending_rows_are_read_at_once_here_and_after_their_flush_elsewhere(tmp_path: Path) -> None:
+    """The gateway's writes (edge/responses/pending.py): a kept row is read at once by the worker
+    that kept it, by another worker on the same database once its flush commits (the reader asks
+    again meanwhile), and a history mixes pending and written turns; deletes reach either."""
+    here = PendingResponses(SQLiteResponses(tmp_path / "edge.db"), flush_s=0.05, settle_s=2.0)
+    there = PendingResponses(SQLiteResponses(tmp_path / "edge.db"), flush_s=0.05, settle_s=2.0)
+    await here.start()
+    await there.start()
+    try:
+        here.keep(_row("resp_1", None))
+        assert [r.id for r in await here.chain("resp_1", "k1")] == ["resp_1"]  # not written yet
+        assert await here.store.chain("resp_1", "k1") == []
+        assert [r.id for r in await there.chain("resp_1", "k1")] == ["resp_1"]  # waited for the flush
+        here.keep(_row("resp_2", "resp_1"))
+        assert [r.id for r in await here.chain("resp_2", "k1")] == ["resp_1", "resp_2"]
+        assert await here.chain("resp_2", "k2") == []  # another key: not even from memory
+        here.keep(_row("resp_3", None))
+        assert await here.delete("resp_3", "k1")  # pending: never written
+        assert await there.delete("resp_2", "k1")  # on its way: found once written
+        await asyncio.sleep(0.2)
+        assert await here.store.chain("resp_2", "k1") == [] and await here.store.chain("resp_3", "k1") == []
+        here.keep(_row("resp_4", None))
+    finally:
+        await here.close()  # writes what still waits
+        await there.close()
+    store = SQLiteResponses(tmp_path / "edge.db")
+    await store.start()
+    try:
+        assert [r.id for r in await store.chain("resp_4", "k1")] == ["resp_4"]
     finally:
         await store.close()
