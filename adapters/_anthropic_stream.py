@@ -69,13 +69,13 @@ _EVENT_STATUS = {
 }
 
 
-def error_info(status: int, err: Mapping[str, Any], retry_after: float | None, secrets: tuple[str, ...]) -> UpstreamErrorInfo:
+def error_info(status: int, err: Mapping[str, Any], retry_after: float | None) -> UpstreamErrorInfo:
     """An Anthropic ``error`` object (HTTP body or SSE ``error`` event) -> the OpenAI vocabulary."""
     kind = str(err.get("type") or "")
     mapped_status, code = _ERRORS.get(kind, (None, kind or None))
     out_status = mapped_status or (503 if status == 529 else status)
     etype = {429: "rate_limit_error", 503: "api_error"}.get(out_status)
-    return upstream_error(out_status, str(err.get("message") or ""), type=etype, code=code, retry_after=retry_after, secrets=secrets)
+    return upstream_error(out_status, str(err.get("message") or ""), type=etype, code=code, retry_after=retry_after)
 
 
 def finish_reason_for(stop_reason: Any) -> FinishReason | None:
@@ -108,9 +108,8 @@ def usage_from_anthropic(raw: Any) -> Usage | None:
 class AnthropicStreamDecoder:
     """Feed the raw SSE body in any split; get normalized chunks back."""
 
-    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+    def __init__(self) -> None:
         self._sse = SSEDecoder()
-        self._secrets = secrets
         self._usage: dict[str, Any] = {}
         self._tools: dict[int, int] = {}  # Anthropic block index -> OpenAI tool index
         self._args_seen: dict[int, bool] = {}
@@ -186,7 +185,7 @@ class AnthropicStreamDecoder:
             if not isinstance(err, dict):
                 err = {}
             etype = str(err.get("type") or "api_error")
-            out.append(Chunk(error=error_info(_EVENT_STATUS.get(etype, 500), err, None, self._secrets)))
+            out.append(Chunk(error=error_info(_EVENT_STATUS.get(etype, 500), err, None)))
             self.done = True
         # ping and unknown event types: nothing to forward.
 

@@ -1,6 +1,9 @@
-"""Helpers shared by two or more adapters: error vocabulary, Retry-After, secret scrubbing, and
-the OpenAI-side pieces every translating adapter needs (extra fields, tool arguments, the
-chat.completion body).
+"""Helpers shared by two or more adapters: error vocabulary, Retry-After, and the OpenAI-side
+pieces every translating adapter needs (extra fields, tool arguments, the chat.completion body).
+
+Adapters do not scrub secrets: the gateway scrubs every upstream byte before an adapter parses
+it and every error before a client or a log sees it (edge.scrub), once, with every configured
+secret.
 
 Status-to-type mapping follows the translation cheat-sheet in shared/reference/wire-formats.md
 section 6; Retry-After parsing follows RFC 9110 section 10.2.3 plus OpenAI's ``retry-after-ms``.
@@ -39,7 +42,6 @@ __all__ = [
     "new_call_id",
     "parse_arguments",
     "parse_retry_after",
-    "scrub",
     "split_data_url",
     "stop_list",
     "upstream_error",
@@ -110,29 +112,6 @@ def _cap(seconds: float) -> float | None:
     return min(seconds, MAX_RETRY_AFTER_S)
 
 
-def secrets_for(api_key: str | None, base_url: str, headers: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """What an upstream's text must never carry to a client: the key, the configured header
-    values (custom auth headers), and where the upstream lives (host:port and host)."""
-    from urllib.parse import urlsplit
-
-    found = [api_key or ""]
-    found.extend((headers or {}).values())
-    try:
-        parts = urlsplit(base_url)
-        found.extend((parts.netloc.rpartition("@")[2], parts.hostname or ""))
-    except ValueError:
-        pass
-    return tuple(sorted({s for s in found if s}, key=len, reverse=True))  # longest first
-
-
-def scrub(text: str, secrets: tuple[str, ...]) -> str:
-    """Remove credentials from text that came back from an upstream (some echo the key)."""
-    for secret in secrets:
-        if secret and len(secret) >= 6 and secret in text:
-            text = text.replace(secret, "[redacted]")
-    return text
-
-
 def upstream_error(
     status: int,
     message: str,
@@ -141,11 +120,10 @@ def upstream_error(
     code: Any = None,
     param: Any = None,
     retry_after: float | None = None,
-    secrets: tuple[str, ...] = (),
 ) -> UpstreamErrorInfo:
     return UpstreamErrorInfo(
         status=status,
-        message=scrub(message, secrets) or f"upstream returned HTTP {status}",
+        message=message or f"upstream returned HTTP {status}",
         type=type if isinstance(type, str) and type else error_type_for_status(status),
         code=None if code is None else str(code),
         param=None if param is None else str(param),

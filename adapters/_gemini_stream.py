@@ -80,7 +80,7 @@ def _retry_delay(details: Any) -> float | None:
     return None
 
 
-def error_info(status: int, err: Mapping[str, Any], retry_after: float | None, secrets: tuple[str, ...]) -> UpstreamErrorInfo:
+def error_info(status: int, err: Mapping[str, Any], retry_after: float | None) -> UpstreamErrorInfo:
     """A google.rpc error (``{"error": {code, message, status, details}}``) -> OpenAI vocabulary."""
     code = str(err.get("status") or "") or None
     message = str(err.get("message") or "")
@@ -93,7 +93,7 @@ def error_info(status: int, err: Mapping[str, Any], retry_after: float | None, s
         status = 401
     if retry_after is None:
         retry_after = _retry_delay(details)
-    return upstream_error(status, message, code=code, retry_after=retry_after, secrets=secrets)
+    return upstream_error(status, message, code=code, retry_after=retry_after)
 
 
 # One line, event or bare object may hold at most this much, as in edge.fastpath.sse: an
@@ -191,9 +191,8 @@ class _Framer:
 
 
 class GeminiStreamDecoder:
-    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+    def __init__(self) -> None:
         self._framer = _Framer()
-        self._secrets = secrets
         self._usage: Usage | None = None
         self._finish: Any = None
         self._blocked = False
@@ -240,7 +239,7 @@ class GeminiStreamDecoder:
     def _response(self, doc: dict[str, Any], out: list[Chunk]) -> None:
         err = doc.get("error")
         if isinstance(err, dict):
-            out.append(Chunk(error=error_info(0, err, None, self._secrets)))
+            out.append(Chunk(error=error_info(0, err, None)))
             self.failed = True
             return
         usage = usage_from_gemini(doc.get("usageMetadata"))

@@ -51,7 +51,6 @@ from ._common import (
     BODY_MODEL_NAMES,
     Translating,
     body_snippet,
-    secrets_for,
     chat_completion,
     extra_fields,
     json_error_body,
@@ -100,7 +99,6 @@ class AnthropicAdapter(Translating):
         if api_key:
             self._headers["x-api-key"] = api_key
         self._stream_headers = dict(self._headers, accept="text/event-stream")
-        self._secrets = secrets_for(api_key, base_url, headers)
         fixed = {k.lower(): v for k, v in (headers or {}).items()}
         if api_key:
             fixed["x-api-key"] = api_key
@@ -221,7 +219,7 @@ class AnthropicAdapter(Translating):
         )
 
     def stream_decoder(self) -> AnthropicStreamDecoder:
-        return AnthropicStreamDecoder(self._secrets)
+        return AnthropicStreamDecoder()
 
     def embeddings_request(self, body: dict[str, Any], upstream_model: str) -> UpstreamRequest:
         raise Unsupported("Anthropic has no embeddings endpoint.")
@@ -234,8 +232,8 @@ class AnthropicAdapter(Translating):
         doc = json_error_body(body)
         err = doc.get("error") if isinstance(doc, dict) else None
         if isinstance(err, dict):
-            return error_info(status, err, retry_after, self._secrets)
-        return upstream_error(503 if status == 529 else status, body_snippet(status, body), retry_after=retry_after, secrets=self._secrets)
+            return error_info(status, err, retry_after)
+        return upstream_error(503 if status == 529 else status, body_snippet(status, body), retry_after=retry_after)
 
 
 def _refusal_text(details: Any) -> str | None:

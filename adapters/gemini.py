@@ -40,7 +40,6 @@ from edge.fastpath import jsonio
 from ._common import (
     Translating,
     body_snippet,
-    secrets_for,
     chat_completion,
     extra_fields,
     json_error_body,
@@ -96,7 +95,6 @@ class GeminiAdapter(Translating):
         if api_key:
             self._headers["x-goog-api-key"] = api_key
         self._stream_headers = dict(self._headers, accept="text/event-stream")
-        self._secrets = secrets_for(api_key, base_url, headers)
         self.thinking_budgets = dict(DEFAULT_THINKING_BUDGETS if thinking_budgets is None else thinking_budgets)
         self.token_counter = _Counter(self)
 
@@ -216,7 +214,7 @@ class GeminiAdapter(Translating):
         )
 
     def stream_decoder(self) -> GeminiStreamDecoder:
-        return GeminiStreamDecoder(self._secrets)
+        return GeminiStreamDecoder()
 
     def embeddings_request(self, body: dict[str, Any], upstream_model: str) -> UpstreamRequest:
         req = jsonio.convert(body, EmbeddingsRequest, strict=False)
@@ -249,8 +247,8 @@ class GeminiAdapter(Translating):
             doc = doc[0]  # the ?alt=json transport wraps errors in an array
         err = doc.get("error") if isinstance(doc, dict) else None
         if isinstance(err, dict):
-            return error_info(status, err, retry_after, self._secrets)
-        return upstream_error(status, body_snippet(status, body), retry_after=retry_after, secrets=self._secrets)
+            return error_info(status, err, retry_after)
+        return upstream_error(status, body_snippet(status, body), retry_after=retry_after)
 
 
 def _split_id(call_id: str) -> tuple[str, str | None]:

@@ -33,7 +33,6 @@ from ._common import (
     event_object,
     Translating,
     body_snippet,
-    secrets_for,
     chat_completion,
     extra_fields,
     json_error_body,
@@ -99,7 +98,6 @@ class OllamaAdapter(Translating):
         if api_key:  # Ollama's cloud (ollama.com) takes a bearer key; a local server ignores it
             self._headers["authorization"] = "Bearer " + api_key
         self._stream_headers = dict(self._headers, accept="application/x-ndjson")
-        self._secrets = secrets_for(api_key, base_url, headers)
 
     def chat_request(self, body: dict[str, Any], upstream_model: str, stream: bool) -> UpstreamRequest:
         chat = jsonio.convert(body, ChatRequest, strict=False)
@@ -157,7 +155,7 @@ class OllamaAdapter(Translating):
         )
 
     def stream_decoder(self) -> OllamaStreamDecoder:
-        return OllamaStreamDecoder(self._secrets)
+        return OllamaStreamDecoder()
 
     def embeddings_request(self, body: dict[str, Any], upstream_model: str) -> UpstreamRequest:
         raise Unsupported("embeddings through the native Ollama adapter are not supported; configure Ollama's /v1 as an 'openai' provider.")
@@ -170,13 +168,13 @@ class OllamaAdapter(Translating):
         doc = json_error_body(body)
         err = doc.get("error") if isinstance(doc, dict) else None
         if isinstance(err, str):
-            return error_info(status, err, retry_after, self._secrets)
-        return upstream_error(status, body_snippet(status, body), retry_after=retry_after, secrets=self._secrets)
+            return error_info(status, err, retry_after)
+        return upstream_error(status, body_snippet(status, body), retry_after=retry_after)
 
 
-def error_info(status: int, message: str, retry_after: float | None, secrets: tuple[str, ...]) -> UpstreamErrorInfo:
+def error_info(status: int, message: str, retry_after: float | None) -> UpstreamErrorInfo:
     code = "model_not_found" if status == 404 and "not found" in message else None
-    return upstream_error(status, message, code=code, retry_after=retry_after, secrets=secrets)
+    return upstream_error(status, message, code=code, retry_after=retry_after)
 
 
 class OllamaStreamDecoder:
@@ -185,12 +183,11 @@ class OllamaStreamDecoder:
     # As edge.fastpath.sse: a longer line is an upstream fault (SSEError -> 502), not a buffer.
     MAX_LINE_BYTES = 16 * 1024 * 1024
 
-    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+    def __init__(self) -> None:
         # Pieces of the unterminated line, joined only when its end arrives (never re-copied
         # per feed, which made a long line quadratic).
         self._held: list[bytes] = []
         self._held_bytes = 0
-        self._secrets = secrets
         self._tools = 0
         self.done = False
 
@@ -234,7 +231,7 @@ class OllamaStreamDecoder:
         if doc is None:
             return
         if isinstance(doc.get("error"), str):  # a mid-stream error keeps HTTP 200
-            out.append(Chunk(error=error_info(500, doc["error"], None, self._secrets)))
+            out.append(Chunk(error=error_info(500, doc["error"], None)))
             self.done = True
             return
         message = doc.get("message")

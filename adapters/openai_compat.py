@@ -28,7 +28,7 @@ from msgspec import Struct
 
 from edge.fastpath import jsonio
 
-from ._common import BODY_MODEL_NAMES, parse_retry_after, secrets_for, upstream_error, usage_dict
+from ._common import BODY_MODEL_NAMES, parse_retry_after, upstream_error, usage_dict
 from ._openai_stream import OpenAIStreamDecoder, usage_from_openai
 from .fields import CACHE_CONTROL, DECLARED, TOOL_CACHE_CONTROL, FieldTable, ignored, passed
 from .kinds import ProviderKind
@@ -68,7 +68,6 @@ class OpenAIAdapter:
         if api_key:
             self._headers["authorization"] = "Bearer " + api_key
         self._stream_headers = dict(self._headers, accept="text/event-stream")
-        self._secrets = secrets_for(api_key, base_url, headers)
 
     def chat_request(self, body: dict[str, Any], upstream_model: str, stream: bool, *, ask_usage: bool = True) -> UpstreamRequest:
         out = dict(body)
@@ -154,13 +153,12 @@ class OpenAIAdapter:
                 code=err.get("code"),
                 param=err.get("param"),
                 retry_after=retry_after,
-                secrets=self._secrets,
             )
         if isinstance(err, str):  # some servers (vLLM, older TGI) send {"error": "text"}
-            return upstream_error(status, err, retry_after=retry_after, secrets=self._secrets)
+            return upstream_error(status, err, retry_after=retry_after)
         snippet = body[:200].decode("utf-8", "replace").strip()
         message = f"upstream returned HTTP {status}" + (f": {snippet}" if snippet else "")
-        return upstream_error(status, message, retry_after=retry_after, secrets=self._secrets)
+        return upstream_error(status, message, retry_after=retry_after)
 
 
 class OpenAIOptions(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -209,6 +209,9 @@ async def input_tokens(request: web.Request) -> web.Response:
         response = await target.provider.client.request(upstream.method, upstream.url, upstream.headers, upstream.body, timeout=target.provider.config.timeout_s)
     except (ClientError, TimeoutError, ValueError) as exc:
         raise BadGateway(f"Could not reach provider '{target.provider.name}' ({type(exc).__name__}).") from None
+    # As every upstream answer (edge/proxy.py): the bytes are scrubbed before the adapter parses
+    # and cuts them, and the error's fields (locations too) before the client sees them.
+    data = gw.scrubber.bytes(response.body)
     if response.status >= 400:
-        raise UpstreamError(target.provider.adapter.parse_error(response.status, response.headers, response.body), target.provider.name)
-    return web.Response(body=gw.scrubber.bytes(response.body), content_type="application/json")
+        raise gw.scrubber.error(UpstreamError(target.provider.adapter.parse_error(response.status, response.headers, data), target.provider.name))
+    return web.Response(body=data, content_type="application/json")

@@ -118,7 +118,7 @@ class MessagesPassthrough:
             state.done = True
         elif kind == "error":
             err = _obj(doc.get("error"))
-            state.error = error_info(_STATUS.get(str(err.get("type")), 500), err, None, ())
+            state.error = error_info(_STATUS.get(str(err.get("type")), 500), err, None)
             state.error_forwarded = True
         return raw
 

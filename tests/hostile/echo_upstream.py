@@ -17,6 +17,9 @@ Scripts (OpenAI wire format unless said otherwise):
     stream_error   200 SSE: one content chunk, then {"error": {...}} with every field echoing
     stream_answer  200 SSE: a content chunk that echoes, then a finish and [DONE]
     anthropic_stream_error  200 Anthropic SSE: message_start, then an ``error`` event that echoes
+    anthropic_error         400 Anthropic error body whose message echoes, the key a second time
+                            with its dashes as JSON ``\\u002d`` escapes (no byte of the body
+                            holds it; only the parsed text does)
 """
 
 from __future__ import annotations
@@ -101,6 +104,10 @@ class EchoUpstream:
             error = {"type": "error", "error": {"type": f"overloaded_error {auth}", "message": f"overloaded ({echo})"}}
             frames = [f"event: message_start\ndata: {json.dumps(start)}\n\n", f"event: error\ndata: {json.dumps(error)}\n\n"]
             return _http(200, "text/event-stream", "".join(frames).encode())
+        if script == "anthropic_error":
+            escaped = auth.replace("-", "\\u002d")
+            body = '{"type": "error", "error": {"type": "invalid_request_error", "message": "bad request (%s; escaped %s)"}}' % (echo, escaped)
+            return _http(400, "application/json", body.encode())
         return _http(404, "application/json", b'{"error": {"message": "unknown script"}}')
 
 

@@ -63,9 +63,11 @@ routing: {{retries: 1, cooldown: {{consecutive_failures: 0, failure_percent: 0}}
 providers:
   echo: {{kind: openai, base_url: "{upstream.url}/v1", api_key: {PROVIDER_KEY}, headers: {{x-custom-auth: {CUSTOM}}}, timeout_s: 5}}
   anth: {{kind: anthropic, base_url: "{upstream.url}", api_key: {PROVIDER_KEY}, timeout_s: 5}}
+  native: {{kind: openai, base_url: "{upstream.url}/v1", api_key: {PROVIDER_KEY}, headers: {{x-custom-auth: {CUSTOM}}}, responses: native, timeout_s: 5}}
 models:
   echoed: {{route: [{{provider: echo, model: m}}]}}
   anth-echo: {{route: [{{provider: anth, model: m}}]}}
+  native-echo: {{route: [{{provider: native, model: m}}]}}
 """
     server = Server(["--log-level", "debug", "serve", "--config", str(write_config(home / "edge.yaml", config)), "--grpc-port", "0"], cwd=str(home))
     gateway = GrpcGateway(server, home)
@@ -97,6 +99,27 @@ def test_every_field_of_an_upstream_error_is_scrubbed_over_grpc(run: Run) -> Non
     assert info is not None
     run.assert_clean(err.details() + json.dumps(dict(info.metadata)) + info.reason)
     assert "[redacted]" in info.metadata["param"] and "[redacted]" in info.metadata["code"]
+
+
+def test_a_translated_error_is_scrubbed_after_it_is_parsed(run: Run) -> None:
+    # The key spelled with JSON escapes is in no byte of the body, so only the scrub of the
+    # parsed error (Scrubber.error, where the error becomes the client's) can find it: the
+    # adapters have no scrubbing of their own.
+    status, _, data = run.post({"model": "anth-echo", "messages": [{"role": "user", "content": "hi"}], "mock": {"script": "anthropic_error"}})
+    assert status == 400
+    message = json.loads(data)["error"]["message"]
+    run.assert_clean(data)
+    assert message == "bad request (auth [redacted], custom , at http://[redacted]/v1; escaped [redacted])", message
+
+
+def test_an_error_from_responses_input_tokens_is_scrubbed(run: Run) -> None:
+    # POST /v1/responses/input_tokens calls a native route outside call_upstream: its error
+    # body is scrubbed where it arrives and its fields as any error's.
+    status, _, data = run.post({"model": "native-echo", "input": "hi", "script": "error_fields"}, "/v1/responses/input_tokens")
+    assert status == 400, data
+    error = json.loads(data)["error"]
+    run.assert_clean(data)
+    assert all("[redacted]" in error[name] for name in ("message", "param", "code")), error
 
 
 def test_a_plain_error_body_cut_mid_key_keeps_no_part_of_it(run: Run) -> None:
