@@ -17,7 +17,9 @@ then, the oldest are dropped, counted and logged. A spool left by a worker that 
 (kill -9, a restart during an outage) is adopted and replayed by any worker of the host.
 
 A graceful shutdown writes what is queued (to the store or the spool); kill -9 loses at most
-the rows of the last interval (0.5 s) that were not yet in the store or the spool.
+the rows of the last interval (0.5 s) that were not yet in the store or the spool. The loop is
+stopped by a flag, never cancelled: a cancellation in the middle of a write left the batch to a
+call nobody waited for (the shutdown went on and closed the store under it).
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ from .metrics import Metrics
 from .store import Store
 from .store.guard import StoreUnavailable, describe
 from .store.spool import Frame, OrphanSpool, SpoolFile, decode_frame, encode_frame, find_orphans
-from .tasks import stop_task
 
 __all__ = ["Ledger"]
 
@@ -58,6 +59,7 @@ class Ledger:
         self._pending: list[UsageRecord] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._lock = asyncio.Lock()  # one flush or replay at a time: the spool's order
         self._spool = SpoolFile(spool_dir) if spool_dir is not None else None
         self._held: list[Frame] = []  # batches neither the store nor the spool took, oldest first
@@ -111,12 +113,15 @@ class Ledger:
             log.warning(message, *args)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()
+            if self._stopping:  # close() writes what is left, in its own order
+                return
             try:
                 await self.flush()
                 await self._replay()
@@ -200,7 +205,9 @@ class Ledger:
         if spool is not None and spool.pending:
             frames = await asyncio.to_thread(spool.unreplayed, REPLAY_FRAMES)
             if not frames:  # the rest is not whole frames (cannot happen for our own appends)
-                await asyncio.to_thread(spool.discard)
+                # Never deleted unread: the bytes stay on disk, beside the spool, and say so.
+                log.error("ledger: the spool %s has %d rows that cannot be read back; kept as .spool-damaged", spool.path, spool.rows)
+                await asyncio.to_thread(spool.set_aside)
                 return True
             for frame, offset in frames:
                 await self.store.insert_requests(decode_frame(frame), frame.batch_id)
@@ -249,7 +256,12 @@ class Ledger:
             self._metrics.ledger_rows(*state)
 
     async def close(self) -> None:
-        await stop_task(self._task)
+        # Let the loop finish the write it is in (each is bounded by the guard's timeout).
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await asyncio.wait([self._task])
+            self._task = None
         await self.flush()
         deadline = time.monotonic() + CLOSE_REPLAY_S
         while (self.spooling or self._orphans) and time.monotonic() < deadline:

@@ -2,8 +2,9 @@
 
 The supervisor does no request work. It starts each worker as ``python -m edge.cli worker``,
 restarts one that dies (with a short backoff so a crash loop cannot spin), and on SIGTERM or
-SIGINT passes the signal on, waits for every worker to drain, and exits 0. Metrics from every
-worker are aggregated through prometheus_client's multiprocess directory.
+SIGINT passes the signal on, waits for every worker to drain, and exits 0 (1, with an error
+line, when a worker did not stop within drain_timeout_s + 5 s and had to be killed). Metrics
+from every worker are aggregated through prometheus_client's multiprocess directory.
 """
 
 from __future__ import annotations
@@ -89,14 +90,19 @@ def supervise(config_path: str | None, host: str, port: int, workers: int, drain
             if child is not None and child.poll() is None:
                 child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + drain_timeout_s + 5.0
+        killed = 0
         for child in children:
             if child is None:
                 continue
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                # Said, and in the exit status: a killed worker did not close its ledger (rows
+                # it held in memory are gone, its writer process is left to finish alone).
+                log.error("worker pid %d did not stop within %g s of SIGTERM; killed it", child.pid, drain_timeout_s + 5.0)
                 child.kill()
                 child.wait()
+                killed += 1
         shutil.rmtree(metrics_dir, ignore_errors=True)
     log.info("supervisor stopped")
-    return 0
+    return 1 if killed else 0

@@ -147,8 +147,13 @@ class SQLiteResponses:
     async def close(self) -> None:
         await self._batch.close()
         if self._conn is not None:
-            await asyncio.to_thread(self._conn.close)
-            self._conn = None
+            await asyncio.to_thread(self._close_sync)
+
+    def _close_sync(self) -> None:
+        with self._lock:  # a write or read still running on it finishes first (edge.store.sqlite)
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def _run(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         with self._lock:

@@ -154,7 +154,10 @@ class GuardedStore:
             raise self._refuse(side, what, now)
         task = asyncio.ensure_future(call())
         try:
-            result = await asyncio.wait_for(asyncio.shield(task), timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # comes in the same turn as the answer (edge.tasks.stop_task).
+            async with asyncio.timeout(timeout):
+                result = await asyncio.shield(task)
         except TimeoutError:
             task.add_done_callback(_forget)
             reason = f"no answer within {timeout:g} s"

@@ -173,6 +173,16 @@ class SpoolFile:
         os.close(self._fd)
         self.path, self._fd, self._end, self._read, self.rows = None, -1, 0, 0, 0
 
+    def set_aside(self) -> None:
+        """The rest cannot be read back: keep the file as ``.spool-damaged`` (never adopted,
+        never deleted) and start a new one when needed."""
+        if self._fd < 0:
+            return
+        assert self.path is not None
+        self.path.rename(self.path.with_suffix(".spool-damaged"))
+        os.close(self._fd)
+        self.path, self._fd, self._end, self._read, self.rows = None, -1, 0, 0, 0
+
     def close(self) -> None:
         """Stop writing; a file with rows left stays for the next worker to adopt."""
         if self._fd >= 0 and not self.pending:

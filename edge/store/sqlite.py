@@ -120,8 +120,16 @@ class SQLiteStore:
         if self._writer is not None:
             await self._writer.close()
         if self._conn is not None:
-            await asyncio.to_thread(self._conn.close)
-            self._conn = None
+            await asyncio.to_thread(self._close_sync)
+
+    def _close_sync(self) -> None:
+        # Under the lock: a call the guard stopped waiting for may still run on this connection
+        # in a worker thread, and closing a sqlite3 connection under a running statement can
+        # crash the process (seen: a segfault in insert_batch).
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def _run(self, sql: str, params: Any = (), many: bool = False) -> list[tuple[Any, ...]]:
         with self._lock:

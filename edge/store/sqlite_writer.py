@@ -137,7 +137,8 @@ class WriterProcess:
             self._proc.stdin.write(_LENGTH.pack(len(payload)) + payload)
             await self._proc.stdin.drain()
             # A late answer after a timeout is dropped; the batch id makes a second send safe.
-            return await asyncio.wait_for(waiter, timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: see edge.tasks.stop_task
+                return await waiter
         finally:
             self._waiting.pop(seq, None)
 

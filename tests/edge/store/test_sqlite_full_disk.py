@@ -119,7 +119,10 @@ def test_a_full_disk_loses_no_answered_row(mock: Mock, tmp_path: Path, small_dis
     lost = [rid for rid in answered if counts.get(rid, 0) == 0]
     doubled = {rid: n for rid, n in counts.items() if n > 1}
     assert not doubled, f"{len(doubled)} request ids have more than one row: {list(doubled.items())[:5]}"
-    assert not lost, f"{len(lost)} of {len(answered)} answered requests have no row: {lost[:5]}"
+    # What a loss needs to be understood (seen once in a full run at load 8-10, never since):
+    # the gateway's own account of it and what is left in the spool folder.
+    left = sorted(p.name for p in spool_dir.iterdir()) if spool_dir.exists() else []
+    assert not lost, f"{len(lost)} of {len(answered)} answered requests have no row: {lost[:5]}; spool folder: {left}; gateway log:\n" + "\n".join(warning_lines(gateway.output)[-40:])
     assert during and all(a.status == 200 for a in during), "requests during the full disk must be answered as usual"
     assert not list(spool_dir.glob("*.spool")), "the spool is removed once replayed"
     output = gateway.output
