@@ -121,8 +121,9 @@ class BatchRunner:
                         log.warning("batch: cannot read or claim rows (%s); retrying", type(exc).__name__)
                     self._failing = True
             self._start_queued()
-            try:
-                await asyncio.wait_for(self._wake.wait(), self._idle_wait)
+            try:  # asyncio.timeout, not wait_for: 3.11's can swallow close()'s cancel (edge.tasks)
+                async with asyncio.timeout(self._idle_wait):
+                    await self._wake.wait()
             except TimeoutError:
                 self._look = True
             self._wake.clear()
@@ -234,7 +235,8 @@ class BatchRunner:
             # flush_s for more to write in the same transaction.
             await self._unwritten.wait()
             try:
-                await asyncio.wait_for(self._flush_now.wait(), self._config.flush_s)
+                async with asyncio.timeout(self._config.flush_s):
+                    await self._flush_now.wait()
             except TimeoutError:
                 pass
             self._flush_now.clear()
