@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from edge.adapters._common import usage_dict
-from edge.adapters.types import Adapter, ChatResult, Unsupported, UpstreamRequest
+from edge.adapters.types import Adapter, ChatResult, Unsupported, UpstreamRequest, Usage
 from edge.fastpath import jsonio
 
 from .client import ClientError, Response
@@ -28,7 +28,7 @@ from .router import Resolution, Target
 from .routing.checks import failed_check
 from .routing.execute import Failure, execute
 
-__all__ = ["RequestContext", "answer_chat", "call_upstream", "decode_usage", "open_stream", "settle", "start_stream"]
+__all__ = ["RequestContext", "answer_chat", "call_upstream", "decode_usage", "escalated", "open_stream", "settle", "start_stream"]
 
 BuildRequest = Callable[[Adapter, Target], UpstreamRequest]
 ParseResponse = Callable[[Adapter, bytes], ChatResult]
@@ -169,27 +169,44 @@ def answer_chat(gw: Gateway, resolution: Resolution, ctx: RequestContext, body: 
 
     if resolution.escalation is None:
         return call(resolution)
-    return _escalated(gw, resolution, ctx, body, call)
-
-
-async def _escalated(gw: Gateway, resolution: Resolution, ctx: RequestContext, body: dict[str, Any], call: Callable[[Resolution], Awaitable[ChatResult]]) -> ChatResult:
     escalation = resolution.escalation
-    assert escalation is not None
-    public = resolution.public_model
-    first = await call(escalation.source)
-    failed = failed_check(first.document(), body, escalation.when)
-    if failed is None:
-        return first
+    return escalated(
+        gw, ctx, resolution,
+        lambda: call(escalation.source),
+        lambda: call(escalation.target),
+        lambda answer: failed_check(answer.document(), body, escalation.when),
+        usage_dict,
+    )
+
+
+async def escalated(
+    gw: Gateway,
+    ctx: RequestContext,
+    resolution: Resolution,
+    first: Callable[[], Awaitable[ChatResult]],
+    second: Callable[[], Awaitable[ChatResult]],
+    failed: Callable[[ChatResult], str | None],
+    usage_doc: Callable[[Usage], dict[str, Any]],
+) -> ChatResult:
+    """Escalation for any dialect: ``first`` (the `from` model's answer) unless it fails a
+    check, else ``second`` (the `to` model's), whose document's usage then covers both calls.
+    Each dialect gives its own reading of its answer (``failed``) and of usage (``usage_doc``,
+    written into the second answer's document); the result's own ``usage`` stays the second
+    call's, since the first is already on the request's account (settling adds the second)."""
+    answer = await first()
+    reason = failed(answer)
+    if reason is None:
+        return answer
     # The first answer was paid for: count it, then ask the stronger model.
-    ctx.add_usage(gw, ctx.record.upstream_model or "", first.usage)
-    ctx.fallback_reason = f"escalated: {failed}"
-    gw.metrics.fallback(public)
-    second = await call(escalation.target)
-    if ctx.usage is None or second.usage is None:
-        return second
-    doc = dict(second.document())
-    doc["usage"] = usage_dict(ctx.usage + second.usage)
-    return ChatResult(jsonio.dumps(doc), second.usage, second.finish_reason, doc)
+    ctx.add_usage(gw, ctx.record.upstream_model or "", answer.usage)
+    ctx.fallback_reason = f"escalated: {reason}"
+    gw.metrics.fallback(resolution.public_model)
+    better = await second()
+    if ctx.usage is None or better.usage is None:
+        return better
+    doc = dict(better.document())
+    doc["usage"] = usage_doc(ctx.usage + better.usage)
+    return ChatResult(jsonio.dumps(doc), better.usage, better.finish_reason, doc)
 
 
 async def _raise(err: EdgeError) -> Any:

@@ -53,7 +53,8 @@ def _as_openai(body: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]
         messages.append({"role": role, "content": " ".join(texts)})
     if not messages:
         return None, "messages: at least one message is required"
-    out: dict[str, Any] = {"messages": messages, "max_tokens": body.get("max_tokens"), "stop": body.get("stop_sequences") or []}
+    # The model too: the knobs' by_model reads it (a primary fails while its fallback answers).
+    out: dict[str, Any] = {"model": body.get("model"), "messages": messages, "max_tokens": body.get("max_tokens"), "stop": body.get("stop_sequences") or []}
     if body.get("tools"):
         out["tools"] = [{"type": "function", "function": {"name": t.get("name"), "parameters": t.get("input_schema")}} for t in body["tools"]]
     fmt = (body.get("output_config") or {}).get("format")

@@ -33,9 +33,10 @@ from ..context import settled_on_failure
 from ..messages.encoder import PING, MessagesEventEncoder
 from ..messages.passthrough import MessagesPassthrough
 from ..messages.plan import Call, builder, keep, native, plan_call
-from ..messages.reply import error_event, message_from_chat, message_id
+from ..messages.reply import error_event, message_from_chat, message_id, usage_json
 from ..messages.schema import CountTokensRequest, MessagesRequest
-from ..proxy import RequestContext, call_upstream, settle, start_stream
+from ..proxy import RequestContext, call_upstream, escalated, settle, start_stream
+from ..routing.checks import failed_message_check
 from ..relay import relay
 from ..transcode import DecodedStream
 from ..types import StreamState, Transcoder
@@ -97,7 +98,23 @@ async def messages(request: web.Request) -> web.StreamResponse:
             return found.parse_message(data, public)
         return message_from_chat(adapter.parse_chat(data, public), public, call.show_thinking)
 
-    result = await settled_on_failure(gw, ctx, call_upstream(gw, plan, ctx, build, parse))
+    escalation = resolution.escalation
+    if escalation is None:
+        exchange = call_upstream(gw, plan, ctx, build, parse)
+    else:
+        # A plain answer is checked as chat's is (edge.routing.checks); a stream goes unchecked.
+        async def stronger() -> ChatResult:
+            fitted, fitted_bodies = plan_call(gw, ctx, escalation.target, call)
+            return await call_upstream(gw, fitted, ctx, builder(ctx, call, fitted_bodies, False), parse)
+
+        exchange = escalated(
+            gw, ctx, resolution,
+            lambda: call_upstream(gw, plan, ctx, build, parse),
+            stronger,
+            lambda answer: failed_message_check(answer.document(), call.body, escalation.when),
+            usage_json,
+        )
+    result = await settled_on_failure(gw, ctx, exchange)
     ctx.record.status = 200
     cost = settle(gw, ctx, result.usage)
     return web.Response(body=gw.scrubber.bytes(result.body), content_type="application/json", headers=_headers(ctx, cost))

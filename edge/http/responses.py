@@ -18,16 +18,18 @@ from typing import Annotated, Any, Literal, Union
 from aiohttp import web
 from msgspec import Meta, Struct
 
-from edge.adapters.responses_wire import ResponsesWriter, base_response, new_id
+from edge.adapters.responses_wire import ResponsesWriter, base_response, new_id, usage_to_responses
+from edge.adapters.types import ChatResult
 from edge.errors import BadGateway, EdgeError, InvalidRequest, NotFound, UpstreamError
 from edge.fastpath import jsonio, tokens
 
 from ..client import ClientError
 from ..context import settled_on_failure
-from ..proxy import RequestContext, call_upstream, settle, start_stream
+from ..proxy import RequestContext, call_upstream, escalated, settle, start_stream
 from ..relay import relay
 from ..responses.flow import Turn, native, parse_answer, plan_turn, prepare_turn, save, stored, stored_items
 from ..responses.native import NativeResponsesStream
+from ..routing.checks import failed_response_check
 from ..transcode import DecodedStream
 from ..types import Transcoder
 from .appkeys import CONTEXT, GATEWAY, REQUEST_ID
@@ -104,7 +106,24 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     public = ctx.record.public_model
     if stream:
         return await _stream(request, gw, ctx, turn, plan, build)
-    result = await settled_on_failure(gw, ctx, call_upstream(gw, plan, ctx, build, parse_answer(turn, public)))
+    parse = parse_answer(turn, public)
+    escalation = resolution.escalation
+    if escalation is None:
+        exchange = call_upstream(gw, plan, ctx, build, parse)
+    else:
+        # A plain answer is checked as chat's is (edge.routing.checks); a stream goes unchecked.
+        async def stronger() -> ChatResult:
+            fitted, fitted_build = plan_turn(gw, ctx, escalation.target, turn, False)
+            return await call_upstream(gw, fitted, ctx, fitted_build, parse)
+
+        exchange = escalated(
+            gw, ctx, resolution,
+            lambda: call_upstream(gw, plan, ctx, build, parse),
+            stronger,
+            lambda answer: failed_response_check(answer.document(), turn.body, escalation.when),
+            usage_to_responses,
+        )
+    result = await settled_on_failure(gw, ctx, exchange)
     ctx.record.status = 200
     cost = settle(gw, ctx, result.usage)
     doc = result.document()
