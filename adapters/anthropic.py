@@ -45,6 +45,7 @@ from msgspec import Meta, Struct
 
 from edge.fastpath import jsonio
 
+from ._anthropic_cache import MAX_BREAKPOINTS, cached, check_breakpoints, hint, last_mark, mark, system_blocks
 from ._anthropic_native import AnthropicNative
 from ._anthropic_stream import AnthropicStreamDecoder, error_info, finish_reason_for, usage_from_anthropic
 from ._common import (
@@ -63,7 +64,7 @@ from ._common import (
 )
 from ._fields_common import CUSTOM_TOOLS, OTHER_CHOICES, is_zero, translating_rules
 from .fields import CACHE_BREAKPOINT, CACHE_CONTROL, TOOL_CACHE_CONTROL, FieldTable, refused, translated, when
-from .schema import CacheControl, ChatRequest, ContentPart, Message
+from .schema import ChatRequest, ContentPart, Message
 from .kinds import ProviderKind
 from .types import ANTHROPIC_MESSAGES, ChatResult, ToolCallDelta, Unsupported, UpstreamErrorInfo, UpstreamRequest
 
@@ -73,7 +74,6 @@ PROVIDER = "anthropic"
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 # "You can define up to 4 cache breakpoints" (Anthropic, prompt caching); a fifth is a 400 there.
-MAX_BREAKPOINTS = 4
 DEFAULT_THINKING_BUDGETS: Mapping[str, int] = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
 
 class AnthropicAdapter(Translating):
@@ -124,7 +124,7 @@ class AnthropicAdapter(Translating):
         turns: list[dict[str, Any]] = []
         for message in chat.messages:
             if message.role in ("system", "developer"):
-                system.extend(_system_blocks(message.content))
+                system.extend(system_blocks(message.content))
                 continue
             role, blocks = _blocks(message)
             if not blocks:
@@ -168,7 +168,7 @@ class AnthropicAdapter(Translating):
             out["tools"] = tools
             if choice is not None:
                 out["tool_choice"] = choice
-        _check_breakpoints(out)
+        check_breakpoints(out)
         return out
 
     def _thinking(self, effort: str | None) -> dict[str, Any] | None:
@@ -257,7 +257,7 @@ def _blocks(message: Message) -> tuple[str, list[dict[str, Any]]]:
             blocks.append({"type": "thinking", "thinking": message.reasoning_content or "", "signature": message.reasoning_signature})
         text = message_text(message.content)
         if text:
-            blocks.append(_cached({"type": "text", "text": text}, _last_mark(message.content)))
+            blocks.append(cached({"type": "text", "text": text}, last_mark(message.content)))
         for call in message.tool_calls or ():
             blocks.append({"type": "tool_use", "id": call.id, "name": call.function.name, "input": parse_arguments(call.function.arguments)})
         return "assistant", blocks
@@ -269,58 +269,8 @@ def _blocks(message: Message) -> tuple[str, list[dict[str, Any]]]:
     return "user", [_part(p) for p in content or ()]
 
 
-def _system_blocks(content: Any) -> list[dict[str, Any]]:
-    """A system/developer message as system text blocks: one (as the SDKs send it), or one per
-    part when a part marks a cache breakpoint, so the mark stays where the client put it."""
-    if isinstance(content, list) and _last_mark(content) is not None:
-        return [_cached({"type": "text", "text": p.text or ""}, _mark(p)) for p in content if p.type == "text"]
-    text = message_text(content)
-    return [{"type": "text", "text": text}] if text else []
-
-
-def _hint(hint: CacheControl) -> dict[str, Any]:
-    return {"type": "ephemeral", "ttl": hint.ttl} if hint.ttl else {"type": "ephemeral"}
-
-
-def _mark(part: ContentPart) -> dict[str, Any] | None:
-    """The cache_control a part asks for: its own ``cache_control``, or ephemeral (5 minutes)
-    for a ``prompt_cache_breakpoint``."""
-    if part.cache_control is not None:
-        return _hint(part.cache_control)
-    return {"type": "ephemeral"} if part.prompt_cache_breakpoint is not None else None
-
-
-def _last_mark(content: Any) -> dict[str, Any] | None:
-    """Content folded into one block keeps the mark of its last marked part."""
-    if not isinstance(content, list):
-        return None
-    marks = [m for m in (_mark(p) for p in content) if m is not None]
-    return marks[-1] if marks else None
-
-
-def _cached(block: dict[str, Any], mark: dict[str, Any] | None) -> dict[str, Any]:
-    # Anthropic's prompt caching: the block that ends a reusable prefix carries cache_control.
-    if mark is not None:
-        block["cache_control"] = mark
-    return block
-
-
 def _part(part: ContentPart) -> dict[str, Any]:
-    return _cached(_block(part), _mark(part))
-
-
-def _check_breakpoints(out: dict[str, Any]) -> None:
-    """At most MAX_BREAKPOINTS blocks (tools, system, messages) may carry cache_control."""
-    count = sum(1 for tool in out.get("tools") or () if "cache_control" in tool)
-    count += sum(1 for block in out.get("system") or () if "cache_control" in block)
-    for turn in out["messages"]:
-        content = turn["content"]
-        if isinstance(content, list):
-            count += sum(1 for block in content if "cache_control" in block)
-    if count > MAX_BREAKPOINTS:
-        raise Unsupported(
-            f"Anthropic allows at most {MAX_BREAKPOINTS} cache breakpoints (cache_control on content parts and tools) per request; this request has {count}."
-        )
+    return cached(_block(part), mark(part))
 
 
 def _block(part: ContentPart) -> dict[str, Any]:
@@ -347,7 +297,7 @@ def _tool(tool: Any) -> dict[str, Any]:
     if fn.strict:
         out["strict"] = True
     if tool.cache_control is not None:
-        out["cache_control"] = _hint(tool.cache_control)
+        out["cache_control"] = hint(tool.cache_control)
     return out
 
 
