@@ -15,7 +15,7 @@ from edge.config import Config
 from edge.gateway import Gateway
 
 from .admin import create_key, list_keys, revoke_key
-from .batch_common import BATCH, file_uploads, guarded
+from .batch_common import BATCH, guarded
 from .batches import cancel_batch, create_batch, get_batch, list_batches, retry_batch
 from .catalog_page import models_page
 from .chat import chat_completions
@@ -39,8 +39,6 @@ def create_app(config: Config, shared_dir: Path | None = None) -> web.Applicatio
     gateway = Gateway(config, shared_dir)
     # The tracing middleware only when tracing is on: the off path pays nothing for it.
     middlewares = [edge_middleware] if gateway.tracing is None else [tracing_middleware, edge_middleware]
-    # POST /v1/files takes up to batch.max_file_mb (edge.http.batch_common.file_uploads).
-    middlewares.insert(0, file_uploads)
     app = web.Application(middlewares=middlewares, client_max_size=gateway.max_body_bytes)
     app[GATEWAY] = gateway
     app[CAPS] = caps = ConcurrencyCaps(config.server.max_concurrent, config.server.max_concurrent_per_key)

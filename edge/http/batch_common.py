@@ -12,7 +12,7 @@ from edge.store.guard import StoreUnavailable
 from ..auth import Principal
 from ..batch.service import BatchService
 
-__all__ = ["BATCH", "Conflict", "file_uploads", "guarded", "owner_of", "page_limit"]
+__all__ = ["BATCH", "Conflict", "allow_file_upload", "guarded", "owner_of", "page_limit"]
 
 BATCH = web.AppKey("edge_batch", BatchService)
 
@@ -62,13 +62,12 @@ def guarded(handler: Handler) -> Handler:
     return run
 
 
-@web.middleware
-async def file_uploads(request: web.Request, handler: Handler) -> web.StreamResponse:
+def allow_file_upload(request: web.Request) -> None:
     """POST /v1/files may carry up to batch.max_file_mb (and its form around it); every other
     request keeps server.max_body_mb. aiohttp keeps the limit per request, as the private
-    ``_client_max_size`` (set from the application's; there is no public setter)."""
-    if request.method == "POST" and request.path == "/v1/files":
-        service = request.app.get(BATCH)
-        if service is not None:
-            request._client_max_size = max(request._client_max_size, service.max_file_bytes + 65536)
-    return await handler(request)
+    ``_client_max_size`` (set from the application's; there is no public setter). Called by
+    edge.http.middleware before anything reads the body (a middleware of its own would cost
+    every request one more layer)."""
+    service = request.app.get(BATCH)
+    if service is not None:
+        request._client_max_size = max(request._client_max_size, service.max_file_bytes + 65536)

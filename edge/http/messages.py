@@ -43,7 +43,7 @@ from ..types import StreamState, Transcoder
 from .appkeys import CONTEXT, GATEWAY, REQUEST_ID
 from .body import read_json
 from .headers import admit_request, client_timeout, drop_params, response_headers
-from .stream import _nodelay, sse_response
+from .stream import sse_response
 
 __all__ = ["MessagesSSESink", "count_tokens", "gateway_authorization", "messages"]
 
@@ -157,7 +157,6 @@ class MessagesSSESink:
 
     async def begin(self) -> None:
         await self.response.prepare(self._request)
-        _nodelay(self._request)
         if self._ping_s > 0:
             self._timer = asyncio.get_running_loop().call_later(self._ping_s, self._tick)
 

@@ -21,6 +21,7 @@ from edge.errors import EdgeError, MethodNotAllowed, NotFound, PayloadTooLarge
 from ..context import RequestContext
 from ..messages.reply import error_body, error_status
 from .appkeys import CONTEXT, GATEWAY, REQUEST_ID
+from .batch_common import allow_file_upload
 from .headers import route_headers
 from .messages import gateway_authorization
 
@@ -39,6 +40,8 @@ _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 # The Anthropic Messages API's paths answer errors in its own envelope (edge/messages/reply.py).
 _MESSAGES = "/v1/messages"
+# Uploads take batch.max_file_mb, not server.max_body_mb (edge.http.batch_common).
+_FILES = "/v1/files"
 
 
 def error_response(err: EdgeError, request_id: str, ctx: RequestContext | None = None, anthropic: bool = False) -> web.Response:
@@ -78,9 +81,12 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     inflight.inc()
     caps = request.app.get(CAPS)
     key = None
-    anthropic = request.path.startswith(_MESSAGES)
+    path = request.path
+    anthropic = path.startswith(_MESSAGES)
+    if path == _FILES and request.method == "POST":
+        allow_file_upload(request)
     try:
-        if caps is not None and request.path not in _UNCAPPED:
+        if caps is not None and path not in _UNCAPPED:
             authorization = gateway_authorization(request) if anthropic else request.headers.get("authorization")
             caller = caps.key_of(authorization)
             caps.acquire(caller)
@@ -115,11 +121,16 @@ async def _read_body(request: web.Request) -> None:
     aiohttp keeps what it read, so the handler's own read returns it at once.
     """
     # The request's own limit: server.max_body_mb, or batch.max_file_mb for a file upload
-    # (edge.http.batch_common.file_uploads); aiohttp's read() holds the body to the same one.
+    # (edge.http.batch_common.allow_file_upload); aiohttp's read() holds the body to the same one.
     length, limit = request.content_length, request._client_max_size
     if length is not None and length > limit:
         # Unread, the declared body would keep the connection busy: close it after the answer.
         raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {limit} bytes ({'batch.max_file_mb' if limit > request.app._client_max_size else 'server.max_body_mb'}).", extra_headers={"connection": "close"})
+    if request.content.is_eof():
+        # The whole body came with the head (most API calls): nothing to wait for, so no
+        # timer to arm and cancel (and on CPython 3.11 no getpid calls under asyncio.timeout).
+        await request.read()
+        return
     seconds = request.app[GATEWAY].config.server.body_timeout_s
     try:
         async with asyncio.timeout(seconds):

@@ -28,7 +28,7 @@ from edge.errors import EdgeError, GatewayTimeout
 
 from ..responses.native import NativeResponsesStream
 from ..types import StreamState
-from .stream import _nodelay, sse_response
+from .stream import sse_response
 
 __all__ = ["BridgedEnding", "NativeEnding", "ResponsesEncoder", "ResponsesSSESink"]
 
@@ -114,7 +114,6 @@ class ResponsesSSESink:
 
     async def begin(self) -> None:
         await self.response.prepare(self._request)
-        _nodelay(self._request)
         opening = self._ending.opening()
         if opening:
             await self.response.write(opening)

@@ -11,7 +11,6 @@ the handler (aiohttp), which closes the upstream at once; the relay still record
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -77,7 +76,6 @@ class ChatSSESink:
 
     async def begin(self) -> None:
         await self.response.prepare(self._request)
-        _nodelay(self._request)
 
     async def _recorded(self, data: bytes) -> None:
         assert self._recorder is not None
@@ -159,12 +157,3 @@ async def replay_as_stream(request: web.Request, completion: bytes, include_usag
     await response.write_eof()
     return response
 
-
-def _nodelay(request: web.Request) -> None:
-    transport = request.transport
-    sock = transport.get_extra_info("socket") if transport is not None else None
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
