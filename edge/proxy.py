@@ -142,7 +142,10 @@ async def _start(target: Target, request: UpstreamRequest, first_byte_s: float) 
     if response.status < 400:
         return response, response.status, b"", None
     try:
-        data = await asyncio.wait_for(response.read(), provider.config.connect_timeout_s)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # arrives with the result (bpo-42130), and a client gone must stop this request.
+        async with asyncio.timeout(provider.config.connect_timeout_s):
+            data = await response.read()
     except (TimeoutError, ClientError):
         data = b""
     finally:

@@ -55,7 +55,8 @@ class RedisStore:
         if not self._usable():
             return None
         try:
-            value = await asyncio.wait_for(self._client.get(self._prefix + key), self._timeout)
+            async with asyncio.timeout(self._timeout):  # not wait_for: 3.11's can swallow a cancellation
+                value = await self._client.get(self._prefix + key)
         except Exception as exc:  # redis-py's own errors, OSError, the timeout
             self._failed(exc)
             return None
@@ -66,7 +67,8 @@ class RedisStore:
         if not self._usable():
             return
         try:
-            await asyncio.wait_for(self._client.set(self._prefix + key, data, px=max(1, int(ttl_s * 1000))), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                await self._client.set(self._prefix + key, data, px=max(1, int(ttl_s * 1000)))
         except Exception as exc:
             self._failed(exc)
             return

@@ -51,7 +51,8 @@ async def stored(gw: Gateway, call: Awaitable[T]) -> T:
     """A response-store call, bounded by ``state.store_timeout_s``: a store that does not answer
     (down, frozen, disk full) is a 503 ``store_unavailable`` with Retry-After, never a hang."""
     try:
-        return await asyncio.wait_for(call, gw.config.state.store_timeout_s)
+        async with asyncio.timeout(gw.config.state.store_timeout_s):  # not wait_for: 3.11's can swallow a cancellation
+            return await call
     except (TimeoutError, ConnectionError, OSError) as exc:
         raise StoreUnavailable(f"The response store did not answer ({type(exc).__name__}); try again shortly.", retry_after=1.0) from None
     except Exception as exc:
