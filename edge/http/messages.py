@@ -197,15 +197,12 @@ class MessagesSSESink:
 
     async def end(self, state: StreamState, usage: Any) -> None:
         self.close()
-        if self._encoder is not None:
-            await self.response.write(self._encoder.ending(usage))
-        await self.response.write_eof()
+        # The last events ride with the chunked framing's end: one write (one send).
+        await self.response.write_eof(self._encoder.ending(usage) if self._encoder is not None else b"")
 
     async def fail(self, failure: EdgeError, *, shown: bool) -> None:
         self.close()
-        if not shown:
-            await self.response.write(error_event(failure))
-        await self.response.write_eof()
+        await self.response.write_eof(b"" if shown else error_event(failure))
 
     def deadline_error(self) -> EdgeError:
         return GatewayTimeout("The request's deadline passed while the answer was streaming.", code="deadline_exceeded")

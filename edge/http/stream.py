@@ -83,10 +83,11 @@ class ChatSSESink:
         await self.response.write(data)
 
     async def end(self, state: StreamState, usage: Usage) -> None:
-        if self._include_usage and state.usage is None:
-            await self.write(self._estimated_usage(usage))
-        await self.write(DONE)
-        await self.response.write_eof()
+        last = self._estimated_usage(usage) + DONE if self._include_usage and state.usage is None else DONE
+        if self._recorder is not None:
+            self._recorder.add(last)
+        # With the final chunk of the chunked framing: one write (one send) ends the stream.
+        await self.response.write_eof(last)
 
     def _estimated_usage(self, usage: Usage) -> bytes:
         rid = self._request_id or "edge"
@@ -101,9 +102,7 @@ class ChatSSESink:
         return b"data: " + jsonio.dumps(chunk) + b"\n\n"
 
     async def fail(self, failure: EdgeError, *, shown: bool) -> None:
-        if not shown:
-            await self.response.write(error_event(failure))
-        await self.response.write_eof()
+        await self.response.write_eof(b"" if shown else error_event(failure))
 
     def deadline_error(self) -> EdgeError:
         return GatewayTimeout("The request's deadline passed while the answer was streaming.", code="deadline_exceeded")
@@ -153,7 +152,6 @@ async def replay_as_stream(request: web.Request, completion: bytes, include_usag
         frames.append(dict(base, choices=[], usage=doc["usage"]))
     response = sse_response(headers)
     await response.prepare(request)
-    await response.write(b"".join(b"data: " + jsonio.dumps(f) + b"\n\n" for f in frames) + DONE)
-    await response.write_eof()
+    await response.write_eof(b"".join(b"data: " + jsonio.dumps(f) + b"\n\n" for f in frames) + DONE)
     return response
 
