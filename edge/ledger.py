@@ -173,7 +173,7 @@ class Ledger:
             try:
                 where = await asyncio.to_thread(self._spool.append, list(self._held))
             except OSError as exc:
-                error = exc.strerror if not exc.errno else describe(exc)  # errno 0: both folders, named
+                error = (exc.strerror or describe(exc)) if not exc.errno else describe(exc)  # errno 0: both folders, named
                 if not self._spool_error:
                     log.warning("ledger: cannot write the spool (%s); holding rows in memory until the store or a spool folder takes them", error)
                 self._spool_error = error
