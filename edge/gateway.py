@@ -22,7 +22,7 @@ from .rcache import ResponseCache
 from .providers import Providers
 from .router import Router
 from .scrub import Scrubber
-from .store import open_server_store, spool_folder
+from .store import open_server_store, spool_fallback_folder, spool_folder
 from .responses.pending import PendingResponses
 from .responses.store import open_response_store
 from .routing.retry import RetryBudget
@@ -52,7 +52,7 @@ class Gateway:
         # SQLite the ledger's writer process commits them.
         store = open_response_store(config.state.ledger, base, getattr(self.store.inner, "writer", None))
         self.responses = PendingResponses(store, settle_s=min(0.5, config.state.store_timeout_s / 2))
-        self.ledger = Ledger(self.store, config.state.ledger_flush_s, spool_dir=spool_folder(config.state, base), metrics=self.metrics)
+        self.ledger = Ledger(self.store, config.state.ledger_flush_s, spool_dir=spool_folder(config.state, base), metrics=self.metrics, fallback_dir=spool_fallback_folder(config.state, base))
         self.auth = Authenticator(config, self.store, config.keys.refresh_s)
         # shared_dir: the supervisor's folder that every worker of this host maps (rate limits).
         self.admission = Admission(config, self.store, shared_dir)

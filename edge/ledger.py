@@ -11,9 +11,11 @@ within 5 s), the batch goes to this worker's spool file instead (edge.store.spoo
 fsync'd, one write per batch), and so does every later batch, so rows keep their order. The
 store is then asked again only when the guard's backoff allows (0.25 s doubling to 10 s), not
 once per batch; once it takes rows, the spool is replayed in order, a few batches per turn, and
-removed, and batches go straight to the store again. If the spool cannot be written either (its
-disk full too), batches wait in memory, in order, up to ``MAX_HELD_ROWS``; beyond that, and only
-then, the oldest are dropped, counted and logged. A spool left by a worker that is gone
+removed, and batches go straight to the store again. If the spool folder cannot be written
+(its disk full too: by default it sits beside a SQLite ledger), batches go to a spool file in
+the fallback folder on another filesystem (edge.store.spool_chain). If neither can be written,
+batches wait in memory, in order, up to ``MAX_HELD_ROWS``; beyond that, and only then, the
+oldest are dropped, counted and logged. A spool left by a worker that is gone
 (kill -9, a restart during an outage) is adopted and replayed by any worker of the host.
 
 A graceful shutdown writes what is queued (to the store or the spool); kill -9 loses at most
@@ -35,7 +37,8 @@ from .accounting import UsageRecord
 from .metrics import Metrics
 from .store import Store
 from .store.guard import StoreUnavailable, describe
-from .store.spool import Frame, OrphanSpool, SpoolFile, decode_frame, encode_frame, find_orphans
+from .store.spool import Frame, OrphanSpool, decode_frame, encode_frame
+from .store.spool_chain import SpoolChain, SpoolRows
 
 __all__ = ["Ledger"]
 
@@ -52,7 +55,7 @@ WARN_EVERY_S = 60.0
 class Ledger:
     """A record sink (edge.accounting) that batches rows into a Store, spooling when it cannot."""
 
-    def __init__(self, store: Store, flush_interval_s: float = 0.5, batch_size: int = 512, spool_dir: Path | None = None, metrics: Metrics | None = None) -> None:
+    def __init__(self, store: Store, flush_interval_s: float = 0.5, batch_size: int = 512, spool_dir: Path | None = None, metrics: Metrics | None = None, fallback_dir: Path | None = None) -> None:
         self.store = store
         self._interval = flush_interval_s
         self._batch_size = batch_size
@@ -61,14 +64,15 @@ class Ledger:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._lock = asyncio.Lock()  # one flush or replay at a time: the spool's order
-        self._spool = SpoolFile(spool_dir) if spool_dir is not None else None
+        self._spool = SpoolChain(spool_dir, fallback_dir) if spool_dir is not None else None
+        self._spool_where = ""  # the folder the last batch was spooled to, for the log
         self._held: list[Frame] = []  # batches neither the store nor the spool took, oldest first
         self._orphans: list[OrphanSpool] = []
         self._orphan_scan_at = 0.0
         self._batch_prefix = secrets.token_hex(8)
         self._batches = 0
         self._metrics = metrics
-        self._reported = (0, 0)
+        self._reported = (0, 0, 0)
         self._spool_error = ""
         self._degraded_since = 0.0
         self._replayed = 0
@@ -89,11 +93,22 @@ class Ledger:
         """Rows are waiting for the store (on disk or in memory): new batches queue behind them."""
         return bool(self._held) or (self._spool is not None and self._spool.pending)
 
+    def _on_disk(self) -> SpoolRows:
+        """Rows in spool files (ours and adopted ones), by folder."""
+        own = self._spool.rows() if self._spool is not None else SpoolRows()
+        spool, fallback = own.spool, own.fallback_spool
+        for orphan in self._orphans:
+            if self._spool is not None and self._spool.where(orphan.path.parent) == "fallback_spool":
+                fallback += orphan.rows
+            else:
+                spool += orphan.rows
+        return SpoolRows(spool, fallback)
+
     def status(self) -> dict[str, Any]:
         """For /readyz: where rows wait, and whether any were lost."""
-        spooled = (self._spool.rows if self._spool is not None else 0) + sum(o.rows for o in self._orphans)
+        disk = self._on_disk()
         held = sum(f.rows for f in self._held)
-        doc: dict[str, Any] = {"spooling": self.spooling, "spooled_rows": spooled, "in_memory_rows": held, "dropped_rows": self.dropped}
+        doc: dict[str, Any] = {"spooling": self.spooling, "spooled_rows": disk.spool + disk.fallback_spool, "fallback_spooled_rows": disk.fallback_spool, "in_memory_rows": held, "dropped_rows": self.dropped}
         if self._spool_error:
             doc["spool_error"] = self._spool_error
         if self.spooling:
@@ -146,7 +161,7 @@ class Ledger:
                     if not isinstance(exc, StoreUnavailable):
                         self._warn("refused", "ledger: the store refused a batch (%s); spooling it", describe(exc))
                     self._degraded_since = time.monotonic()
-                    where = self._spool.folder if self._spool is not None else "memory"
+                    where = self._spool.primary if self._spool is not None else "memory"
                     log.warning("ledger: the store is not taking rows; spooling them to %s and replaying them, in order, once it does", where)
             await self._keep([encode_frame(batch_id, records)])
             self._report()
@@ -156,16 +171,22 @@ class Ledger:
         self._held.extend(frames)
         if self._spool is not None:
             try:
-                await asyncio.to_thread(self._spool.append, list(self._held))
+                where = await asyncio.to_thread(self._spool.append, list(self._held))
             except OSError as exc:
+                error = (exc.strerror or describe(exc)) if not exc.errno else describe(exc)  # errno 0: both folders, named
                 if not self._spool_error:
-                    log.warning("ledger: cannot write the spool in %s (%s); holding rows in memory until the store or the spool takes them", self._spool.folder, describe(exc))
-                self._spool_error = describe(exc)
+                    log.warning("ledger: cannot write the spool (%s); holding rows in memory until the store or a spool folder takes them", error)
+                self._spool_error = error
             else:
                 self._held.clear()
                 if self._spool_error:
                     log.warning("ledger: the spool is writable again")
                     self._spool_error = ""
+                if where != self._spool_where:
+                    if where == "fallback_spool" or self._spool_where == "fallback_spool":
+                        folder = self._spool.fallback if where == "fallback_spool" else self._spool.primary
+                        log.warning("ledger: spooling rows to %s now (the other spool folder refused them)", folder)
+                    self._spool_where = where
         held = sum(f.rows for f in self._held)
         self._dropping = self._dropping and held > 0
         while held > MAX_HELD_ROWS:
@@ -183,8 +204,8 @@ class Ledger:
         now = time.monotonic()
         if not self.spooling and self._spool is not None and now >= self._orphan_scan_at:
             self._orphan_scan_at = now + ORPHAN_SCAN_S
-            self._orphans += await asyncio.to_thread(find_orphans, self._spool.folder, self._spool.path)
-        if not self.spooling and not self._orphans and (self._spool is None or self._spool.path is None):
+            self._orphans += await asyncio.to_thread(self._spool.find_orphans)
+        if not self.spooling and not self._orphans and (self._spool is None or not self._spool.open):
             return False
         moved = False
         async with self._lock:
@@ -201,13 +222,15 @@ class Ledger:
 
     async def _replay_some(self) -> bool:
         """One step of the replay; False when nothing is left."""
-        spool = self._spool
-        if spool is not None and spool.pending:
+        chain = self._spool
+        spool = await asyncio.to_thread(chain.head) if chain is not None else None
+        if chain is not None and spool is not None:
             frames = await asyncio.to_thread(spool.unreplayed, REPLAY_FRAMES)
             if not frames:  # the rest is not whole frames (cannot happen for our own appends)
                 # Never deleted unread: the bytes stay on disk, beside the spool, and say so.
                 log.error("ledger: the spool %s has %d rows that cannot be read back; kept as .spool-damaged", spool.path, spool.rows)
                 await asyncio.to_thread(spool.set_aside)
+                chain.drop_head()
                 return True
             for frame, offset in frames:
                 await self.store.insert_requests(decode_frame(frame), frame.batch_id)
@@ -221,8 +244,9 @@ class Ledger:
             self._dropping = self._dropping and bool(self._held)
             self._replayed += frame.rows
             return True
-        if spool is not None and spool.path is not None:
-            await asyncio.to_thread(spool.discard)
+        if chain is not None and chain.open:
+            await asyncio.to_thread(chain.discard)
+            self._spool_where = ""
         if self._replayed:
             log.warning("ledger: the store takes rows again; replayed %d spooled rows, in order, after %.1f s", self._replayed, time.monotonic() - self._degraded_since)
             self._replayed = 0
@@ -249,8 +273,8 @@ class Ledger:
     def _report(self) -> None:
         if self._metrics is None:
             return
-        spooled = (self._spool.rows if self._spool is not None else 0) + sum(o.rows for o in self._orphans)
-        state = (spooled, sum(f.rows for f in self._held))
+        disk = self._on_disk()
+        state = (disk.spool, disk.fallback_spool, sum(f.rows for f in self._held))
         if state != self._reported:
             self._reported = state
             self._metrics.ledger_rows(*state)
@@ -276,10 +300,11 @@ class Ledger:
             self._held.clear()
         if self._spool is not None:
             if self._spool.pending:
-                log.warning("ledger: %d rows stay in the spool %s; the next worker replays them", self._spool.rows, self._spool.path)
+                disk = self._spool.rows()
+                log.warning("ledger: %d rows stay in the spool files of %s; the next worker replays them", disk.spool + disk.fallback_spool, ", ".join(str(f.path) for f in self._spool.files))
             self._spool.close()
         for orphan in self._orphans:
             orphan.release()
         self._orphans.clear()
         if self._metrics is not None:
-            self._metrics.ledger_rows(0, 0)  # whatever is left belongs to the next worker now
+            self._metrics.ledger_rows(0, 0, 0)  # whatever is left belongs to the next worker now

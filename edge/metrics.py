@@ -65,14 +65,14 @@ class Metrics:
         # The ledger store and the spool (edge.store.guard, edge.ledger; docs/hostile.md).
         self.store_up = Gauge("edge_store_up", "1 while the key and usage store answers, 0 during an outage; side: reads (budget checks, key lookups) or writes (ledger rows, key changes).", ["side"], registry=reg, multiprocess_mode="livemin")
         self.store_refused = Counter("edge_store_unavailable", "Calls answered 503 because the key and usage store did not answer, by operation.", ["op"], registry=reg)
-        self.ledger_waiting = Gauge("edge_ledger_spooled_rows", "Ledger rows waiting for the store: on local disk (where=spool) or, when the spool cannot be written either, in memory (where=memory).", ["where"], registry=reg, multiprocess_mode="livesum")
+        self.ledger_waiting = Gauge("edge_ledger_spooled_rows", "Ledger rows waiting for the store: on local disk in the spool folder (where=spool), in the fallback spool folder on another filesystem when the spool folder cannot be written (where=fallback_spool), or, when neither can, in memory (where=memory).", ["where"], registry=reg, multiprocess_mode="livesum")
         self.ledger_dropped = Counter("edge_ledger_dropped_rows", "Ledger rows lost because neither the store nor the spool took them (memory cap reached, or shutdown).", registry=reg)
         # edge.looplag: how late the loop ran a timer (wall), and the part it was busy (held).
         lag = Histogram("edge_event_loop_lag_seconds", "How much later than asked the worker's event loop ran a timer (every 50 ms): kind=wall as measured, kind=held the part its own thread was on CPU (a stall every request on the worker waited through).", ["kind"], buckets=_LAG_BUCKETS, registry=reg)
         self._lag_wall, self._lag_held = lag.labels("wall"), lag.labels("held")
         for side in ("reads", "writes"):
             self.store_up.labels(side).set(1)
-        for where in ("spool", "memory"):
+        for where in ("spool", "fallback_spool", "memory"):
             self.ledger_waiting.labels(where).set(0)
         self._children: dict[tuple[str, str | None, int], tuple[object, ...]] = {}
         # Read once: prometheus_client itself picks its value store from this at import.
@@ -141,8 +141,9 @@ class Metrics:
     def store_unavailable(self, op: str) -> None:
         self.store_refused.labels(op).inc()
 
-    def ledger_rows(self, spooled: int, in_memory: int) -> None:
+    def ledger_rows(self, spooled: int, fallback: int, in_memory: int) -> None:
         self.ledger_waiting.labels("spool").set(spooled)
+        self.ledger_waiting.labels("fallback_spool").set(fallback)
         self.ledger_waiting.labels("memory").set(in_memory)
 
     def loop_lag(self, wall: float, held: float) -> None:

@@ -37,7 +37,8 @@ async def healthz(request: web.Request) -> web.Response:
 def _degraded(store: dict[str, Any], ledger: dict[str, Any]) -> str:
     reasons = [f"store {side} failing ({state['reason']})" for side, state in store.items() if not state["up"]]
     if ledger["spooling"]:
-        where = f"{ledger['spooled_rows']} rows spooled to disk" + (f", {ledger['in_memory_rows']} held in memory" if ledger["in_memory_rows"] else "")
+        fallback = ledger.get("fallback_spooled_rows", 0)
+        where = f"{ledger['spooled_rows']} rows spooled to disk" + (f" ({fallback} in the fallback spool folder)" if fallback else "") + (f", {ledger['in_memory_rows']} held in memory" if ledger["in_memory_rows"] else "")
         reasons.append(f"ledger rows wait for the store: {where}")
     if ledger.get("spool_error"):
         reasons.append(f"spool not writable ({ledger['spool_error']})")

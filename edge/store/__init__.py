@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..config import StateConfig
     from .guard import GuardedStore
 
-__all__ = ["AttemptsRow", "GROUPINGS", "KeyRow", "RouteStatsRow", "SeriesRow", "Store", "UsageRow", "check_grouping", "open_server_store", "open_store", "spool_folder"]
+__all__ = ["AttemptsRow", "GROUPINGS", "KeyRow", "RouteStatsRow", "SeriesRow", "Store", "UsageRow", "check_grouping", "open_server_store", "open_store", "spool_fallback_folder", "spool_folder"]
 
 
 def open_store(url: str, base: Path, *, server: bool = False) -> Store:
@@ -54,3 +54,10 @@ def spool_folder(state: StateConfig, base: Path) -> Path:
         db = sqlite_path(state.ledger, base)
         return db.with_name(db.name + ".spool")
     return base / "edge-spool"
+
+
+def spool_fallback_folder(state: StateConfig, base: Path) -> Path | None:
+    """Where spooled rows go when the spool folder refuses them (``state.spool_fallback_dir``)."""
+    from .spool_chain import fallback_folder
+
+    return fallback_folder(state.spool_fallback_dir, spool_folder(state, base), base)

@@ -22,13 +22,14 @@ import secrets
 import struct
 import time
 import zlib
+from collections.abc import Collection
 from pathlib import Path
 
 import msgspec
 
 from ..accounting import UsageRecord
 
-__all__ = ["Frame", "OrphanSpool", "SpoolFile", "decode_frame", "encode_frame", "find_orphans"]
+__all__ = ["Frame", "OrphanSpool", "SpoolFile", "decode_frame", "encode_frame", "find_orphans", "read_spool"]
 
 MAGIC = b"EDGESPOOL1\n"
 _HEAD = struct.Struct(">III")  # payload length, CRC-32 of the payload, rows in the batch
@@ -234,10 +235,10 @@ def _writer_pid(path: Path) -> int | None:
     return int(parts[2]) if len(parts) == 4 and parts[2].isdigit() else None
 
 
-def find_orphans(folder: Path, own: Path | None) -> list[OrphanSpool]:
-    """Spool files in ``folder`` whose writer is gone, oldest first, each locked for us."""
+def find_orphans(folder: Path, own: Collection[Path] = ()) -> list[OrphanSpool]:
+    """Spool files in ``folder`` whose writer is gone (not in ``own``), oldest first, each locked for us."""
     try:
-        names = sorted(p for p in folder.glob("ledger-*.spool") if p != own)
+        names = sorted(p for p in folder.glob("ledger-*.spool") if p not in own)
     except OSError:
         return []
     found = []
@@ -256,3 +257,14 @@ def find_orphans(folder: Path, own: Path | None) -> list[OrphanSpool]:
             continue
         found.append(OrphanSpool(path, fd))
     return found
+
+
+def read_spool(path: Path) -> list[Frame]:
+    """The whole frames of a spool file, without locking it (for inspection and tests)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if os.pread(fd, len(MAGIC), 0) != MAGIC:
+            return []
+        return [frame for frame, _ in _read_frames(fd, len(MAGIC), os.fstat(fd).st_size, 1 << 30)]
+    finally:
+        os.close(fd)

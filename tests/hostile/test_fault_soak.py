@@ -32,7 +32,10 @@ def test_the_fault_soak_in_miniature_loses_no_row_and_leaks_no_secret(variant: s
     stalls = {name: f["stalls_over_100ms"] for name, f in report["phases"].items()}
     print(f"fault soak {variant}: stalls over 100 ms held per phase {stalls}", file=sys.stderr)
     assert report["acknowledged"] > 200, report["acknowledged"]
+    disk = report["phases"].get("disk_full", {})
+    print(f"fault soak {variant}: answered {report['acknowledged']}, rows {report['ledger_rows']}, lost {report['lost_rows']}, doubled {report['doubled_rows']}; disk_full: {disk.get('answered')} answered, waiting {disk.get('metrics_during')}", file=sys.stderr)
     assert report["lost_rows"] == 0, report["lost_examples"]
+    assert report["doubled_rows"] == 0, report["doubled_rows"]
     assert report["full_answers_whose_row_is_not_200"] == 0
     assert report["leaked_secrets"] == 0, report["leak_examples"]
     assert report["tracebacks_in_log"] == 0 and report["gateway_exit"] == 0

@@ -265,6 +265,7 @@ state:
   ledger_flush_s: 0.2
   redis: "{self.redis.url}"
   store_timeout_s: 1.0
+  spool_fallback_dir: "{self.home / "fallback-spool"}"
 keys: {{admin: {s["admin"]}}}
 limits: {{redis_timeout_s: 0.1}}
 providers:
@@ -352,6 +353,27 @@ prices:
         path = (self.disk or self.home / "disk") / "edge.db"
         with sqlite3.connect(path) as db:
             return {rid: status for rid, status in db.execute("SELECT request_id, status FROM requests")}
+
+    def doubled_rows(self) -> int:
+        """Request ids with more than one ledger row (a batch written twice)."""
+        query = "SELECT count(*) FROM (SELECT request_id FROM requests GROUP BY request_id HAVING count(*) > 1) AS d"
+        if self.pg is not None:
+            import asyncio
+
+            import asyncpg
+
+            async def read() -> int:
+                conn = await asyncpg.connect(self.pg.url)
+                try:
+                    return int(await conn.fetchval(query))
+                finally:
+                    await conn.close()
+
+            return asyncio.run(read())
+        import sqlite3
+
+        with sqlite3.connect((self.disk or self.home / "disk") / "edge.db") as db:
+            return int(db.execute(query).fetchone()[0])
 
     def stop_gateway(self) -> int:
         code = self.gateway.stop(timeout=60)

@@ -398,7 +398,9 @@ def run(variant: str, seconds: float, clients: int, phases: list[str] | None = N
         soak.stop()
         exit_code = rig.stop_gateway()
         rows = rig.ledger_rows()
-        return _books(rig, soak, per_phase, rows, exit_code, variant, seconds, clients)
+        report = _books(rig, soak, per_phase, rows, exit_code, variant, seconds, clients)
+        report["doubled_rows"] = rig.doubled_rows()
+        return report
     finally:
         rig.close()
 

@@ -77,7 +77,7 @@ def test_a_killed_writers_spool_is_replayed_exactly_once(tmp_path: Path) -> None
     # A copy of the spool, as if a replayer had crashed after committing but before deleting.
     twin = orphan.with_name(orphan.name.replace("ledger-", "ledger-0"))
     shutil.copyfile(orphan, twin)
-    found = find_orphans(spool_dir, None)
+    found = find_orphans(spool_dir)
     frames = len(found[0].unreplayed(100_000))  # whole frames on disk
     for orphan_spool in found:
         orphan_spool.release()
@@ -103,7 +103,7 @@ def test_a_file_that_is_not_a_spool_is_set_aside(tmp_path: Path) -> None:
     own = SpoolFile(spool_dir)
     own.append([encode_frame("b1", [UsageRecord(request_id="x", ts=1.0, public_model="chat", status=200)])])
     assert own.path is not None and own.path.read_bytes().startswith(MAGIC)
-    orphans = find_orphans(spool_dir, own.path)  # our own file is locked by us: never an orphan
+    orphans = find_orphans(spool_dir, {own.path})  # our own file is locked by us: never an orphan
     assert [o.path for o in orphans] == [stranger] and orphans[0].foreign and orphans[0].unreplayed(10) == []
     orphans[0].discard()
     assert not stranger.exists() and stranger.with_suffix(".spool-foreign").read_bytes() == b"not a spool at all"
