@@ -49,6 +49,7 @@ class NativeResponsesStream:
         self._last_block = b""  # the last block passed whole: its numbers are read only if needed
         self.final_event: bytes | None = None  # the held-back completed / incomplete event
         self.final_response: dict[str, Any] | None = None
+        self.final_json: bytes | None = None  # the final response as JSON, scrubbed: what is stored
         self.failed_forwarded = False
         self.response_id: str | None = None
 
@@ -133,6 +134,21 @@ class NativeResponsesStream:
         if isinstance(response.get("id"), str):
             self.response_id = response["id"]
         head = raw[: raw.find(b"data:")] if raw.startswith(b"event:") else b""
+        if kind in _FINAL:
+            # The response is encoded once: its JSON is both the stored row and the held-back
+            # event's payload (which the feed's scrub never sees, so it is scrubbed here).
+            encoded = jsonio.dumps(response)
+            if self._scrub is not None:
+                encoded = self._scrub(encoded)
+            rest = jsonio.dumps({k: v for k, v in doc.items() if k != "response"})
+            payload = rest[:-1] + (b',"response":' if len(rest) > 2 else b'{"response":') + encoded + b"}"
+            self.state.done = True
+            self.state.finish_reason = "length" if kind == b"response.incomplete" else "stop"
+            self.state.usage = usage_from_responses(response.get("usage"))
+            self.final_response = response
+            self.final_json = encoded
+            self.final_event = head + b"data: " + payload + b"\n\n"
+            return b""
         rewritten = head + b"data: " + jsonio.dumps(doc) + b"\n\n"
         if kind == b"response.failed":
             err = response.get("error")
@@ -141,13 +157,6 @@ class NativeResponsesStream:
             self.state.error_forwarded = True
             self.failed_forwarded = True
             return rewritten
-        if kind in _FINAL:
-            self.state.done = True
-            self.state.finish_reason = "length" if kind == b"response.incomplete" else "stop"
-            self.state.usage = usage_from_responses(response.get("usage"))
-            self.final_response = response
-            self.final_event = rewritten
-            return b""
         return rewritten
 
 
