@@ -21,6 +21,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from edge.adapters.responses_wire import usage_from_responses
 from edge.adapters._openai_stream import stream_error
 from edge.fastpath import jsonio
@@ -31,6 +33,7 @@ __all__ = ["NativeResponsesStream"]
 
 _MAX_EVENT = 16 * 1024 * 1024
 _WITH_RESPONSE = frozenset((b"response.created", b"response.in_progress", b"response.completed", b"response.incomplete", b"response.failed", b"response.queued"))
+_OPENING = frozenset((b"response.created", b"response.in_progress", b"response.queued"))
 _FINAL = frozenset((b"response.completed", b"response.incomplete"))
 _TYPE = re.compile(rb'"type"\s*:\s*"([^"]+)"')
 _SEQ = re.compile(rb'"sequence_number"\s*:\s*(\d+)')
@@ -115,6 +118,10 @@ class NativeResponsesStream:
             if kind.endswith(b".delta"):
                 self.state.text_bytes += max(0, len(raw) - 160)  # the delta, about: no decode
             return raw
+        if kind in _OPENING:
+            spliced = self._splice(raw)
+            if spliced is not None:
+                return spliced
         data = _data(raw)
         try:
             doc = jsonio.loads(data)
@@ -158,6 +165,40 @@ class NativeResponsesStream:
             self.failed_forwarded = True
             return rewritten
         return rewritten
+
+
+    def _splice(self, raw: bytes) -> bytes | None:
+        """An opening event (created, in_progress, queued) with its model renamed in the bytes,
+        without decoding the response into objects; None when that cannot be done surely (the
+        caller decodes and encodes it). Only the response's id and model are read (msgspec
+        skips the rest). Inside a JSON string every quote is escaped, so ``"model":"<name>"``
+        found once in the event is the response's own model (a second one, in metadata say,
+        makes it ambiguous)."""
+        try:
+            head = _decode_head(_data(raw)).response
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        if head.model is None:
+            return None
+        needle = b'"model":' + jsonio.dumps(head.model)
+        at = raw.find(needle)
+        if at < 0 or raw.find(needle, at + 1) >= 0:
+            return None
+        if head.id is not None:
+            self.response_id = head.id
+        return raw[:at] + b'"model":' + jsonio.dumps(self._model) + raw[at + len(needle) :]
+
+
+class _Head(msgspec.Struct):
+    id: str | None = None
+    model: str | None = None
+
+
+class _Envelope(msgspec.Struct):
+    response: _Head
+
+
+_decode_head = msgspec.json.Decoder(_Envelope).decode
 
 
 def _last_number(raw: bytes) -> int:
