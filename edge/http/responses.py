@@ -139,7 +139,7 @@ async def _stream(request: web.Request, gw: Any, ctx: RequestContext, turn: Turn
     ending: Ending
     passthrough: NativeResponsesStream | None = None
     if native(adapter):
-        passthrough = NativeResponsesStream(public, gw.scrubber.sse)
+        passthrough = NativeResponsesStream(public, gw.scrubber.sse, gw.scrubber.bytes)
         stream, ending = passthrough, NativeEnding(passthrough, public)
     else:
         writer = ResponsesWriter(base_response(turn.body, new_id("resp_"), public))

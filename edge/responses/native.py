@@ -43,9 +43,12 @@ _SEPARATOR = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 class NativeResponsesStream:
     """Responses SSE in, the same SSE out with the model renamed (a ``Transcoder[bytes]``)."""
 
-    def __init__(self, public_model: str, scrub: Callable[[bytes], bytes] | None = None) -> None:
+    def __init__(self, public_model: str, scrub: Callable[[bytes], bytes] | None = None, scrub_body: Callable[[bytes], bytes] | None = None) -> None:
         self._model = public_model
-        self._scrub = scrub
+        self._scrub = scrub  # each piece passed on (Scrubber.sse)
+        # The final response's JSON, stored and sent (Scrubber.bytes: secrets out, as a stored
+        # plain answer); ``scrub`` when not given.
+        self._scrub_body = scrub_body if scrub_body is not None else scrub
         self._buffer = b""
         self.state = StreamState()
         self._seq = -1  # the highest sequence_number of the events read one by one
@@ -145,8 +148,8 @@ class NativeResponsesStream:
             # The response is encoded once: its JSON is both the stored row and the held-back
             # event's payload (which the feed's scrub never sees, so it is scrubbed here).
             encoded = jsonio.dumps(response)
-            if self._scrub is not None:
-                encoded = self._scrub(encoded)
+            if self._scrub_body is not None:
+                encoded = self._scrub_body(encoded)
             rest = jsonio.dumps({k: v for k, v in doc.items() if k != "response"})
             payload = rest[:-1] + (b',"response":' if len(rest) > 2 else b'{"response":') + encoded + b"}"
             self.state.done = True
