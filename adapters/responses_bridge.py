@@ -284,6 +284,11 @@ def _content(content: Any, where: str) -> Any:
         return content
     if not isinstance(content, list):
         raise BridgeError(f"'{where}.content' must be a string or an array of content parts.", f"{where}.content")
+    if len(content) == 1:  # the usual message: one text part (a string input is one), as a string
+        only = content[0]
+        if isinstance(only, dict) and only.get("type") in ("input_text", "output_text", "text"):
+            text = only.get("text")
+            return text if isinstance(text, str) else str(text or "")
     parts: list[dict[str, Any]] = []
     for j, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None

@@ -137,15 +137,17 @@ async def _stream(request: web.Request, gw: Any, ctx: RequestContext, turn: Turn
     public = ctx.record.public_model
     stream: Transcoder[bytes]
     ending: Ending
+    passthrough: NativeResponsesStream | None = None
     if native(adapter):
-        passthrough = NativeResponsesStream(public, gw.scrubber.sse)
+        passthrough = NativeResponsesStream(public, gw.scrubber.sse, gw.scrubber.bytes)
         stream, ending = passthrough, NativeEnding(passthrough, public)
     else:
         writer = ResponsesWriter(base_response(turn.body, new_id("resp_"), public))
         stream, ending = DecodedStream(adapter.stream_decoder(), ResponsesEncoder(writer, gw.scrubber.sse)), BridgedEnding(writer)
 
     def keep(doc: dict[str, Any]) -> None:
-        save(gw, ctx, turn, doc)
+        # A native stream's final response is already JSON and scrubbed: stored as it is.
+        save(gw, ctx, turn, doc, passthrough.final_json if passthrough is not None else None)
 
     sink = ResponsesSSESink(request, response_headers(ctx), ending, keep if turn.body.get("store") is not False else None)
     await relay(gw, ctx, upstream, target.provider, stream, sink, lambda: _prompt_tokens(turn))

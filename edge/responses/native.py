@@ -21,6 +21,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from edge.adapters.responses_wire import usage_from_responses
 from edge.adapters._openai_stream import stream_error
 from edge.fastpath import jsonio
@@ -31,6 +33,7 @@ __all__ = ["NativeResponsesStream"]
 
 _MAX_EVENT = 16 * 1024 * 1024
 _WITH_RESPONSE = frozenset((b"response.created", b"response.in_progress", b"response.completed", b"response.incomplete", b"response.failed", b"response.queued"))
+_OPENING = frozenset((b"response.created", b"response.in_progress", b"response.queued"))
 _FINAL = frozenset((b"response.completed", b"response.incomplete"))
 _TYPE = re.compile(rb'"type"\s*:\s*"([^"]+)"')
 _SEQ = re.compile(rb'"sequence_number"\s*:\s*(\d+)')
@@ -40,15 +43,19 @@ _SEPARATOR = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 class NativeResponsesStream:
     """Responses SSE in, the same SSE out with the model renamed (a ``Transcoder[bytes]``)."""
 
-    def __init__(self, public_model: str, scrub: Callable[[bytes], bytes] | None = None) -> None:
+    def __init__(self, public_model: str, scrub: Callable[[bytes], bytes] | None = None, scrub_body: Callable[[bytes], bytes] | None = None) -> None:
         self._model = public_model
-        self._scrub = scrub
+        self._scrub = scrub  # each piece passed on (Scrubber.sse)
+        # The final response's JSON, stored and sent (Scrubber.bytes: secrets out, as a stored
+        # plain answer); ``scrub`` when not given.
+        self._scrub_body = scrub_body if scrub_body is not None else scrub
         self._buffer = b""
         self.state = StreamState()
         self._seq = -1  # the highest sequence_number of the events read one by one
         self._last_block = b""  # the last block passed whole: its numbers are read only if needed
         self.final_event: bytes | None = None  # the held-back completed / incomplete event
         self.final_response: dict[str, Any] | None = None
+        self.final_json: bytes | None = None  # the final response as JSON, scrubbed: what is stored
         self.failed_forwarded = False
         self.response_id: str | None = None
 
@@ -114,6 +121,10 @@ class NativeResponsesStream:
             if kind.endswith(b".delta"):
                 self.state.text_bytes += max(0, len(raw) - 160)  # the delta, about: no decode
             return raw
+        if kind in _OPENING:
+            spliced = self._splice(raw)
+            if spliced is not None:
+                return spliced
         data = _data(raw)
         try:
             doc = jsonio.loads(data)
@@ -133,6 +144,21 @@ class NativeResponsesStream:
         if isinstance(response.get("id"), str):
             self.response_id = response["id"]
         head = raw[: raw.find(b"data:")] if raw.startswith(b"event:") else b""
+        if kind in _FINAL:
+            # The response is encoded once: its JSON is both the stored row and the held-back
+            # event's payload (which the feed's scrub never sees, so it is scrubbed here).
+            encoded = jsonio.dumps(response)
+            if self._scrub_body is not None:
+                encoded = self._scrub_body(encoded)
+            rest = jsonio.dumps({k: v for k, v in doc.items() if k != "response"})
+            payload = rest[:-1] + (b',"response":' if len(rest) > 2 else b'{"response":') + encoded + b"}"
+            self.state.done = True
+            self.state.finish_reason = "length" if kind == b"response.incomplete" else "stop"
+            self.state.usage = usage_from_responses(response.get("usage"))
+            self.final_response = response
+            self.final_json = encoded
+            self.final_event = head + b"data: " + payload + b"\n\n"
+            return b""
         rewritten = head + b"data: " + jsonio.dumps(doc) + b"\n\n"
         if kind == b"response.failed":
             err = response.get("error")
@@ -141,14 +167,41 @@ class NativeResponsesStream:
             self.state.error_forwarded = True
             self.failed_forwarded = True
             return rewritten
-        if kind in _FINAL:
-            self.state.done = True
-            self.state.finish_reason = "length" if kind == b"response.incomplete" else "stop"
-            self.state.usage = usage_from_responses(response.get("usage"))
-            self.final_response = response
-            self.final_event = rewritten
-            return b""
         return rewritten
+
+
+    def _splice(self, raw: bytes) -> bytes | None:
+        """An opening event (created, in_progress, queued) with its model renamed in the bytes,
+        without decoding the response into objects; None when that cannot be done surely (the
+        caller decodes and encodes it). Only the response's id and model are read (msgspec
+        skips the rest). Inside a JSON string every quote is escaped, so ``"model":"<name>"``
+        found once in the event is the response's own model (a second one, in metadata say,
+        makes it ambiguous)."""
+        try:
+            head = _decode_head(_data(raw)).response
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        if head.model is None:
+            return None
+        needle = b'"model":' + jsonio.dumps(head.model)
+        at = raw.find(needle)
+        if at < 0 or raw.find(needle, at + 1) >= 0:
+            return None
+        if head.id is not None:
+            self.response_id = head.id
+        return raw[:at] + b'"model":' + jsonio.dumps(self._model) + raw[at + len(needle) :]
+
+
+class _Head(msgspec.Struct):
+    id: str | None = None
+    model: str | None = None
+
+
+class _Envelope(msgspec.Struct):
+    response: _Head
+
+
+_decode_head = msgspec.json.Decoder(_Envelope).decode
 
 
 def _last_number(raw: bytes) -> int:

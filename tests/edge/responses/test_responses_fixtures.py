@@ -244,3 +244,26 @@ def test_recorded_requests_translate_to_every_chat_dialect(shared_fixtures: Path
             request = adapter.chat_request(dict(chat, stream=True), "upstream-model", True)
             assert request.body and json.loads(request.body), (name, adapter.kind)
     assert seen_tool_loop
+
+
+def test_native_opening_events_renamed_in_place_or_decoded() -> None:
+    """The opening events are renamed in their bytes when the response's model is found once,
+    decoded and encoded when it is not (a metadata value with the same name, spacing, a model
+    named inside a string); the response id is read either way. The held-back final event and
+    the stored JSON are one encoding, scrubbed."""
+    stream = NativeResponsesStream(PUBLIC, lambda b: b.replace(b"s3cret", b"[redacted]"))
+    created = b'event: response.created\ndata: {"type":"response.created","sequence_number":0,"response":{"id":"resp_a","model":"up","instructions":"say \\"model\\":\\"up\\"","output":[]}}\n\n'
+    progress = b'data: {"type":"response.in_progress","sequence_number":1,"response":{"id":"resp_a","model":"up","metadata":{"model":"up"}}}\n\n'
+    spaced = b'data: {"type":"response.in_progress", "sequence_number": 2, "response": {"id": "resp_a", "model": "up"}}\n\n'
+    done = b'data: {"type":"response.completed","sequence_number":3,"response":{"id":"resp_a","model":"up","output":[],"instructions":"s3cret","usage":{"input_tokens":1,"output_tokens":2}}}\n\n'
+    out = stream.feed(created + progress + spaced + done)
+    events = _events(out)
+    assert [e["response"]["model"] for e in events] == [PUBLIC] * 3
+    assert events[0]["response"]["instructions"] == 'say "model":"up"'
+    assert events[1]["response"]["metadata"] == {"model": "up"}
+    assert out.startswith(b"event: response.created\n") and stream.response_id == "resp_a"
+    assert stream.final_event is not None and stream.final_json is not None
+    final = _events(stream.final_event)[0]
+    assert final["type"] == "response.completed" and final["sequence_number"] == 3
+    assert final["response"] == json.loads(stream.final_json)
+    assert final["response"]["model"] == PUBLIC and final["response"]["instructions"] == "[redacted]"
