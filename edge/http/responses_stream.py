@@ -124,13 +124,11 @@ class ResponsesSSESink:
             await self.response.write(before)
         if doc is not None and self._save is not None:
             self._save(doc)  # kept before the client sees the end: readable from then on
-        if final:
-            await self.response.write(final)
-        await self.response.write_eof()
+        # The last event rides with the chunked framing's end: one write (one send).
+        await self.response.write_eof(final or b"")
 
     async def fail(self, failure: EdgeError, *, shown: bool) -> None:
-        await self.response.write(self._ending.failure(failure, shown))
-        await self.response.write_eof()
+        await self.response.write_eof(self._ending.failure(failure, shown))
 
     def deadline_error(self) -> EdgeError:
         return GatewayTimeout("The request's deadline passed while the answer was streaming.", code="deadline_exceeded")
