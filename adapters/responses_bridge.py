@@ -284,17 +284,13 @@ def _content(content: Any, where: str) -> Any:
         return content
     if not isinstance(content, list):
         raise BridgeError(f"'{where}.content' must be a string or an array of content parts.", f"{where}.content")
-    if len(content) == 1:  # the usual message: one text part (a string input is one), as a string
-        only = content[0]
-        if isinstance(only, dict) and only.get("type") in ("input_text", "output_text", "text"):
-            text = only.get("text")
-            return text if isinstance(text, str) else str(text or "")
+    if len(content) == 1 and isinstance(content[0], dict) and content[0].get("type") in _TEXT_PARTS:
+        return _part_text(content[0])  # the usual message (a string input is one): no parts list
     parts: list[dict[str, Any]] = []
     for j, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
-        if kind in ("input_text", "output_text", "text"):
-            text = part.get("text")
-            parts.append({"type": "text", "text": text if isinstance(text, str) else str(text or "")})
+        if kind in _TEXT_PARTS:
+            parts.append({"type": "text", "text": _part_text(part)})
             continue
         at = f"{where}.content[{j}]"
         if kind == "input_image":
@@ -316,6 +312,14 @@ def _content(content: Any, where: str) -> Any:
     if all(p["type"] == "text" for p in parts):  # plain text: the form every chat server takes
         return "".join(p["text"] for p in parts)
     return parts
+
+
+_TEXT_PARTS = ("input_text", "output_text", "text")
+
+
+def _part_text(part: dict[str, Any]) -> str:
+    text = part.get("text")
+    return text if isinstance(text, str) else str(text or "")
 
 
 def _assistant_content(content: Any, where: str) -> tuple[str | None, str | None]:

@@ -69,9 +69,8 @@ class StateConfig(_Frozen, frozen=True):
     # Where ledger rows wait on disk while the store cannot take them (edge.ledger); empty:
     # "<ledger file>.spool" beside a SQLite ledger, "edge-spool" beside the config for PostgreSQL.
     spool_dir: str = ""
-    # Where they go when spool_dir cannot be written (its disk full, as beside a full SQLite
-    # ledger); another filesystem. Empty: the temp folder or /dev/shm, the first on another
-    # filesystem than spool_dir (edge.store.spool_chain); "off": none (rows wait in memory).
+    # Where they go when spool_dir cannot be written (a full disk); empty: the temp folder or
+    # /dev/shm, if on another filesystem (edge.store.spool_chain); "off": rows wait in memory.
     spool_fallback_dir: str = ""
     # How often each worker hands its queued ledger rows to the store (edge.ledger).
     ledger_flush_s: float = 0.5

@@ -118,8 +118,7 @@ def test_a_full_disk_loses_no_answered_row(mock: Mock, tmp_path: Path, small_dis
         code = gateway.stop()
         filler.unlink(missing_ok=True)
     assert code == 0, gateway.output[-3000:]
-    with sqlite3.connect(db) as conn:
-        counts = dict(conn.execute("SELECT request_id, count(*) FROM requests GROUP BY request_id").fetchall())
+    counts = _rows_by_id(db)
     answered = [a.request_id for a in answers if a.status] + ["during-full-disk-probe"]
     during = [a for a in answers if a.status and full_from <= a.started < full_from + FULL_S]
     lost = [rid for rid in answered if counts.get(rid, 0) == 0]
@@ -136,6 +135,12 @@ def test_a_full_disk_loses_no_answered_row(mock: Mock, tmp_path: Path, small_dis
     warnings = warning_lines(output)
     assert len(warnings) <= 10 * 2, "\n".join(warnings)
     print(f"\n{spool}: filled {filled >> 10} KiB; answered {len(answered)} ({len(during)} while full), rows {len(counts)}, lost {len(lost)}, doubled {len(doubled)}, warnings {len(warnings)}")
+
+
+def _rows_by_id(db: Path) -> dict[str, int]:
+    """The ledger's rows per request id, once the gateway has stopped."""
+    with sqlite3.connect(db) as conn:
+        return dict(conn.execute("SELECT request_id, count(*) FROM requests GROUP BY request_id").fetchall())
 
 
 def _workers(supervisor: int) -> list[int]:
@@ -194,8 +199,7 @@ def test_rows_in_the_fallback_spool_survive_a_worker_killed_during_a_full_disk(m
         code = gateway.stop()
         filler.unlink(missing_ok=True)
     assert code == 0, gateway.output[-3000:]
-    with sqlite3.connect(db) as conn:
-        counts = dict(conn.execute("SELECT request_id, count(*) FROM requests GROUP BY request_id").fetchall())
+    counts = _rows_by_id(db)
     lost = [rid for rid in in_fallback if counts.get(rid, 0) == 0]
     doubled = {rid: n for rid, n in counts.items() if n > 1}
     assert not doubled, f"{len(doubled)} request ids have more than one row: {list(doubled.items())[:5]}"
