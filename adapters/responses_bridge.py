@@ -127,17 +127,17 @@ def builtin_tool(body: Mapping[str, Any], items: list[dict[str, Any]]) -> tuple[
 
 def to_chat(body: Mapping[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
     """The chat completions body for a Responses request whose whole input is ``items``."""
-    for name, why in _NOT_BRIDGED.items():
-        if body.get(name) is not None:
-            raise BridgeError(f"'{name}' cannot be bridged to a chat provider ({why}).", name)
+    names = body.keys()
+    if not names.isdisjoint(_NOT_BRIDGED):
+        for name, why in _NOT_BRIDGED.items():
+            if body.get(name) is not None:
+                raise BridgeError(f"'{name}' cannot be bridged to a chat provider ({why}).", name)
     found = builtin_tool(body, items)
     if found is not None:
         raise BridgeError(f"the built-in tool '{found[0]}' runs only on OpenAI's side.", found[1])
-    out: dict[str, Any] = {}
-    for name, value in body.items():
-        if value is None or name in GATEWAY_FIELDS or name in RESPONSES_TO_CHAT or name in _NOT_BRIDGED:
-            continue
-        out[name] = value  # a vendor field (or the mock's knobs): the kind's table decides
+    # Fields chat names the same, and vendor fields (or the mock's knobs) as they are: the kind's
+    # table decides. One pass over what the body has, not a lookup per field it could have.
+    out: dict[str, Any] = {name: value for name, value in body.items() if value is not None and (name in _SAME_NAME or name not in _READ)}
     out["model"] = body.get("model")
     messages: list[dict[str, Any]] = []
     instructions = body.get("instructions")
@@ -147,9 +147,6 @@ def to_chat(body: Mapping[str, Any], items: list[dict[str, Any]]) -> dict[str, A
     if not messages:
         raise BridgeError("'input' is empty: send at least one input item.", "input")
     out["messages"] = messages
-    for name in ("temperature", "top_p", "parallel_tool_calls", "metadata", "user", "safety_identifier", "prompt_cache_key", "prompt_cache_retention", "service_tier"):
-        if body.get(name) is not None:
-            out[name] = body[name]
     if body.get("top_logprobs"):
         out["logprobs"], out["top_logprobs"] = True, body["top_logprobs"]
     if body.get("max_output_tokens") is not None:
@@ -164,6 +161,12 @@ def to_chat(body: Mapping[str, Any], items: list[dict[str, Any]]) -> dict[str, A
     if body.get("tool_choice") is not None:
         out["tool_choice"] = _tool_choice(body["tool_choice"])
     return out
+
+
+# Responses fields that keep their name and meaning in chat.
+_SAME_NAME = frozenset(("temperature", "top_p", "parallel_tool_calls", "metadata", "user", "safety_identifier", "prompt_cache_key", "prompt_cache_retention", "service_tier"))
+# Every field to_chat reads itself (the rest are vendor fields, carried as they are).
+_READ = GATEWAY_FIELDS | RESPONSES_TO_CHAT.keys() | _NOT_BRIDGED.keys()
 
 
 def _text(text: Any, out: dict[str, Any]) -> None:
@@ -236,10 +239,15 @@ def _messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if kind == "message":
             role = item.get("role")
             content = item.get("content")
-            if role in ("user", "system", "developer") and isinstance(content, str):
-                out.append({"role": role, "content": content})  # the common case: nothing to check
-                open_assistant = None
-                continue
+            if role in ("user", "system", "developer"):  # the common cases: nothing to check
+                if isinstance(content, str):
+                    out.append({"role": role, "content": content})
+                    open_assistant = None
+                    continue
+                if type(content) is list and len(content) == 1 and type(part := content[0]) is dict and part.get("type") in _TEXT_PARTS:
+                    out.append({"role": role, "content": _part_text(part)})  # a string input is one
+                    open_assistant = None
+                    continue
         where = f"input[{i}]"
         if kind == "message":
             if role not in ("user", "system", "developer", "assistant"):

@@ -35,9 +35,9 @@ from .types import Chunk, FinishReason, ToolCallDelta, Usage
 
 __all__ = [
     "ECHOED",
+    "INCOMPLETE",
     "ResponsesWriter",
     "base_response",
-    "chunks_from_chat",
     "error_event",
     "new_id",
     "sse_event",
@@ -68,7 +68,8 @@ ECHOED: Mapping[str, Any] = {
     "prompt_cache_key": None,
 }
 
-_INCOMPLETE: Mapping[str, str] = {"length": "max_output_tokens", "content_filter": "content_filter"}
+# Finish reasons that make a response "incomplete", and the reason it then gives.
+INCOMPLETE: Mapping[str, str] = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 
 def new_id(prefix: str) -> str:
@@ -80,23 +81,32 @@ def new_id(prefix: str) -> str:
 
 def base_response(body: Mapping[str, Any], response_id: str, model: str, created_at: int | None = None) -> dict[str, Any]:
     """The response object before any output: status in_progress, the request's echoed fields."""
-    doc: dict[str, Any] = {
-        "id": response_id,
-        "object": "response",
-        "created_at": int(time.time()) if created_at is None else created_at,
-        "status": "in_progress",
-        "background": False,
-        "error": None,
-        "incomplete_details": None,
-        "model": model,
-        "output": [],
-        "usage": None,
-        **ECHOED,
-    }
-    for name, value in body.items():  # the request's few fields, not every echoed one
-        if value is not None and name in ECHOED:
+    doc = dict(_BASE)
+    doc["id"] = response_id
+    doc["created_at"] = int(time.time()) if created_at is None else created_at
+    doc["model"] = model
+    doc["output"] = []
+    for name in ECHOED.keys() & body.keys():  # the request's few fields; every key is in place already
+        value = body[name]
+        if value is not None:
             doc[name] = value
     return doc
+
+
+# A response's fields in their order, copied whole for each response (one C-level copy).
+_BASE: Mapping[str, Any] = {
+    "id": "",
+    "object": "response",
+    "created_at": 0,
+    "status": "in_progress",
+    "background": False,
+    "error": None,
+    "incomplete_details": None,
+    "model": "",
+    "output": [],
+    "usage": None,
+    **ECHOED,
+}
 
 
 def usage_to_responses(usage: Usage) -> dict[str, Any]:
@@ -140,36 +150,6 @@ def error_event(code: str | None, message: str, param: str | None = None, kind: 
     ``error`` (what OpenAI sends, shared/fixtures/openai/responses-stream-error-insufficient-quota.jsonl,
     and what the SDKs raise on)."""
     return {"type": "error", "code": code, "message": message, "param": param, "error": {"type": kind, "code": code, "message": message, "param": param}}
-
-
-def chunks_from_chat(doc: Mapping[str, Any]) -> list[Chunk]:
-    """A whole chat completion (choice 0) as the normalized chunks a stream of it would give."""
-    choices = doc.get("choices")
-    choice: dict[str, Any] = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
-    found = choice.get("message")
-    message: dict[str, Any] = found if isinstance(found, dict) else {}
-    out: list[Chunk] = []
-    reasoning = message.get("reasoning_content") or message.get("reasoning")
-    if isinstance(reasoning, str) and reasoning:
-        signature = message.get("reasoning_signature")
-        out.append(Chunk(reasoning=reasoning, reasoning_signature=signature if isinstance(signature, str) else None))
-    if isinstance(message.get("content"), str) and message["content"]:
-        out.append(Chunk(content=message["content"]))
-    if isinstance(message.get("refusal"), str) and message["refusal"]:
-        out.append(Chunk(refusal=message["refusal"]))
-    calls = message.get("tool_calls")
-    if isinstance(calls, list):
-        deltas = []
-        for index, call in enumerate(calls):
-            fn = call.get("function") if isinstance(call, dict) else None
-            if isinstance(fn, dict):
-                deltas.append(ToolCallDelta(index=index, id=str(call.get("id") or new_id("call_")), name=str(fn.get("name") or ""), arguments=str(fn.get("arguments") or "")))
-        if deltas:
-            out.append(Chunk(tool_calls=deltas))
-    reason = choice.get("finish_reason")
-    finish: FinishReason = reason if reason in ("stop", "length", "tool_calls", "content_filter", "function_call") else "stop"
-    out.append(Chunk(finish_reason=finish))
-    return out
 
 
 class _Item:
@@ -381,7 +361,7 @@ class ResponsesWriter:
     def final(self, usage: Usage | None) -> dict[str, Any]:
         """The whole response (items closed first): completed, or incomplete with its reason."""
         self.close_items()
-        reason = _INCOMPLETE.get(self.finish or "")
+        reason = INCOMPLETE.get(self.finish or "")
         doc = self._snapshot("incomplete" if reason else "completed")
         doc["output"] = [item.doc for item in self.items]
         if reason:
@@ -389,11 +369,16 @@ class ResponsesWriter:
         doc["usage"] = usage_to_responses(usage) if usage is not None else None
         return doc
 
-    def terminal(self, doc: dict[str, Any]) -> bytes:
-        out: list[bytes] = []
-        kind = "response.incomplete" if doc.get("status") == "incomplete" else "response.completed"
-        self._event(out, {"type": kind, "response": doc})
-        return b"".join(out)
+    def terminal(self, doc: dict[str, Any], encoded: bytes | None = None) -> bytes:
+        """The completed / incomplete event of ``doc``; ``encoded``: ``doc`` as JSON already
+        (scrubbed, say): the event carries those bytes."""
+        if not self.emit:
+            return b""
+        kind = b"response.incomplete" if doc.get("status") == "incomplete" else b"response.completed"
+        response = jsonio.dumps(doc) if encoded is None else encoded
+        out = b"event: " + kind + b'\ndata: {"type":"' + kind + b'","response":' + response + b',"sequence_number":' + str(self.seq).encode() + b"}\n\n"
+        self.seq += 1
+        return out
 
     def failure(self, code: str | None, message: str, param: str | None = None) -> bytes:
         """The ``error`` event and ``response.failed`` for a stream that broke after it began."""

@@ -103,8 +103,10 @@ class ResponsesRows:
 
         turn = await prepare_turn(gw, ctx, body, resolution)
         plan, build = plan_turn(gw, ctx, resolution, turn, False)
-        result = await call_upstream(gw, plan, ctx, build, parse_answer(turn, resolution.public_model))
-        save(gw, ctx, turn, result.document())
+        result = await call_upstream(gw, plan, ctx, build, parse_answer(turn, resolution.public_model, gw.request_ids.stored("resp_")))
+        doc = result.document()
+        if isinstance(doc.get("id"), str):
+            save(gw, ctx, turn, doc["id"], gw.scrubber.bytes(jsonio.dumps(doc)))
         return result
 
 

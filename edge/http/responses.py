@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, Union
 from aiohttp import web
 from msgspec import Meta, Struct
 
-from edge.adapters.responses_wire import ResponsesWriter, base_response, new_id, usage_to_responses
+from edge.adapters.responses_wire import ResponsesWriter, base_response, usage_to_responses
 from edge.adapters.types import ChatResult
 from edge.errors import BadGateway, EdgeError, InvalidRequest, NotFound, UpstreamError
 from edge.fastpath import jsonio, tokens
@@ -106,7 +106,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     public = ctx.record.public_model
     if stream:
         return await _stream(request, gw, ctx, turn, plan, build)
-    parse = parse_answer(turn, public)
+    parse = parse_answer(turn, public, gw.request_ids.stored("resp_"))
     escalation = resolution.escalation
     if escalation is None:
         exchange = call_upstream(gw, plan, ctx, build, parse)
@@ -128,7 +128,8 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     cost = settle(gw, ctx, result.usage)
     doc = result.document()
     body_out = gw.scrubber.bytes(jsonio.dumps(doc))
-    save(gw, ctx, turn, doc, body_out)
+    if isinstance(doc.get("id"), str):
+        save(gw, ctx, turn, doc["id"], body_out)
     return web.Response(body=body_out, content_type="application/json", headers=response_headers(ctx, cost))
 
 
@@ -142,12 +143,11 @@ async def _stream(request: web.Request, gw: Any, ctx: RequestContext, turn: Turn
         passthrough = NativeResponsesStream(public, gw.scrubber.sse, gw.scrubber.bytes)
         stream, ending = passthrough, NativeEnding(passthrough, public)
     else:
-        writer = ResponsesWriter(base_response(turn.body, new_id("resp_"), public))
-        stream, ending = DecodedStream(adapter.stream_decoder(), ResponsesEncoder(writer, gw.scrubber.sse)), BridgedEnding(writer)
+        writer = ResponsesWriter(base_response(turn.body, gw.request_ids.stored("resp_"), public))
+        stream, ending = DecodedStream(adapter.stream_decoder(), ResponsesEncoder(writer, gw.scrubber.sse)), BridgedEnding(writer, gw.scrubber.sse, gw.scrubber.bytes)
 
-    def keep(doc: dict[str, Any]) -> None:
-        # A native stream's final response is already JSON and scrubbed: stored as it is.
-        save(gw, ctx, turn, doc, passthrough.final_json if passthrough is not None else None)
+    def keep(response_id: str, response: bytes) -> None:
+        save(gw, ctx, turn, response_id, response)
 
     sink = ResponsesSSESink(request, response_headers(ctx), ending, keep if turn.body.get("store") is not False else None)
     await relay(gw, ctx, upstream, target.provider, stream, sink, lambda: _prompt_tokens(turn))

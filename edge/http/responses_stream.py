@@ -25,6 +25,7 @@ from aiohttp import web
 from edge.adapters.responses_wire import ResponsesWriter, error_event, sse_event
 from edge.adapters.types import Chunk, Usage
 from edge.errors import EdgeError, GatewayTimeout
+from edge.fastpath import jsonio
 
 from ..responses.native import NativeResponsesStream
 from ..types import StreamState
@@ -32,14 +33,15 @@ from .stream import sse_response
 
 __all__ = ["BridgedEnding", "NativeEnding", "ResponsesEncoder", "ResponsesSSESink"]
 
-Save = Callable[[dict[str, Any]], None]
+Save = Callable[[str, bytes], None]  # (the response's id, its JSON as the client gets it)
 
 
 class Ending(Protocol):
     def opening(self) -> bytes: ...
 
-    def closing(self, usage: Usage) -> tuple[dict[str, Any] | None, bytes, bytes]:
-        """(the final response, what to write before storing it, its terminal event)."""
+    def closing(self, usage: Usage) -> tuple[tuple[str, bytes] | None, bytes, bytes]:
+        """(the final response's id and JSON, scrubbed, to store, or None; what to write
+        before storing it; its terminal event, carrying that JSON)."""
         ...
 
     def failure(self, err: EdgeError, shown: bool) -> bytes: ...
@@ -63,19 +65,31 @@ class ResponsesEncoder:
 
 
 class BridgedEnding:
-    def __init__(self, writer: ResponsesWriter) -> None:
+    """The bridge's last events repeat the whole text the upstream sent (the .done events, the
+    final response), so they are scrubbed as the deltas were: ``scrub_sse`` (Scrubber.sse) for
+    events, ``scrub_body`` (Scrubber.bytes) for the response's JSON."""
+
+    def __init__(self, writer: ResponsesWriter, scrub_sse: Callable[[bytes], bytes] | None = None, scrub_body: Callable[[bytes], bytes] | None = None) -> None:
         self.writer = writer
+        self._scrub_sse = scrub_sse
+        self._scrub_body = scrub_body
 
     def opening(self) -> bytes:
         return self.writer.opening()
 
-    def closing(self, usage: Usage) -> tuple[dict[str, Any] | None, bytes, bytes]:
+    def closing(self, usage: Usage) -> tuple[tuple[str, bytes] | None, bytes, bytes]:
         before = self.writer.close_items()
+        if before and self._scrub_sse is not None:
+            before = self._scrub_sse(before)
         doc = self.writer.final(usage)
-        return doc, before, self.writer.terminal(doc)
+        encoded = jsonio.dumps(doc)  # once: the stored row and the terminal event's payload
+        if self._scrub_body is not None:
+            encoded = self._scrub_body(encoded)
+        return (str(doc["id"]), encoded), before, self.writer.terminal(doc, encoded)
 
     def failure(self, err: EdgeError, shown: bool) -> bytes:
-        return self.writer.failure(err.code, err.message, err.param)
+        out = self.writer.failure(err.code, err.message, err.param)  # carries the items closed so far
+        return self._scrub_sse(out) if self._scrub_sse is not None else out
 
 
 class NativeEnding:
@@ -86,8 +100,10 @@ class NativeEnding:
     def opening(self) -> bytes:
         return b""
 
-    def closing(self, usage: Usage) -> tuple[dict[str, Any] | None, bytes, bytes]:
-        return self.stream.final_response, b"", self.stream.final_event or b""
+    def closing(self, usage: Usage) -> tuple[tuple[str, bytes] | None, bytes, bytes]:
+        stream = self.stream
+        stored = (stream.response_id, stream.final_json) if stream.response_id is not None and stream.final_json is not None else None
+        return stored, b"", stream.final_event or b""
 
     def failure(self, err: EdgeError, shown: bool) -> bytes:
         stream = self.stream
@@ -119,11 +135,11 @@ class ResponsesSSESink:
             await self.response.write(opening)
 
     async def end(self, state: StreamState, usage: Usage) -> None:
-        doc, before, final = self._ending.closing(usage)
+        stored, before, final = self._ending.closing(usage)
         if before:
             await self.response.write(before)
-        if doc is not None and self._save is not None:
-            self._save(doc)  # kept before the client sees the end: readable from then on
+        if stored is not None and self._save is not None:
+            self._save(*stored)  # kept before the client sees the end: readable from then on
         # The last event rides with the chunked framing's end: one write (one send).
         await self.response.write_eof(final or b"")
 

@@ -28,7 +28,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from edge.adapters.responses_bridge import BridgeError, input_items, to_chat
-from edge.adapters.responses_wire import ResponsesWriter, base_response, chunks_from_chat, new_id, usage_from_responses
+from edge.adapters.responses_answer import response_from_chat
+from edge.adapters.responses_wire import base_response, usage_from_responses
 from edge.adapters.types import OPENAI_RESPONSES, Adapter, ChatResult, UpstreamRequest
 from edge.fastpath import jsonio
 
@@ -218,8 +219,9 @@ def _native_body(turn: Turn, target: Target, stream: bool) -> dict[str, Any]:
     return out
 
 
-def parse_answer(turn: Turn, public: str) -> Callable[[Adapter, bytes], ChatResult]:
-    """A whole answer, native or bridged, as a ChatResult whose document is the response."""
+def parse_answer(turn: Turn, public: str, response_id: str) -> Callable[[Adapter, bytes], ChatResult]:
+    """A whole answer, native or bridged, as a ChatResult whose document is the response
+    (``response_id``: a bridged answer's id; a native one keeps the upstream's)."""
 
     def parse(adapter: Adapter, data: bytes) -> ChatResult:
         if native(adapter):
@@ -230,27 +232,23 @@ def parse_answer(turn: Turn, public: str) -> Callable[[Adapter, bytes], ChatResu
             status = doc.get("status")
             return ChatResult(b"", usage_from_responses(doc.get("usage")), "length" if status == "incomplete" else "stop", doc)
         result = adapter.parse_chat(data, public)
-        writer = ResponsesWriter(base_response(turn.body, new_id("resp_"), public), emit=False)
-        writer.feed(chunks_from_chat(result.document()))
-        doc = writer.final(result.usage)
+        doc = response_from_chat(base_response(turn.body, response_id, public), result.document(), result.usage)
         return ChatResult(b"", result.usage, result.finish_reason, doc)
 
     return parse
 
 
-def save(gw: Gateway, ctx: RequestContext, turn: Turn, doc: dict[str, Any], scrubbed: bytes | None = None) -> None:
+def save(gw: Gateway, ctx: RequestContext, turn: Turn, response_id: str, response: bytes) -> None:
     """Keep the response and this turn's input (``store`` is not false), without waiting for the
-    store (edge/responses/pending.py). The response is kept as the client saw it: without any
-    configured secret an upstream echoed (edge.scrub); ``scrubbed``: the document as JSON, so
-    scrubbed, when the caller has it."""
-    if turn.body.get("store") is False or not isinstance(doc.get("id"), str):
+    store (edge/responses/pending.py). ``response``: the response's JSON as the client got it,
+    so without any configured secret an upstream echoed (edge.scrub)."""
+    if turn.body.get("store") is False:
         return
     now = time.time()
     record = ctx.record
     route = f"{record.provider}/{record.upstream_model}" if record.provider else None
     previous = turn.body.get("previous_response_id") if turn.stored_previous else None
-    response = scrubbed if scrubbed is not None else gw.scrubber.bytes(jsonio.dumps(doc))
-    row = StoredResponse(doc["id"], ctx.principal.key_id, now, now + gw.config.responses.retention_days * 86400.0, previous, route, response.decode(), jsonio.dumps(turn.items).decode())
+    row = StoredResponse(response_id, ctx.principal.key_id, now, now + gw.config.responses.retention_days * 86400.0, previous, route, response.decode(), jsonio.dumps(turn.items).decode())
     gw.responses.keep(row)
 
 

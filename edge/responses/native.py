@@ -54,10 +54,10 @@ class NativeResponsesStream:
         self._seq = -1  # the highest sequence_number of the events read one by one
         self._last_block = b""  # the last block passed whole: its numbers are read only if needed
         self.final_event: bytes | None = None  # the held-back completed / incomplete event
-        self.final_response: dict[str, Any] | None = None
         self.final_json: bytes | None = None  # the final response as JSON, scrubbed: what is stored
         self.failed_forwarded = False
         self.response_id: str | None = None
+        self._model_field = b'"model":' + jsonio.dumps(public_model)
 
     def feed(self, data: bytes) -> bytes:
         if self.state.error is not None or self.state.malformed:
@@ -80,18 +80,12 @@ class NativeResponsesStream:
             self.state.text_bytes += max(0, len(block) - 160 * block.count(b"data:"))
             return self._scrub(block) if self._scrub is not None else block
         out: list[bytes] = []
-        start = 0
-        while True:
-            found = _SEPARATOR.search(block, start)
-            if found is None:
+        for raw in _split(block):
+            piece = self._event(raw)
+            if piece:
+                out.append(piece)
+            if self.state.error is not None or self.state.malformed:
                 break
-            if block[start:found.start()].strip():
-                piece = self._event(block[start:found.end()])
-                if piece:
-                    out.append(piece)
-                if self.state.error is not None or self.state.malformed:
-                    break
-            start = found.end()
         joined = b"".join(out)
         return self._scrub(joined) if joined and self._scrub is not None else joined
 
@@ -125,6 +119,8 @@ class NativeResponsesStream:
             spliced = self._splice(raw)
             if spliced is not None:
                 return spliced
+        elif kind in _FINAL and self._final_spliced(raw, kind):
+            return b""
         data = _data(raw)
         try:
             doc = jsonio.loads(data)
@@ -148,16 +144,8 @@ class NativeResponsesStream:
             # The response is encoded once: its JSON is both the stored row and the held-back
             # event's payload (which the feed's scrub never sees, so it is scrubbed here).
             encoded = jsonio.dumps(response)
-            if self._scrub_body is not None:
-                encoded = self._scrub_body(encoded)
             rest = jsonio.dumps({k: v for k, v in doc.items() if k != "response"})
-            payload = rest[:-1] + (b',"response":' if len(rest) > 2 else b'{"response":') + encoded + b"}"
-            self.state.done = True
-            self.state.finish_reason = "length" if kind == b"response.incomplete" else "stop"
-            self.state.usage = usage_from_responses(response.get("usage"))
-            self.final_response = response
-            self.final_json = encoded
-            self.final_event = head + b"data: " + payload + b"\n\n"
+            self._hold(kind, head, rest[:-1] + (b',"response":' if len(rest) > 2 else b'{"response":'), encoded, b"}", response.get("usage"))
             return b""
         rewritten = head + b"data: " + jsonio.dumps(doc) + b"\n\n"
         if kind == b"response.failed":
@@ -170,26 +158,63 @@ class NativeResponsesStream:
         return rewritten
 
 
+    def _hold(self, kind: bytes, head: bytes, before: bytes, response: bytes, after: bytes, usage: Any) -> None:
+        """Keep the final event (``before`` + the response's JSON + ``after``) for the sink."""
+        encoded = self._scrub_body(response) if self._scrub_body is not None else response
+        self.state.done = True
+        self.state.finish_reason = "length" if kind == b"response.incomplete" else "stop"
+        self.state.usage = usage_from_responses(usage)
+        self.final_json = encoded
+        self.final_event = head + b"data: " + before + encoded + after + b"\n\n"
+
+    def _final_spliced(self, raw: bytes, kind: bytes) -> bool:
+        """The final event held with its model renamed in the bytes (``_splice``'s rule), the
+        response's id and usage read without decoding the rest; False when that cannot be done
+        surely (the caller decodes and encodes it)."""
+        data = _data(raw)
+        if b"\n" in data:  # data of several lines: sent again as one, re-encoded
+            return False
+        try:
+            envelope = _decode_final(data)
+            found = _decode_final_head(envelope.response)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return False
+        response = bytes(envelope.response)
+        renamed = self._renamed(response, found.model)
+        at = data.find(response)
+        if renamed is None or at < 0:
+            return False
+        if found.id is not None:
+            self.response_id = found.id
+        head = raw[: raw.find(b"data:")] if raw.startswith(b"event:") else b""
+        self._hold(kind, head, data[:at], renamed, data[at + len(response) :], found.usage)
+        return True
+
+    def _renamed(self, raw: bytes, model: str | None) -> bytes | None:
+        """``raw`` with ``"model":"<model>"`` made the public name, when found exactly once.
+        Inside a JSON string every quote is escaped, so that text found once is the response's
+        own model (a second one, in metadata say, makes it ambiguous)."""
+        if model is None:
+            return None
+        needle = b'"model":' + jsonio.dumps(model)
+        at = raw.find(needle)
+        if at < 0 or raw.find(needle, at + 1) >= 0:
+            return None
+        return raw[:at] + self._model_field + raw[at + len(needle) :]
+
     def _splice(self, raw: bytes) -> bytes | None:
         """An opening event (created, in_progress, queued) with its model renamed in the bytes,
         without decoding the response into objects; None when that cannot be done surely (the
         caller decodes and encodes it). Only the response's id and model are read (msgspec
-        skips the rest). Inside a JSON string every quote is escaped, so ``"model":"<name>"``
-        found once in the event is the response's own model (a second one, in metadata say,
-        makes it ambiguous)."""
+        skips the rest)."""
         try:
             head = _decode_head(_data(raw)).response
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
-        if head.model is None:
-            return None
-        needle = b'"model":' + jsonio.dumps(head.model)
-        at = raw.find(needle)
-        if at < 0 or raw.find(needle, at + 1) >= 0:
-            return None
-        if head.id is not None:
+        renamed = self._renamed(raw, head.model)
+        if renamed is not None and head.id is not None:
             self.response_id = head.id
-        return raw[:at] + b'"model":' + jsonio.dumps(self._model) + raw[at + len(needle) :]
+        return renamed
 
 
 class _Head(msgspec.Struct):
@@ -201,7 +226,31 @@ class _Envelope(msgspec.Struct):
     response: _Head
 
 
+class _FinalHead(msgspec.Struct):
+    id: str | None = None
+    model: str | None = None
+    usage: Any = None
+
+
+class _FinalEnvelope(msgspec.Struct):
+    response: msgspec.Raw  # its bytes as the upstream wrote them
+
+
 _decode_head = msgspec.json.Decoder(_Envelope).decode
+_decode_final = msgspec.json.Decoder(_FinalEnvelope).decode
+_decode_final_head = msgspec.json.Decoder(_FinalHead).decode
+
+
+def _split(block: bytes) -> list[bytes]:
+    """The events of ``block`` (whole events), each with its separator."""
+    if b"\r" not in block:  # the usual framing: a C-level split
+        return [piece + b"\n\n" for piece in block.split(b"\n\n") if piece and not piece.isspace()]
+    out, start = [], 0
+    for found in _SEPARATOR.finditer(block):
+        if block[start:found.start()].strip():
+            out.append(block[start:found.end()])
+        start = found.end()
+    return out
 
 
 def _last_number(raw: bytes) -> int:
@@ -233,5 +282,10 @@ def _kind(raw: bytes) -> bytes:
 
 def _data(raw: bytes) -> bytes:
     """The data of one event (its ``data:`` lines joined, as the SSE spec says)."""
+    at = raw.find(b"data:")
+    if at >= 0 and raw.find(b"data:", at + 5) < 0 and b"\r" not in raw and (at == 0 or raw[at - 1] == 10):
+        end = raw.find(b"\n", at)  # one data line (nearly every event): no split into lines
+        line = raw[at + 5 : end if end >= 0 else len(raw)]
+        return line[1:] if line[:1] == b" " else line
     lines = [line[5:].removeprefix(b" ") for line in raw.splitlines() if line.startswith(b"data:")]
     return b"\n".join(lines)

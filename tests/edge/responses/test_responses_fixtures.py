@@ -120,7 +120,9 @@ def test_native_pass_through_of_every_stream(shared_fixtures: Path) -> None:
             assert usage.prompt_tokens == final["usage"]["input_tokens"] and usage.completion_tokens == final["usage"]["output_tokens"]
             assert usage.cached_tokens == final["usage"]["input_tokens_details"]["cached_tokens"]
             assert usage.reasoning_tokens == final["usage"]["output_tokens_details"]["reasoning_tokens"]
-            assert stream.final_response is not None and stream.final_response["id"] == final["id"]
+            assert stream.final_json is not None and stream.response_id == final["id"], name
+            kept = json.loads(stream.final_json)  # what is stored: the recorded response, renamed
+            assert kept.pop("model") == PUBLIC and kept == final, name
 
 
 def _bridge(pieces: list[bytes]) -> tuple[bytes, dict[str, Any]]:
@@ -267,3 +269,32 @@ def test_native_opening_events_renamed_in_place_or_decoded() -> None:
     assert final["type"] == "response.completed" and final["sequence_number"] == 3
     assert final["response"] == json.loads(stream.final_json)
     assert final["response"]["model"] == PUBLIC and final["response"]["instructions"] == "[redacted]"
+
+
+@pytest.mark.parametrize("framing", ["one line", "metadata names the model", "data on two lines", "spaced", "CRLF"])
+def test_native_final_event_held_renamed_and_scrubbed(framing: str) -> None:
+    """The held-back final event: renamed in its bytes when that is sure, decoded and encoded
+    when it is not; either way the event, the stored JSON and the usage agree, and the event is
+    framed as one SSE event."""
+    response = {"id": "resp_f", "object": "response", "model": "up", "status": "completed", "instructions": "s3cret", "output": [], "usage": {"input_tokens": 7, "input_tokens_details": {"cached_tokens": 3}, "output_tokens": 2, "output_tokens_details": {"reasoning_tokens": 1}}}
+    if framing == "metadata names the model":
+        response["metadata"] = {"model": "up"}
+    data = json.dumps({"type": "response.completed", "sequence_number": 9, "response": response}, separators=(",", ":") if framing != "spaced" else None).encode()
+    if framing == "data on two lines":
+        data = data.replace(b',"output"', b'\ndata: ,"output"')
+    raw = b"event: response.completed\ndata: " + data + b"\n\n"
+    if framing == "CRLF":
+        raw = raw.replace(b"\n", b"\r\n")
+    stream = NativeResponsesStream(PUBLIC, lambda b: b.replace(b"s3cret", b"[redacted]"))
+    assert stream.feed(raw) == b""  # held back for the sink
+    assert stream.final_event is not None and stream.final_json is not None and stream.response_id == "resp_f"
+    lines = stream.final_event.replace(b"\r\n", b"\n")  # the event line keeps the upstream's line end
+    assert lines.count(b"\n\n") == 1 and lines.endswith(b"\n\n") and b"\r" not in lines
+    event = _events(stream.final_event)[0]
+    assert event["type"] == "response.completed" and event["sequence_number"] == 9
+    assert event["response"] == json.loads(stream.final_json)
+    want = dict(response, model=PUBLIC, instructions="[redacted]")
+    assert event["response"] == want
+    usage = stream.state.usage
+    assert usage is not None and (usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, usage.reasoning_tokens) == (7, 3, 2, 1)
+    assert stream.state.done and stream.state.finish_reason == "stop"
