@@ -291,7 +291,8 @@ def start_system(name: str, mock: Running, workers: int, key: str, home: Path, l
             text = re.sub(r"cooldown: \{[^}]*\}", NO_COOLDOWN, text)
         if name == "edge_cache_miss":
             text += CACHE_KEEPS_NOTHING
-        if name == "edge_base":
+        if name == "edge_base" and os.environ.get("EDGE_BENCH_BASE_CONFIG") != "same":
+            # EDGE_BENCH_BASE_CONFIG=same: a checkout that reads today's config as it is.
             text = text.replace("    responses: native\n", "")  # an option older checkouts lack
             text = re.sub(r"\n  cached:\n(?:    .*\n)+", "\n", text)  # the response cache's model (issue 17)
             # The checkout before issue 16 names its cooldown settings the old way.
