@@ -24,6 +24,7 @@ from pathlib import Path
 from aiohttp import web
 
 from . import stopsignals
+from .collector import settle_collector
 from .config import Config
 from .http import create_app
 from .http.appkeys import GATEWAY
@@ -74,6 +75,7 @@ async def _serve(config: Config, host: str, port: int, reuse_port: bool, grpc_po
 
         grpc_server = await start_grpc_server(app[GATEWAY], host, grpc_port)
         log.info("grpc serving on %s:%d (pid %d)", host, grpc_server.port, os.getpid())
+    settle_collector()  # start-up is done: what it built is kept for the worker's life
     # Tests and supervisors read this line to learn the port; keep its shape.
     log.info("serving on http://%s:%d (pid %d, config %s)", host, bound, os.getpid(), config.source)
     await stop.wait()
