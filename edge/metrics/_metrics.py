@@ -18,6 +18,7 @@ and ``kind`` fixed sets.
 from __future__ import annotations
 
 import asyncio
+import logging
 from bisect import bisect_left
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,6 +30,8 @@ from ._families import Family, observe, render
 from ._shared import PUBLISH_S, SharedFolder
 
 __all__ = ["CONTENT_TYPE", "OTHER_MODEL", "Metrics", "status_label"]
+
+log = logging.getLogger("edge.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # The one label value for every model the config does not name (angle brackets: no model is
@@ -175,7 +178,10 @@ class Metrics:
     async def _publish_every(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
-            self.publish()
+            try:
+                self.publish()
+            except Exception:  # the timer must outlive one bad tick (write errors are logged there)
+                log.exception("metrics: publishing to the shared folder failed")
 
     def publish(self) -> None:
         """Write this worker's numbers to the shared folder (a few KB; only what changed)."""

@@ -9,6 +9,10 @@ and atomically (a temporary file renamed over the last one), and only when it ch
 - ``live-<pid>-<token>.json``: gauges (in flight, store up, spooled rows), which count only while
   the worker lives: a worker that stops removes its file itself (``SharedFolder.retire``), and
   the supervisor removes a killed one's (``mark_dead``).
+- ``retired.json``: the counts of every worker that is gone, folded into one file by the
+  supervisor (``mark_dead``), so the folder and each scrape's reads stay the size of the live
+  workers however often workers are restarted. It names the files it absorbed; a scrape reads it
+  last and skips those, so a scrape during a fold counts each worker once.
 
 A scrape merges the serving worker's numbers as they are now with every other file, so another
 worker's requests show up at most one tick late. What a worker counted after its last tick is
@@ -21,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -34,18 +38,70 @@ __all__ = ["PUBLISH_S", "SharedFolder", "mark_dead"]
 log = logging.getLogger("edge.metrics")
 
 PUBLISH_S = 0.5
-_COUNTS, _LIVE, _SUFFIX = "counts-", "live-", ".json"
+_COUNTS, _LIVE, _SUFFIX, _RETIRED = "counts-", "live-", ".json", "retired.json"
+# Names of absorbed files retired.json keeps: the last few are enough, as a file it names is
+# deleted right after the fold, and no scrape spans that many worker deaths.
+_ABSORBED_KEPT = 256
 
 
 def mark_dead(folder: str | Path, pid: int) -> None:
-    """A worker that is gone: its gauges leave the aggregate, its counts stay (the supervisor
-    calls this for every worker that exits; prometheus_client's mark_process_dead did this)."""
+    """A worker that is gone: its gauges leave the aggregate, its counts stay, folded into
+    retired.json (the supervisor calls this for every worker that exits, as it called
+    prometheus_client's mark_process_dead before)."""
+    folder = Path(folder)
+    dead = []
     for entry in os.scandir(folder):
-        if entry.name.startswith((f"{_LIVE}{pid}-", f".{_LIVE}{pid}-", f".{_COUNTS}{pid}-")):
-            try:
-                os.unlink(entry.path)
-            except FileNotFoundError:
-                pass
+        name = entry.name
+        if name.startswith((f"{_LIVE}{pid}-", f".{_LIVE}{pid}-", f".{_COUNTS}{pid}-")):
+            _unlink(entry.path)
+        elif name.startswith(f"{_COUNTS}{pid}-") and name.endswith(_SUFFIX):
+            dead.append(Path(entry.path))
+    if dead:
+        _fold(folder, dead)
+
+
+def _fold(folder: Path, dead: list[Path]) -> None:
+    archive = folder / _RETIRED
+    try:
+        kept = jsonio.loads(archive.read_bytes())
+    except FileNotFoundError:
+        kept = {"absorbed": [], "counts": {}}
+    totals: dict[tuple[str, tuple[str, ...]], list[float]] = {}
+    for payload in (kept["counts"], *(_read(path) for path in dead)):
+        for name, rows in (payload or {}).items():
+            for labels, series in rows:
+                if None in series:
+                    continue  # NaN or Inf, which JSON cannot hold
+                mine = totals.setdefault((name, tuple(labels)), [0.0] * len(series))
+                if len(mine) == len(series):
+                    for i, value in enumerate(series):
+                        mine[i] += value
+    counts: dict[str, list[Any]] = {}
+    for (name, labels), series in totals.items():
+        counts.setdefault(name, []).append([labels, series])
+    absorbed = [*kept["absorbed"], *(path.name for path in dead)][-_ABSORBED_KEPT:]
+    temporary = folder / ("." + _RETIRED)
+    temporary.write_bytes(jsonio.dumps({"absorbed": absorbed, "counts": counts}))
+    os.replace(temporary, archive)
+    for path in dead:
+        _unlink(path)
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        return jsonio.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None  # a live file removed since the listing: its worker is gone
+    except (OSError, jsonio.JSONDecodeError) as err:
+        log.warning("metrics: skipped %s (%s)", path.name, err)
+        return None
+
+
+def _unlink(path: str | Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 class SharedFolder:
@@ -86,27 +142,30 @@ class SharedFolder:
                     continue  # a family this version no longer has
                 width = len(family.new())
                 for labels, series in rows:
-                    if len(labels) == len(family.labelnames) and len(series) == width:
+                    # JSON has no NaN or Inf (orjson writes null): such a series is left out.
+                    if len(labels) == len(family.labelnames) and len(series) == width and None not in series:
                         family.absorb(tuple(labels), series)
         return out
 
-    def _others(self) -> Iterator[dict[str, Any]]:
+    def _others(self) -> list[dict[str, Any]]:
         mine = {self._counts.name, self._live.name}
         try:
             entries = list(os.scandir(self.folder))
         except OSError:
-            return
+            return []
+        found = []
         for entry in entries:
             name = entry.name
-            if name in mine or not name.endswith(_SUFFIX) or not name.startswith((_COUNTS, _LIVE)):
-                continue
-            try:
-                with open(entry.path, "rb") as file:
-                    yield jsonio.loads(file.read())
-            except FileNotFoundError:
-                continue  # a live file removed since the listing: its worker is gone
-            except (OSError, jsonio.JSONDecodeError) as err:
-                log.warning("metrics: skipped %s (%s)", name, err)
+            if name not in mine and name.endswith(_SUFFIX) and name.startswith((_COUNTS, _LIVE)):
+                payload = _read(Path(entry.path))
+                if payload is not None:
+                    found.append((name, payload))
+        # Last: a file folded in since it was read above is named here, and skipped.
+        retired = _read(self.folder / _RETIRED)
+        if retired is None:
+            return [payload for _, payload in found]
+        absorbed = set(retired["absorbed"])
+        return [*(payload for name, payload in found if name not in absorbed), retired["counts"]]
 
     def _write(self, path: Path, data: bytes) -> None:
         if self._written.get(path) == data:

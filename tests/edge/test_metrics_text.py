@@ -5,7 +5,7 @@ prometheus_client's objects (the reference the gateway used before) must give th
 but for ``_created``, which the gateway no longer writes: label names sorted with ``le`` among
 them, escaping, numbers as Go prints them, families without a series. Then two Metrics sharing
 a folder, as two workers do: counters and histograms summed, gauges by their mode over the
-workers alive, a dead worker's counts kept and its gauges dropped.
+workers alive, a dead worker's counts kept (folded into retired.json) and its gauges dropped.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from edge.accounting import UsageRecord
 from edge.metrics import Metrics, mark_dead
 from edge.metrics._families import Family, observe, render
+from edge.metrics._shared import SharedFolder
 
 WEIRD = ['plain', 'q"uote', "back\\slash", "new\nline", "ünï", ""]
 
@@ -107,14 +108,21 @@ def test_workers_add_up_through_the_shared_folder(tmp_path: Path) -> None:
         assert samples['edge_store_up{side="writes"}'] == 1
         assert samples['edge_ledger_spooled_rows{where="spool"}'] == 5
         assert samples['edge_ledger_spooled_rows{where="fallback_spool"}'] == 2
-    # two is killed: the supervisor marks its pid dead; its counts stay, its gauges go (both
-    # Metrics live in this process, so one's own file goes too: one's own numbers are in memory).
-    mark_dead(tmp_path, next(int(p.name.split("-")[1]) for p in tmp_path.glob("live-*.json")))
+    # A third worker (another pid) publishes, then is killed: its counts stay, its gauges go.
+    gone = Metrics(["chat"])
+    gone.add(_record("chat", prompt_tokens=1, latency_ms=1.0))
+    gone.inflight[0] += 4
+    gone.store_state("writes", False)
+    SharedFolder(tmp_path, 4242).publish(gone.families)
     samples = _samples(one)
-    assert samples['edge_requests_total{model="chat",provider="up",status="200"}'] == 4
-    assert samples["edge_inflight_requests"] == 2
-    assert samples['edge_store_up{side="reads"}'] == 1
-    assert samples['edge_ledger_spooled_rows{where="spool"}'] == 4
+    assert (samples['edge_requests_total{model="chat",provider="up",status="200"}'], samples["edge_inflight_requests"], samples['edge_store_up{side="writes"}']) == (5, 7, 0)
+    mark_dead(tmp_path, 4242)
+    for metrics in (one, two):
+        samples = _samples(metrics)
+        assert samples['edge_requests_total{model="chat",provider="up",status="200"}'] == 5
+        assert samples['edge_tokens_total{model="chat",type="prompt"}'] == 23
+        assert samples["edge_inflight_requests"] == 3
+        assert samples['edge_store_up{side="writes"}'] == 1
 
 
 def test_a_worker_that_stops_writes_its_counts_and_takes_its_gauges_along(tmp_path: Path) -> None:
@@ -133,3 +141,27 @@ def test_a_worker_that_stops_writes_its_counts_and_takes_its_gauges_along(tmp_pa
     assert samples["edge_inflight_requests"] == 0
     assert samples['edge_store_up{side="writes"}'] == 1
     assert [p.name.split("-")[0] for p in sorted(tmp_path.iterdir())] == ["counts", "counts", "live"]
+
+
+def test_dead_workers_counts_fold_into_one_file_and_count_once(tmp_path: Path) -> None:
+    requests = 'edge_requests_total{model="chat",provider="up",status="200"}'
+    prompt = 'edge_tokens_total{model="chat",type="prompt"}'
+    scraper = Metrics(["chat"], tmp_path)
+    for pid in (1001, 1002, 1003):  # three other workers, as their files say
+        worker = Metrics(["chat"])
+        worker.add(_record("chat", prompt_tokens=pid - 1000, latency_ms=30.0))
+        worker.inflight[0] += 1
+        SharedFolder(tmp_path, pid).publish(worker.families)
+    samples = _samples(scraper)
+    assert (samples[requests], samples[prompt], samples["edge_inflight_requests"]) == (3, 6, 3)
+    first = next(tmp_path.glob("counts-1001-*.json"))
+    before_fold = first.read_bytes()
+    mark_dead(tmp_path, 1001)
+    mark_dead(tmp_path, 1002)
+    assert sorted(p.name.split("-")[0] for p in tmp_path.iterdir()) == ["counts", "live", "retired.json"]
+    samples = _samples(scraper)
+    assert (samples[requests], samples[prompt], samples["edge_inflight_requests"]) == (3, 6, 1)
+    assert samples['edge_request_duration_seconds_bucket{le="0.05",model="chat"}'] == 3
+    # A scrape that listed a file before its fold and reads retired.json after it: counted once.
+    first.write_bytes(before_fold)
+    assert _samples(scraper)[prompt] == 6

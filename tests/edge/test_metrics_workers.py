@@ -3,9 +3,11 @@
 Each worker counts in its own memory and writes its numbers to the supervisor's shared folder
 every 0.5 s (edge.metrics._shared); a scrape adds the serving worker's numbers, fresh, to the
 other files. So another worker's requests show up within one tick: the test polls for the exact
-total and then checks it holds, whichever worker answers. A worker killed with SIGKILL keeps the
-numbers of its last tick (the test waits for that tick before the kill, reading the folder);
-its in-flight gauge leaves the aggregate (the supervisor's mark_dead).
+total, waits for both workers' ticks (reading the folder), and then checks it holds, whichever
+worker answers. A worker killed with SIGKILL keeps the
+numbers of its last tick (the test waits for that tick before the kill, reading the folder),
+folded by the supervisor into the folder's retired.json; its in-flight gauge leaves the
+aggregate (the supervisor's mark_dead).
 """
 
 from __future__ import annotations
@@ -56,12 +58,16 @@ def _shared_dir(worker: int) -> Path:
     return Path(args[args.index(b"--shared-dir") + 1].decode())
 
 
-def _on_disk(folder: Path, pid: int) -> float:
-    """The requests a worker's last tick wrote (its counts file in the shared folder)."""
+def _on_disk(folder: Path, pattern: str = "counts-*.json") -> float:
+    """The requests the workers' last ticks wrote (their counts files in the shared folder), and
+    the folded counts of the dead ones (retired.json) unless ``pattern`` names other files."""
     total = 0.0
-    for path in folder.glob(f"counts-{pid}-*.json"):
+    for path in folder.glob(pattern):
         for labels, series in json.loads(path.read_bytes()).get("edge_requests", []):
             total += series[0]
+    retired = folder / "retired.json"
+    if pattern == "counts-*.json" and retired.exists():
+        total += sum(series[0] for labels, series in json.loads(retired.read_bytes())["counts"].get("edge_requests", []))
     return total
 
 
@@ -86,10 +92,13 @@ def test_two_workers_count_every_request_once_and_a_killed_one_stays_counted(moc
             prompt, completion = prompt + p, completion + c
         expected = {REQUESTS: 16.0, PROMPT: float(prompt), COMPLETION: float(completion), DURATIONS: 16.0}
         wait_for(lambda: all(_scrape(server).get(k) == v for k, v in expected.items()), 10, what="16 requests in /metrics")
+        # Seen on one worker is not yet seen on the other: that one may still show the first's
+        # numbers of the last tick. Once both have ticked, every scrape says 16 (and the
+        # victim's tick is the one a SIGKILL must not beat).
+        wait_for(lambda: _on_disk(folder) == 16, 10, what="both workers' counts on disk")
         _holds(server, expected)
-        # Both served some, and both have written them (the tick a SIGKILL must not beat).
-        on_disk = wait_for(lambda: (lambda n: sum(n) == 16 and n)([_on_disk(folder, pid) for pid in workers]), 10, what="both workers' counts on disk")
-        assert all(n > 0 for n in on_disk), on_disk
+        on_disk = [_on_disk(folder, f"counts-{pid}-*.json") for pid in workers]
+        assert all(n > 0 for n in on_disk), on_disk  # both served some
 
         victim = workers[0]
         os.kill(victim, signal.SIGKILL)
@@ -97,13 +106,16 @@ def test_two_workers_count_every_request_once_and_a_killed_one_stays_counted(moc
         _holds(server, expected)  # the dead worker's requests stay counted, none twice
         wait_for(lambda: _scrape(server).get(INFLIGHT) == 1, 10, what="only the scrape itself in flight")
         assert not list(folder.glob(f"live-{victim}-*.json")), "the dead worker's gauges stay in the aggregate"
-        assert list(folder.glob(f"counts-{victim}-*.json")), "the dead worker's counts were dropped"
+        retired = json.loads((folder / "retired.json").read_bytes())  # its counts, folded in
+        assert [name for name in retired["absorbed"] if name.startswith(f"counts-{victim}-")], retired["absorbed"]
+        assert not list(folder.glob(f"counts-{victim}-*.json"))
 
         for i in range(8):
             p, c = _chat(server, "again " * (i + 1))
             prompt, completion = prompt + p, completion + c
         expected = {REQUESTS: 24.0, PROMPT: float(prompt), COMPLETION: float(completion), DURATIONS: 24.0}
         wait_for(lambda: all(_scrape(server).get(k) == v for k, v in expected.items()), 10, what="24 requests in /metrics")
+        wait_for(lambda: _on_disk(folder) == 24, 10, what="both workers' counts on disk")
         _holds(server, expected)
         text = request("GET", server.url + "/metrics")[2].decode()
         assert re.search(r"^# TYPE edge_requests_total counter$", text, re.M)
