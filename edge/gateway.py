@@ -44,7 +44,8 @@ class Gateway:
         self.retry_on: frozenset[int | str] = frozenset(config.routing.retry_on)
         self.prices = PriceTable(config.prices)
         listed = (f"{name}/{model}" for name, provider in config.providers.items() for model in provider.models)
-        self.metrics = Metrics((*config.models, *listed))
+        # shared_dir: with --workers N, every worker's numbers meet there (edge.metrics._shared).
+        self.metrics = Metrics((*config.models, *listed), shared_dir)
         base = Path(config.source).parent if config.source and not config.source.startswith("<") else Path.cwd()
         self.store = open_server_store(config.state, base, self.metrics.store_state, self.metrics.store_unavailable)
         # Stored Responses API conversations, beside the ledger (edge/responses/store.py).
@@ -84,6 +85,7 @@ class Gateway:
         if self.tracing is not None:
             self.tracing.instrument(self.providers)
         self.loop_lag.start()
+        self.metrics.start()
         self.ready = True
 
     async def close(self) -> None:

@@ -4,7 +4,7 @@ The supervisor does no request work. It starts each worker as ``python -m edge.c
 restarts one that dies (with a short backoff so a crash loop cannot spin), and on SIGTERM or
 SIGINT passes the signal on, waits for every worker to drain, and exits 0 (1, with an error
 line, when a worker did not stop within drain_timeout_s + 5 s and had to be killed). Metrics
-from every worker are aggregated through prometheus_client's multiprocess directory.
+from every worker are aggregated through the shared folder (edge.metrics._shared).
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ import sys
 import tempfile
 import time
 
-from prometheus_client import multiprocess
-
 from . import stopsignals
+from .metrics import mark_dead
 
 __all__ = ["supervise"]
 
@@ -40,8 +39,7 @@ def supervise(config_path: str | None, host: str, port: int, workers: int, drain
     if grpc_port == 0:
         grpc_port = _free_port(host)
     metrics_dir = tempfile.mkdtemp(prefix="edge-metrics-")
-    env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=metrics_dir)
-    # One folder every worker maps: prometheus_client's multiprocess files and the host's
+    # One folder every worker maps: each worker's metrics (edge.metrics._shared) and the host's
     # rate-limit table (exact across workers without Redis).
     command = [sys.executable, "-m", "edge.cli", "worker", "--host", host, "--port", str(port), "--shared-dir", metrics_dir]
     if config_path:
@@ -72,7 +70,7 @@ def supervise(config_path: str | None, host: str, port: int, workers: int, drain
                     log.warning("worker %d (pid %d) exited with %s; restarting", i, child.pid, child.returncode)
                     # A killed worker could not take its live gauges (in flight, store up,
                     # spooled rows) out of the aggregate itself (edge.metrics.Metrics.close).
-                    multiprocess.mark_process_dead(child.pid, metrics_dir)
+                    mark_dead(metrics_dir, child.pid)
                     if child.returncode < 0:
                         # Killed by a signal from outside (kill -9, the OOM killer): not a crash
                         # loop, so no backoff; the port must be served again at once.
@@ -82,7 +80,7 @@ def supervise(config_path: str | None, host: str, port: int, workers: int, drain
                     restarts[i] = now + (min(5.0, 0.05 * 2 ** min(failures[i] - 1, 7)) if failures[i] else 0.0)
                     children[i] = None
                 if children[i] is None and now >= restarts[i]:
-                    children[i] = subprocess.Popen(command, env=env)
+                    children[i] = subprocess.Popen(command)
                     started[i] = now
             time.sleep(0.05)
     finally:

@@ -77,8 +77,8 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     gw = request.app[GATEWAY]
     request_id = incoming if incoming and _CLIENT_ID.match(incoming) else gw.request_ids.new()
     request[REQUEST_ID] = request_id
-    inflight = gw.metrics.inflight
-    inflight.inc()
+    inflight = gw.metrics.inflight  # the gauge's series, [requests in flight]
+    inflight[0] += 1
     caps = request.app.get(CAPS)
     key = None
     path = request.path
@@ -107,7 +107,7 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
         internal = EdgeError(f"Internal gateway error; quote request id {request_id} when reporting it.")
         return error_response(internal, request_id, anthropic=anthropic)
     finally:
-        inflight.dec()
+        inflight[0] -= 1
         if key is not None:
             caps.release(key)  # type: ignore[union-attr]
     if not response.prepared:

@@ -1,10 +1,10 @@
 """A worker killed from outside leaves no live gauge behind in /metrics (issue 16, left open).
 
-With ``--workers N`` every worker writes its metrics to the supervisor's multiprocess folder; a
-worker that stops marks its live gauges dead itself (edge.metrics.Metrics.close), but one killed
+With ``--workers N`` every worker writes its metrics to the supervisor's shared folder; a
+worker that stops removes its live gauges itself (edge.metrics.Metrics.close), but one killed
 with SIGKILL cannot. Before, its ``edge_inflight_requests`` stayed in the aggregate for good
 (four streams in flight when both workers were killed: 5 in flight forever after). Now the
-supervisor calls prometheus_client's ``mark_process_dead`` for every worker that exits.
+supervisor calls ``edge.metrics.mark_dead`` for every worker that exits.
 """
 
 from __future__ import annotations
