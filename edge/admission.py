@@ -81,6 +81,15 @@ def charge(messages: Any, body_size: int, tpm: int | None) -> int:
 
 
 def _headers(rpm: int | None, tpm: int | None, requests: Verdict | None, tokens: Verdict | None) -> dict[str, str]:
+    if rpm and requests is not None and tpm and tokens is not None:  # both limits: one literal
+        return {
+            "x-ratelimit-limit-requests": str(rpm),
+            "x-ratelimit-remaining-requests": str(requests.remaining),
+            "x-ratelimit-reset-requests": go_duration(requests.reset_s),
+            "x-ratelimit-limit-tokens": str(tpm),
+            "x-ratelimit-remaining-tokens": str(tokens.remaining),
+            "x-ratelimit-reset-tokens": go_duration(tokens.reset_s),
+        }
     headers: dict[str, str] = {}
     if rpm and requests is not None:
         headers["x-ratelimit-limit-requests"] = str(rpm)
@@ -210,17 +219,20 @@ class Admission:
     def _answer(self, principal: Principal, requests: Verdict | None, tokens: Verdict | None) -> dict[str, str]:
         rpm, tpm = principal.rpm, principal.tpm
         headers = _headers(rpm, tpm, requests, tokens)
-        for kind, verdict in (("requests", requests), ("tokens", tokens)):
-            if verdict is not None and not verdict.allowed:
-                if self.on_limited:
-                    self.on_limited(kind)
-                limit = rpm if kind == "requests" else tpm
-                raise RateLimited(
-                    f"Rate limit reached for key '{principal.name}': {limit} {kind} per minute. Please try again in {go_duration(verdict.retry_after_s)}.",
-                    retry_after=verdict.retry_after_s,
-                    extra_headers=headers,
-                )
+        if requests is not None and not requests.allowed:
+            self._refuse(principal, "requests", rpm, requests, headers)
+        if tokens is not None and not tokens.allowed:
+            self._refuse(principal, "tokens", tpm, tokens, headers)
         return headers
+
+    def _refuse(self, principal: Principal, kind: str, limit: int | None, verdict: Verdict, headers: dict[str, str]) -> None:
+        if self.on_limited:
+            self.on_limited(kind)
+        raise RateLimited(
+            f"Rate limit reached for key '{principal.name}': {limit} {kind} per minute. Please try again in {go_duration(verdict.retry_after_s)}.",
+            retry_after=verdict.retry_after_s,
+            extra_headers=headers,
+        )
 
     def settle(self, principal: Principal, estimated: int, actual: int | None, cost: float | None, tags: dict[str, str] | None) -> None:
         now = time.time()

@@ -129,7 +129,8 @@ class LocalLimiter:
         try:
             offset = self._slot(key_id)
             wanted, r_tat, t_tat, r_known, t_known, r_pending, t_pending = _SLOT.unpack_from(self._map, offset)
-            r_tat, t_tat = max(r_tat, _sane(r_known, now)), max(t_tat, _sane(t_known, now))
+            if r_known or t_known:  # only with Redis: what it last said of the key
+                r_tat, t_tat = max(r_tat, _sane(r_known, now)), max(t_tat, _sane(t_known, now))
             requests = check(r_tat, now, rpm / share, PERIOD_S, 1) if rpm else None
             token_verdict = check(t_tat, now, tpm / share, PERIOD_S, tokens) if tpm else None
             if (requests is None or requests.allowed) and (token_verdict is None or token_verdict.allowed):
