@@ -24,7 +24,7 @@ import asyncio
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from edge.fastpath import tokens as token_math
 
@@ -225,7 +225,7 @@ class Admission:
             self._refuse(principal, "tokens", tpm, tokens, headers)
         return headers
 
-    def _refuse(self, principal: Principal, kind: str, limit: int | None, verdict: Verdict, headers: dict[str, str]) -> None:
+    def _refuse(self, principal: Principal, kind: str, limit: int | None, verdict: Verdict, headers: dict[str, str]) -> NoReturn:
         if self.on_limited:
             self.on_limited(kind)
         raise RateLimited(

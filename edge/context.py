@@ -113,6 +113,7 @@ async def admit_checked(gw: Gateway, ctx: RequestContext, *, tag_header: str | N
     try:
         ctx.principal.check_model(ctx.record.public_model)
         tags = request_tags(tag_header, metadata, ctx.principal.tags)
+        # admit()'s body, not a call to it: a coroutine fewer on the path every request takes.
         if not _admitted_now(gw, ctx, tags, messages, body_size):
             ctx.limit_headers = await gw.admission.admit(ctx.principal, ctx.token_estimate, tags) or None
     except EdgeError as err:

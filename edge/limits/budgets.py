@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Iterable
+from typing import NoReturn
 
 from ..config import BudgetConfig
 from ..errors import InsufficientQuota
@@ -35,7 +36,7 @@ _ADJECTIVE = {"day": "daily", "month": "monthly"}  # a period in a sentence
 Scope = tuple[str, str, str]  # ("key", key id, period) or ("tag", "name=value", period)
 
 
-def _spent(scope: Scope, usd: float, spent: float, key_id: str | None, key_name: str | None) -> None:
+def _refuse_spent(scope: Scope, usd: float, spent: float, key_id: str | None, key_name: str | None) -> NoReturn:
     what = f"key '{key_name or key_id}'" if scope[0] == "key" else f"tag {scope[1]}"
     raise InsufficientQuota(f"The {_ADJECTIVE[scope[2]]} budget of {usd:g} USD for {what} is spent ({spent:.4f} USD).")
 
@@ -104,7 +105,7 @@ class Budgets:
             if spent is None:  # first time this period: read what was spent before we started
                 spent = self._spent[(scope, start)] = await self._first_read(scope, start, key_name)
             if spent >= usd:
-                _spent(scope, usd, spent, key_id, key_name)
+                _refuse_spent(scope, usd, spent, key_id, key_name)
 
     def check_now(self, now: float, key_id: str | None, key_budget: float | None, key_period: str, tags: dict[str, str] | None, key_name: str | None = None) -> bool:
         """``check`` without an await: False, having raised nothing, when a scope's spend must
@@ -114,7 +115,7 @@ class Budgets:
             if spent is None:
                 return False
             if spent >= usd:
-                _spent(scope, usd, spent, key_id, key_name)
+                _refuse_spent(scope, usd, spent, key_id, key_name)
         return True
 
     def add(self, now: float, cost: float, key_id: str | None, key_budget: float | None, key_period: str, tags: dict[str, str] | None, key_name: str | None = None) -> None:
