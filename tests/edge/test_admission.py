@@ -119,6 +119,26 @@ async def test_settling_corrects_the_estimate(make: Make) -> None:
         await admission.admit(key(tpm=100), 20, None)
 
 
+
+async def test_admit_now_answers_without_an_await_only_when_nothing_remote_is_asked(make: Make) -> None:
+    admission = await make()
+    spender = key(rpm=2, budget_usd=1.0, period="day")
+    # The key's spend this period is not known yet: admit_now takes nothing and leaves the
+    # request to admit, which reads it from the store.
+    assert admission.admit_now(spender, 0, None) is None
+    assert (await admission.admit(spender, 0, None))["x-ratelimit-remaining-requests"] == "1"
+    headers = admission.admit_now(spender, 0, None)  # known now: answered on the spot
+    assert headers is not None and headers["x-ratelimit-remaining-requests"] == "0"
+    with pytest.raises(RateLimited):
+        admission.admit_now(spender, 0, None)
+    # With Redis configured and up, every admission asks it; once it fails, the host's table
+    # answers and admit_now can again.
+    remote = await make(state={"redis": "redis://127.0.0.1:1/0"})  # nothing listens there
+    assert remote.admit_now(key(rpm=2), 0, None) is None
+    await remote.admit(key(rpm=2), 0, None)
+    headers = remote.admit_now(key(rpm=2), 0, None)
+    assert headers is not None and headers["x-ratelimit-remaining-requests"] == "0"
+
 async def test_callers_without_limits_pass_without_headers(make: Make) -> None:
     admission = await make(limits={"default": {"rpm": 1}})
     for _ in range(3):
