@@ -8,9 +8,14 @@ path waits at most ``limits.redis_timeout_s``; one that fails opens a breaker
 probe finds it again. Meanwhile a key gets this host's share of its limit (limit / instances),
 starting from what Redis last said of the key, and what the host admitted is written back to
 Redis with the key's next admission there, so neither an outage nor a Redis restarted empty
-hands out a fresh window. Prompt tokens are estimated before the call (edge.fastpath.tokens)
-and settled with the real usage after. Over a limit: 429 with Retry-After and OpenAI's
+hands out a fresh window. Prompt tokens are estimated before the call from the body's size
+(O(1) in its text; the closer, per-character count only decides a refusal for size) and
+settled with the real usage after. Over a limit: 429 with Retry-After and OpenAI's
 x-ratelimit-* headers. Budgets: edge.limits.budgets.
+
+``admit_now`` admits without an await whenever nothing remote is asked (the host's table
+and budget spend this worker holds): no coroutine on the common path. No lock is held
+across an await: the host's table takes its flock inside one synchronous call.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import asyncio
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from edge.fastpath import tokens as token_math
 
@@ -35,7 +40,7 @@ if TYPE_CHECKING:  # imported at start() only when state.redis is set
     from .limits.health import RedisHealth
     from .limits.redis import RedisLimiter
 
-__all__ = ["Admission", "estimate_tokens", "go_duration"]
+__all__ = ["Admission", "charge", "count_tokens", "estimate_tokens", "go_duration"]
 
 
 LARGE_BODY = 256 * 1024
@@ -52,13 +57,39 @@ def go_duration(seconds: float) -> str:
 
 
 def estimate_tokens(messages: Any, body_size: int) -> int:
-    """Prompt tokens before the call: the calibrated estimate, or bytes for very large bodies."""
+    """Admission's estimate of the prompt tokens: the body's bytes, O(1) in its text (media
+    parts at flat costs; edge.fastpath.tokens.estimate_body_tokens). Settling corrects it."""
+    return token_math.estimate_body_tokens(messages, body_size)
+
+
+def count_tokens(messages: Any, body_size: int) -> int:
+    """The closer count, character by character (O(n)): the calibrated estimate per message,
+    or bytes for very large bodies."""
     if body_size > LARGE_BODY or not isinstance(messages, list):
         return token_math.estimate_tokens_from_bytes(body_size)
     return token_math.estimate_prompt_tokens(messages)
 
 
+def charge(messages: Any, body_size: int, tpm: int | None) -> int:
+    """What admission takes from a key's token limit: the O(1) estimate, unless that alone
+    would refuse the request outright (more than the key's limit; the estimate over-counts
+    most prompts), when the closer count decides. 0 for keys without a token limit."""
+    if not tpm:
+        return 0
+    tokens = estimate_tokens(messages, body_size)
+    return count_tokens(messages, body_size) if tokens > tpm else tokens
+
+
 def _headers(rpm: int | None, tpm: int | None, requests: Verdict | None, tokens: Verdict | None) -> dict[str, str]:
+    if rpm and requests is not None and tpm and tokens is not None:  # both limits: one literal
+        return {
+            "x-ratelimit-limit-requests": str(rpm),
+            "x-ratelimit-remaining-requests": str(requests.remaining),
+            "x-ratelimit-reset-requests": go_duration(requests.reset_s),
+            "x-ratelimit-limit-tokens": str(tpm),
+            "x-ratelimit-remaining-tokens": str(tokens.remaining),
+            "x-ratelimit-reset-tokens": go_duration(tokens.reset_s),
+        }
     headers: dict[str, str] = {}
     if rpm and requests is not None:
         headers["x-ratelimit-limit-requests"] = str(rpm)
@@ -109,26 +140,50 @@ class Admission:
             await self._client.aclose()
         self._local.close()
 
-    async def _limit(self, key_id: str, rpm: int | None, tpm: int | None, cost: int) -> tuple[Verdict | None, Verdict | None]:
-        health, redis = self._health, self._redis
-        if health is None or redis is None:
-            return self._local.admit(key_id, rpm, tpm, cost, time.time())
+    def _limit_now(self, key_id: str, rpm: int | None, tpm: int | None, cost: int, now: float) -> tuple[Verdict | None, Verdict | None] | None:
+        """The host's table answers (no Redis, or Redis is down): no await. None: ask Redis."""
+        health = self._health
+        if health is None:
+            return self._local.admit(key_id, rpm, tpm, cost, now)
         if health.up:
-            pending = self._local.take(key_id)
-            try:
-                async with asyncio.timeout(health.timeout_s):
-                    verdicts = await redis.admit(key_id, rpm, tpm, cost, pending)
-            except Exception as exc:  # redis-py raises its own errors, OSErrors; and the timeout
-                self._local.give_back(key_id, pending)
-                health.failed(exc)
-            except BaseException:
-                self._local.give_back(key_id, pending)
-                raise
-            else:
-                # Every worker of the host starts from this if Redis goes away (edge.limits.local).
-                self._local.learn(key_id, *redis.known(key_id))
-                return verdicts
+            return None
+        return self._local.admit(key_id, rpm, tpm, cost, now, health.instances, outage=True)
+
+    async def _limit(self, key_id: str, rpm: int | None, tpm: int | None, cost: int) -> tuple[Verdict | None, Verdict | None]:
+        verdicts = self._limit_now(key_id, rpm, tpm, cost, time.time())
+        if verdicts is not None:
+            return verdicts
+        health, redis = self._health, self._redis
+        assert health is not None and redis is not None  # _limit_now answers otherwise
+        pending = self._local.take(key_id)
+        try:
+            async with asyncio.timeout(health.timeout_s):
+                verdicts = await redis.admit(key_id, rpm, tpm, cost, pending)
+        except Exception as exc:  # redis-py raises its own errors, OSErrors; and the timeout
+            self._local.give_back(key_id, pending)
+            health.failed(exc)
+        except BaseException:
+            self._local.give_back(key_id, pending)
+            raise
+        else:
+            # Every worker of the host starts from this if Redis goes away (edge.limits.local).
+            self._local.learn(key_id, *redis.known(key_id))
+            return verdicts
         return self._local.admit(key_id, rpm, tpm, cost, time.time(), health.instances, outage=True)
+
+    def admit_now(self, principal: Principal, tokens: int, tags: dict[str, str] | None) -> dict[str, str] | None:
+        """``admit`` without an await, when nothing remote is needed (no Redis, or Redis is
+        down, and every budget's spend is known here): raise 429, or the headers to send.
+        None, having taken nothing, when ``admit`` must run: it awaits the store or Redis."""
+        now = time.time()
+        if (self.budgets.active or principal.budget_usd is not None) and not self._budgets_now(principal, tags, now):
+            return None
+        rpm, tpm = principal.rpm, principal.tpm
+        if principal.key_id is None or principal.is_admin or not (rpm or tpm):
+            return {}
+        self._fits(principal, tokens)
+        verdicts = self._limit_now(principal.key_id, rpm, tpm, tokens, now)
+        return None if verdicts is None else self._answer(principal, *verdicts)
 
     async def admit(self, principal: Principal, tokens: int, tags: dict[str, str] | None) -> dict[str, str]:
         """Raise 429 when a limit or budget says no; otherwise the x-ratelimit-* headers to send."""
@@ -142,23 +197,42 @@ class Admission:
         rpm, tpm = principal.rpm, principal.tpm
         if principal.key_id is None or principal.is_admin or not (rpm or tpm):
             return {}
+        self._fits(principal, tokens)
+        return self._answer(principal, *await self._limit(principal.key_id, rpm, tpm, tokens))
+
+    def _budgets_now(self, principal: Principal, tags: dict[str, str] | None, now: float) -> bool:
+        try:
+            return self.budgets.check_now(now, principal.key_id, principal.budget_usd, principal.period, tags, principal.name)
+        except InsufficientQuota:
+            if self.on_limited:
+                self.on_limited("budget")
+            raise
+
+    def _fits(self, principal: Principal, tokens: int) -> None:
+        """One request needing more than the whole token limit is refused for good (no retry)."""
+        tpm = principal.tpm
         if tpm and tokens > tpm:
             if self.on_limited:
                 self.on_limited("tokens")
             raise RateLimited(f"This request needs about {tokens} tokens, more than the key's limit of {tpm} tokens per minute.", code="tokens_exceed_limit", extra_headers={"x-should-retry": "false"})
-        requests, token_verdict = await self._limit(principal.key_id, rpm, tpm, tokens)
-        headers = _headers(rpm, tpm, requests, token_verdict)
-        for kind, verdict in (("requests", requests), ("tokens", token_verdict)):
-            if verdict is not None and not verdict.allowed:
-                if self.on_limited:
-                    self.on_limited(kind)
-                limit = rpm if kind == "requests" else tpm
-                raise RateLimited(
-                    f"Rate limit reached for key '{principal.name}': {limit} {kind} per minute. Please try again in {go_duration(verdict.retry_after_s)}.",
-                    retry_after=verdict.retry_after_s,
-                    extra_headers=headers,
-                )
+
+    def _answer(self, principal: Principal, requests: Verdict | None, tokens: Verdict | None) -> dict[str, str]:
+        rpm, tpm = principal.rpm, principal.tpm
+        headers = _headers(rpm, tpm, requests, tokens)
+        if requests is not None and not requests.allowed:
+            self._refuse(principal, "requests", rpm, requests, headers)
+        if tokens is not None and not tokens.allowed:
+            self._refuse(principal, "tokens", tpm, tokens, headers)
         return headers
+
+    def _refuse(self, principal: Principal, kind: str, limit: int | None, verdict: Verdict, headers: dict[str, str]) -> NoReturn:
+        if self.on_limited:
+            self.on_limited(kind)
+        raise RateLimited(
+            f"Rate limit reached for key '{principal.name}': {limit} {kind} per minute. Please try again in {go_duration(verdict.retry_after_s)}.",
+            retry_after=verdict.retry_after_s,
+            extra_headers=headers,
+        )
 
     def settle(self, principal: Principal, estimated: int, actual: int | None, cost: float | None, tags: dict[str, str] | None) -> None:
         now = time.time()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 __all__ = [
     "IMPLEMENTATION",
     "UsageAccumulator",
+    "estimate_body_tokens",
     "estimate_prompt_tokens",
     "estimate_tokens",
     "estimate_tokens_from_bytes",
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     # hold tokens_py to the same behaviour (tests/fastpath runs every case on both).
     from .tokens_c import (
         UsageAccumulator,
+        estimate_body_tokens,
         estimate_prompt_tokens,
         estimate_tokens,
         estimate_tokens_from_bytes,
@@ -35,7 +37,8 @@ elif sys.implementation.name == "cpython" and os.environ.get("EDGE_NO_EXTENSIONS
     try:
         from .tokens_c import (
             UsageAccumulator,
-            estimate_prompt_tokens,
+            estimate_body_tokens,
+        estimate_prompt_tokens,
             estimate_tokens,
             estimate_tokens_from_bytes,
             exact_tokens,
@@ -43,7 +46,8 @@ elif sys.implementation.name == "cpython" and os.environ.get("EDGE_NO_EXTENSIONS
     except ImportError:  # not built (pure install, no compiler)
         from .tokens_py import (
             UsageAccumulator,
-            estimate_prompt_tokens,
+            estimate_body_tokens,
+        estimate_prompt_tokens,
             estimate_tokens,
             estimate_tokens_from_bytes,
             exact_tokens,
@@ -55,6 +59,7 @@ elif sys.implementation.name == "cpython" and os.environ.get("EDGE_NO_EXTENSIONS
 else:
     from .tokens_py import (
         UsageAccumulator,
+        estimate_body_tokens,
         estimate_prompt_tokens,
         estimate_tokens,
         estimate_tokens_from_bytes,

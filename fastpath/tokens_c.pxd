@@ -18,3 +18,9 @@ cpdef list _features(str text)
 
 @cython.locals(f=list, est=double)
 cpdef Py_ssize_t estimate_tokens(str text) except -1
+
+@cython.locals(total=Py_ssize_t)
+cdef Py_ssize_t _payload_bytes(dict part) except -1
+
+@cython.locals(payload=Py_ssize_t, flat=Py_ssize_t, low=bint)
+cpdef Py_ssize_t estimate_body_tokens(object messages, Py_ssize_t body_size) except -1

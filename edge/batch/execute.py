@@ -17,7 +17,7 @@ from typing import Any
 from edge.fastpath import jsonio
 
 from ..accounting import UsageRecord
-from ..admission import estimate_tokens
+from ..admission import charge
 from ..auth import Principal
 from ..context import RequestContext, settle, settled_on_failure
 from ..errors import AuthenticationError, EdgeError, RateLimited
@@ -86,7 +86,7 @@ async def run_row(gw: Gateway, job: JobRow, principal: Principal | None, row: Cl
         principal.check_model(resolution.public_model)
         tags = request_tags(None, batch_tags(job), principal.tags)
         ctx.record.tags = tags
-        ctx.token_estimate = estimate_tokens(runner.messages(body), len(row.raw)) if principal.tpm else 0
+        ctx.token_estimate = charge(runner.messages(body), len(row.raw), principal.tpm)
         ctx.limit_headers = await gw.admission.admit(principal, ctx.token_estimate, tags) or None
         on_admitted(ctx.limit_headers)
     except RateLimited as err:

@@ -109,7 +109,8 @@ class GatewayServicer:
         resolution = gw.router.resolve(chat.model)
         ctx = RequestContext(request_id, principal, resolution.public_model, "chat", False, surface="grpc", timeout_s=call_timeout(context))
         ctx.drop_params = drop_params(context)
-        await admit_checked(gw, ctx, tag_header=None, metadata={**(body.get("metadata") or {}), **request.tags}, messages=body.get("messages"), body_size=request.ByteSize())
+        # The size for the token estimate: ByteSize encodes the message (O(n)), so only for a token limit.
+        await admit_checked(gw, ctx, tag_header=None, metadata={**(body.get("metadata") or {}), **request.tags}, messages=body.get("messages"), body_size=request.ByteSize() if principal.tpm else 0)
         # The response cache (edge.rcache): the same entries as HTTP's plain answers.
         lookup, entry = await find(gw, ctx, body, cache_header(context), False)
         if entry is not None:
@@ -142,7 +143,8 @@ class GatewayServicer:
         resolution = gw.router.resolve(typed.model)
         ctx = RequestContext(request_id, principal, resolution.public_model, "embeddings", False, surface="grpc", timeout_s=call_timeout(context))
         messages = [{"role": "user", "content": body["input"]}] if isinstance(body.get("input"), str) else None
-        await admit_checked(gw, ctx, tag_header=None, metadata=dict(request.tags), messages=messages, body_size=request.ByteSize())
+        # The size for the token estimate: ByteSize encodes the message (O(n)), so only for a token limit.
+        await admit_checked(gw, ctx, tag_header=None, metadata=dict(request.tags), messages=messages, body_size=request.ByteSize() if principal.tpm else 0)
         exchange = call_upstream(
             gw,
             resolution,

@@ -43,7 +43,8 @@ async def chat_stream(gw: Gateway, request: chat_pb2.ChatRequest, context: grpc.
     resolution = gw.router.resolve(chat.model)
     ctx = RequestContext(request_id, principal, resolution.public_model, "chat", True, surface="grpc", timeout_s=call_timeout(context))
     ctx.drop_params = drop_params(context)
-    await admit_checked(gw, ctx, tag_header=None, metadata={**(body.get("metadata") or {}), **request.tags}, messages=body.get("messages"), body_size=request.ByteSize())
+    # The size for the token estimate: ByteSize encodes the message (O(n)), so only for a token limit.
+    await admit_checked(gw, ctx, tag_header=None, metadata={**(body.get("metadata") or {}), **request.tags}, messages=body.get("messages"), body_size=request.ByteSize() if principal.tpm else 0)
     if resolution.escalation is not None and buffered(context):
         await _buffered(gw, ctx, context, resolution, body)
         return

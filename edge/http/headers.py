@@ -64,4 +64,8 @@ def drop_params(request: web.Request) -> bool:
 
 async def admit_request(request: web.Request, gw: Gateway, ctx: RequestContext, body: dict[str, Any], messages: Any) -> None:
     """Allow-list, tags (x-edge-tags, metadata), rate limits and budgets for an HTTP request."""
-    await admit_checked(gw, ctx, tag_header=request.headers.get(TAGS_HEADER), metadata=body.get("metadata"), messages=messages, body_size=request.content_length or 0)
+    # The size of the body as read (only a token limit needs it): Content-Length is absent on a
+    # chunked body and counts the compressed bytes of a gzipped one (aiohttp's read() returns
+    # the body it already read).
+    size = len(await request.read()) if ctx.principal.tpm else 0
+    await admit_checked(gw, ctx, tag_header=request.headers.get(TAGS_HEADER), metadata=body.get("metadata"), messages=messages, body_size=size)

@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Iterable
+from typing import NoReturn
 
 from ..config import BudgetConfig
 from ..errors import InsufficientQuota
@@ -33,6 +34,11 @@ log = logging.getLogger("edge.budgets")
 _ADJECTIVE = {"day": "daily", "month": "monthly"}  # a period in a sentence
 
 Scope = tuple[str, str, str]  # ("key", key id, period) or ("tag", "name=value", period)
+
+
+def _refuse_spent(scope: Scope, usd: float, spent: float, key_id: str | None, key_name: str | None) -> NoReturn:
+    what = f"key '{key_name or key_id}'" if scope[0] == "key" else f"tag {scope[1]}"
+    raise InsufficientQuota(f"The {_ADJECTIVE[scope[2]]} budget of {usd:g} USD for {what} is spent ({spent:.4f} USD).")
 
 
 def period_start(period: str, now: float) -> float:
@@ -82,6 +88,8 @@ class Budgets:
         scopes: list[tuple[Scope, float]] = []
         if key_id is not None and key_budget is not None:
             scopes.append((("key", key_id, key_period), key_budget))
+        if not (self._key_rules or self._tag_rules):  # no configured budgets: the key's own, if any
+            return scopes
         for rule in [*self._key_rules.get(key_name or "", ()), *self._key_rules.get(key_id or "", ())]:
             scopes.append((("key", key_id or "", rule.period), rule.usd))
         if tags:
@@ -97,8 +105,18 @@ class Budgets:
             if spent is None:  # first time this period: read what was spent before we started
                 spent = self._spent[(scope, start)] = await self._first_read(scope, start, key_name)
             if spent >= usd:
-                what = f"key '{key_name or key_id}'" if scope[0] == "key" else f"tag {scope[1]}"
-                raise InsufficientQuota(f"The {_ADJECTIVE[scope[2]]} budget of {usd:g} USD for {what} is spent ({spent:.4f} USD).")
+                _refuse_spent(scope, usd, spent, key_id, key_name)
+
+    def check_now(self, now: float, key_id: str | None, key_budget: float | None, key_period: str, tags: dict[str, str] | None, key_name: str | None = None) -> bool:
+        """``check`` without an await: False, having raised nothing, when a scope's spend must
+        be read from the store first (``check`` does that); True when every scope has room."""
+        for scope, usd in self._scopes(key_id, key_budget, key_period, tags, key_name):
+            spent = self._spent.get((scope, self._period_start(scope[2], now)))
+            if spent is None:
+                return False
+            if spent >= usd:
+                _refuse_spent(scope, usd, spent, key_id, key_name)
+        return True
 
     def add(self, now: float, cost: float, key_id: str | None, key_budget: float | None, key_period: str, tags: dict[str, str] | None, key_name: str | None = None) -> None:
         if not cost:

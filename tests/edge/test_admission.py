@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from edge.admission import LARGE_BODY, Admission, estimate_tokens, go_duration
+from edge.admission import LARGE_BODY, Admission, charge, count_tokens, estimate_tokens, go_duration
 from edge.auth import ANONYMOUS, Principal
 from edge.config import parse_config
 from edge.errors import InsufficientQuota, RateLimited
@@ -54,13 +54,26 @@ def test_reset_times_are_go_durations_as_openai_sends_them(seconds: float, text:
     assert go_duration(seconds) == text
 
 
-def test_token_estimates_fall_back_to_bytes_for_huge_or_odd_bodies() -> None:
+def test_the_closer_count_falls_back_to_bytes_for_huge_or_odd_bodies() -> None:
     messages = [{"role": "user", "content": "a short question about the weather"}]
-    assert estimate_tokens(messages, 200) == token_math.estimate_prompt_tokens(messages)
-    assert estimate_tokens(messages, LARGE_BODY + 1) == token_math.estimate_tokens_from_bytes(LARGE_BODY + 1)
-    assert estimate_tokens("not a list", 4000) == token_math.estimate_tokens_from_bytes(4000)
+    assert count_tokens(messages, 200) == token_math.estimate_prompt_tokens(messages)
+    assert count_tokens(messages, LARGE_BODY + 1) == token_math.estimate_tokens_from_bytes(LARGE_BODY + 1)
+    assert count_tokens("not a list", 4000) == token_math.estimate_tokens_from_bytes(4000)
     longer = [{"role": "user", "content": "a short question about the weather " * 20}]
-    assert estimate_tokens(longer, 800) > estimate_tokens(messages, 200) > 0
+    assert count_tokens(longer, 800) > count_tokens(messages, 200) > 0
+
+
+def test_admission_estimates_from_the_body_size_and_counts_closer_only_to_refuse() -> None:
+    messages = [{"role": "user", "content": "a short question about the weather"}]
+    # The estimate reads the size, not the text: the same size, the same estimate, any text.
+    assert estimate_tokens(messages, 4000) == estimate_tokens([{"role": "user", "content": "x"}], 4000) == token_math.estimate_tokens_from_bytes(4000)
+    assert charge(messages, 4000, None) == 0  # no token limit: nothing to estimate
+    assert charge(messages, 4000, 10_000) == estimate_tokens(messages, 4000)
+    # Over the whole limit on the estimate alone: the closer count decides (here it fits).
+    assert estimate_tokens(messages, 4000) > 100 and charge(messages, 4000, 100) == count_tokens(messages, 4000) < 100
+    # A base64 image counts its flat cost, not its bytes.
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "A" * 100_000, "detail": "low"}}
+    assert estimate_tokens([{"role": "user", "content": [{"type": "text", "text": "what is it?"}, image]}], 100_200) < 200
 
 
 async def test_requests_per_minute_and_the_openai_headers(make: Make) -> None:
@@ -105,6 +118,26 @@ async def test_settling_corrects_the_estimate(make: Make) -> None:
     with pytest.raises(RateLimited):
         await admission.admit(key(tpm=100), 20, None)
 
+
+
+async def test_admit_now_answers_without_an_await_only_when_nothing_remote_is_asked(make: Make) -> None:
+    admission = await make()
+    spender = key(rpm=2, budget_usd=1.0, period="day")
+    # The key's spend this period is not known yet: admit_now takes nothing and leaves the
+    # request to admit, which reads it from the store.
+    assert admission.admit_now(spender, 0, None) is None
+    assert (await admission.admit(spender, 0, None))["x-ratelimit-remaining-requests"] == "1"
+    headers = admission.admit_now(spender, 0, None)  # known now: answered on the spot
+    assert headers is not None and headers["x-ratelimit-remaining-requests"] == "0"
+    with pytest.raises(RateLimited):
+        admission.admit_now(spender, 0, None)
+    # With Redis configured and up, every admission asks it; once it fails, the host's table
+    # answers and admit_now can again.
+    remote = await make(state={"redis": "redis://127.0.0.1:1/0"})  # nothing listens there
+    assert remote.admit_now(key(rpm=2), 0, None) is None
+    await remote.admit(key(rpm=2), 0, None)
+    headers = remote.admit_now(key(rpm=2), 0, None)
+    assert headers is not None and headers["x-ratelimit-remaining-requests"] == "0"
 
 async def test_callers_without_limits_pass_without_headers(make: Make) -> None:
     admission = await make(limits={"default": {"rpm": 1}})

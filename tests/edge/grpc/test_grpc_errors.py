@@ -143,3 +143,24 @@ def test_key_rate_limit_applies_over_grpc(keyed_gateway: GrpcGateway) -> None:
     assert info.reason == "rate_limit_exceeded" and info.metadata["status"] == "429"
     assert retry is not None and retry.retry_delay.seconds >= 1
     assert "2 requests per minute" in err.details()
+
+
+@pytest.mark.parametrize("method", ["ChatComplete", "ChatStream"])
+def test_a_prompt_over_a_keys_token_limit_is_refused_over_grpc(keyed_gateway: GrpcGateway, method: str) -> None:
+    """The token estimate reads the message's size on gRPC too (ByteSize, for a key with a
+    token limit): a 400 KB prompt against 50,000 tokens per minute is refused for good."""
+    import json
+
+    from tests.support import request
+
+    status, _, body = request(
+        "POST", keyed_gateway.server.url + "/v1/keys",
+        json.dumps({"name": f"grpc-tpm-{method}", "tpm": 50_000}).encode(),
+        {"authorization": "Bearer sk-edge-admin-0123456789", "content-type": "application/json"},
+    )
+    assert status == 201, body
+    limited = (("authorization", "Bearer " + json.loads(body)["key"]),)
+    err, info, _ = _fails(getattr(keyed_gateway.stub, method), chat("word " * 80_000), grpc.StatusCode.RESOURCE_EXHAUSTED, metadata=limited)
+    assert info.reason == "tokens_exceed_limit" and "50000 tokens per minute" in err.details()
+    answer = getattr(keyed_gateway.stub, method)(chat("within the limit"), metadata=limited, timeout=10)
+    assert answer.choices if method == "ChatComplete" else list(answer)  # the refusal took nothing

@@ -6,6 +6,7 @@ limits.budget_refresh_s; 0.5 s and 1 s by default) and the tests poll for the ef
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -19,6 +20,7 @@ from pathlib import Path
 import openai
 import pytest
 
+from edge.fastpath import tokens
 from tests.support import Mock, Server, gateway_config, request, wait_for, write_config
 
 ADMIN = "edge-admin-limits-000000000001"
@@ -36,10 +38,26 @@ def _new_key(server: Server, **spec: object) -> dict:
     return doc
 
 
+def _chat_body(text: str, **extra: object) -> dict:
+    return {"model": "chat", "messages": [{"role": "user", "content": text}], **extra}
+
+
 def _chat(server: Server, key: str, text: str = "hi", headers: dict | None = None, **extra: object) -> tuple[int, dict[str, str], bytes]:
-    body = {"model": "chat", "messages": [{"role": "user", "content": text}], **extra}
-    return request("POST", server.url + "/v1/chat/completions", json.dumps(body).encode(),
+    return request("POST", server.url + "/v1/chat/completions", json.dumps(_chat_body(text, **extra)).encode(),
                    {"authorization": f"Bearer {key}", "content-type": "application/json", **(headers or {})})
+
+
+def _chunked_chat(server: Server, key: str, text: str) -> tuple[int, dict[str, str], bytes]:
+    """The same request with a chunked body: no Content-Length for admission to read the size from."""
+    raw = json.dumps(_chat_body(text)).encode()
+    conn = http.client.HTTPConnection(server.url.split("//")[1].split(":")[0], int(server.url.rsplit(":", 1)[1]), timeout=30)
+    try:
+        conn.request("POST", "/v1/chat/completions", body=iter([raw[: len(raw) // 2], raw[len(raw) // 2 :]]),
+                     headers={"authorization": f"Bearer {key}", "content-type": "application/json"})
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
 
 
 def _config(mock: Mock, home: Path, extra: str = "") -> Path:
@@ -163,6 +181,42 @@ def test_tpm_limit_and_oversized_request(workers: Server) -> None:
     assert status == 429 and "tokens per minute" in json.loads(body)["error"]["message"]
     assert headers["x-ratelimit-limit-tokens"] == "100"
 
+
+
+def test_a_prompt_over_the_token_limit_is_refused_without_an_upstream_call(workers: Server, mock: Mock) -> None:
+    key = _new_key(workers, tpm=50_000)["key"]
+    _key_on_every_worker(workers, key)
+    before = mock.stats()["chat_requests"]
+    text = "word " * 80_000  # 400 KB: about 104,000 tokens by its size
+    for send in (_chat, _chunked_chat):  # the size from Content-Length, and from the body read
+        status, headers, body = send(workers, key, text)
+        assert status == 429 and json.loads(body)["error"]["code"] == "tokens_exceed_limit", body[:200]
+        assert headers["x-should-retry"] == "false"
+    assert mock.stats()["chat_requests"] == before
+    status, headers, _ = _chat(workers, key, "hi")  # the refusals took nothing from the limit
+    assert status == 200 and int(headers["x-ratelimit-remaining-tokens"]) > 50_000 - 100
+
+
+def test_settling_replaces_the_estimate_with_the_real_usage(workers: Server) -> None:
+    """Admission charges the estimate from the body's size; the answer's usage replaces it, so
+    the next request's x-ratelimit-remaining-tokens shows what was really used."""
+    tpm = 30_000  # refills 0.5 tokens a millisecond: far less than estimate and usage differ by
+    key = _new_key(workers, tpm=tpm)["key"]
+    _key_on_every_worker(workers, key)
+    text = "word " * 8000  # 40 KB: about 10,400 tokens by its size; the mock counts 8,007 of prompt
+    sent = _chat_body(text, max_tokens=5)  # and 5 of answer
+    estimate = tokens.estimate_body_tokens(sent["messages"], len(json.dumps(sent).encode()))
+    started = time.monotonic()
+    status, headers, body = _chat(workers, key, text, max_tokens=5)
+    assert status == 200
+    first, used = int(headers["x-ratelimit-remaining-tokens"]), json.loads(body)["usage"]["total_tokens"]
+    status, headers, _ = _chat(workers, key, text, max_tokens=5)
+    assert status == 200
+    second = int(headers["x-ratelimit-remaining-tokens"])
+    refill = (time.monotonic() - started) * tpm / 60 + 1
+    assert estimate - used > 2 * refill  # the two readings below cannot be mistaken for each other
+    assert tpm - estimate - 2 <= first <= tpm - estimate + refill
+    assert tpm - used - estimate - 2 <= second <= tpm - used - estimate + refill
 
 def test_key_budget(workers: Server, mock: Mock) -> None:
     key = _new_key(workers, budget_usd=0.00001, period="day")["key"]
