@@ -41,7 +41,7 @@ def upstream() -> Iterator[Mock]:
 
 
 @pytest.fixture(scope="module")
-def pair(upstream: Mock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server, Path]]:
+def pair(upstream: Mock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server, Path, str]]:
     if not _redis_up():
         if os.environ.get("CI") == "true":
             pytest.fail("CI=true but Redis is not answering on 127.0.0.1:6379")
@@ -55,7 +55,7 @@ def pair(upstream: Mock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[t
     a = Server(["serve", "--config", str(path)], cwd=str(home))
     b = Server(["serve", "--config", str(path)], cwd=str(home))
     try:
-        yield a, b, home
+        yield a, b, home, prefix
     finally:
         a.stop()
         b.stop()
@@ -68,36 +68,35 @@ def pair(upstream: Mock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[t
             client.close()
 
 
-def test_a_hit_on_b_for_an_answer_from_a(pair: tuple[Server, Server, Path], upstream: Mock) -> None:
-    a, b, home = pair
+def test_a_hit_on_b_for_an_answer_from_a(pair: tuple[Server, Server, Path, str], upstream: Mock) -> None:
+    a, b, home, prefix = pair
     messages = unique("two instances")
-    before = calls(upstream)
+    before, entries = calls(upstream), _entries(prefix)
     status, headers, first = post(a, {"model": "cached", "messages": messages})
     assert status == 200 and headers["x-edge-cache"] == "miss" and calls(upstream) == before + 1
-
-    # A stores in the background: B finds the entry once it is there.
-    def on_b() -> tuple[int, dict[str, str], bytes]:
-        return post(b, {"model": "cached", "messages": messages})
-
-    status, headers, again = _until_hit(on_b)
+    _stored(prefix, entries)  # A stores in the background: B is asked once the entry is there
+    status, headers, again = post(b, {"model": "cached", "messages": messages})
+    assert status == 200 and headers["x-edge-cache"] == "hit"
     assert again == first and calls(upstream) == before + 1
     row = ledger_row(b, home, headers["x-request-id"])
     assert (row["cache_hit"], row["cost_usd"]) == (1, 0.0) and row["saved_usd"] > 0
 
 
-def test_a_stream_from_a_is_replayed_intact_on_b(pair: tuple[Server, Server, Path], upstream: Mock) -> None:
-    a, b, _ = pair
+def test_a_stream_from_a_is_replayed_intact_on_b(pair: tuple[Server, Server, Path, str], upstream: Mock) -> None:
+    a, b, _, prefix = pair
     body = {"model": "cached", "messages": unique("a stream across instances"), "stream": True, "stream_options": {"include_usage": True}}
-    before = upstream.stats()["streams_started"]
+    before, entries = upstream.stats()["streams_started"], _entries(prefix)
     status, headers, first = post(a, body)
     assert status == 200 and headers["x-edge-cache"] == "miss" and first.endswith(b"data: [DONE]\n\n")
-    status, headers, again = _until_hit(lambda: post(b, body))
+    _stored(prefix, entries)
+    status, headers, again = post(b, body)
+    assert status == 200 and headers["x-edge-cache"] == "hit"
     assert headers["content-type"].startswith("text/event-stream") and again == first
     assert first.count(b"data: ") >= 4 and upstream.stats()["streams_started"] == before + 1
 
 
-def test_no_hit_across_two_keys(pair: tuple[Server, Server, Path], upstream: Mock) -> None:
-    a, b, _ = pair
+def test_no_hit_across_two_keys(pair: tuple[Server, Server, Path, str], upstream: Mock) -> None:
+    a, b, _, _ = pair
     one, two = new_key(a), new_key(a)
     messages = unique("two keys")
     assert post(a, {"model": "cached", "messages": messages}, one)[1]["x-edge-cache"] == "miss"
@@ -105,6 +104,26 @@ def test_no_hit_across_two_keys(pair: tuple[Server, Server, Path], upstream: Moc
     before = calls(upstream)
     status, headers, _ = post(b, {"model": "cached", "messages": messages}, two)
     assert status == 200 and headers["x-edge-cache"] == "miss" and calls(upstream) == before + 1
+
+
+def _entries(prefix: str) -> int:
+    """How many keys this run's prefix holds in the shared Redis."""
+    import redis
+
+    client = redis.Redis(host=SHARED_REDIS[0], port=SHARED_REDIS[1], db=0)
+    try:
+        return sum(1 for _ in client.scan_iter(match=prefix + "*", count=1000))
+    finally:
+        client.close()
+
+
+def _stored(prefix: str, before: int) -> None:
+    """Wait for the first instance's entry to land (it is written after the answer). Asking the
+    second instance earlier would be a miss that answers upstream and stores its own entry, and
+    the hit after it would replay that one, not the first instance's."""
+    from tests.support import wait_for
+
+    wait_for(lambda: _entries(prefix) > before, timeout=5.0, interval=0.02, what="the first instance's entry in Redis")
 
 
 def _until_hit(send: object) -> tuple[int, dict[str, str], bytes]:

@@ -113,8 +113,15 @@ def _recovered(gateway: Server, label: str) -> None:
         )
 
     wait_until(back, 40, f"{label}: the spool replayed and the store up again")
-    status, _, body = request("GET", gateway.url + "/readyz")
-    assert (status, json.loads(body)) == (200, {"status": "ok"})
+
+    def ready() -> bool:
+        status, _, body = request("GET", gateway.url + "/readyz")
+        return (status, json.loads(body)) == (200, {"status": "ok"})
+
+    # /metrics shows another worker's gauges up to one publish tick late (edge/metrics/_shared.py),
+    # and a worker whose pooled connections died with the server finds out on its next read:
+    # every worker must say ready within a few ticks, on new connections (either worker).
+    wait_until(lambda: all(ready() for _ in range(6)), 10, f"{label}: /readyz ok on every worker")
 
 
 @pytest.mark.timeout(300)
