@@ -77,6 +77,21 @@ def _holds(server: Server, expected: dict[str, float], scrapes: int = 6) -> None
         assert {name: samples.get(name) for name in expected} == expected
 
 
+
+def _send(server: Server, n: int, words: str, counted: dict[str, float]) -> dict[str, float]:
+    """``n`` chat requests (a connection each: the kernel spreads them over both workers), and
+    what /metrics must say after them, once it says so."""
+    expected = dict(counted)
+    for i in range(n):
+        p, c = _chat(server, words * (i + 1))
+        expected[REQUESTS] += 1
+        expected[DURATIONS] += 1
+        expected[PROMPT] += p
+        expected[COMPLETION] += c
+    total = int(expected[REQUESTS])
+    wait_for(lambda: all(_scrape(server).get(k) == v for k, v in expected.items()), 10, what=f"{total} requests in /metrics")
+    return expected
+
 def test_two_workers_count_every_request_once_and_a_killed_one_stays_counted(mock: Mock, tmp_path: Path) -> None:
     config = write_config(tmp_path / "edge.yaml", gateway_config(mock.base_url, tmp_path))
     server = Server(["serve", "--config", str(config), "--workers", "2"], cwd=str(tmp_path))
@@ -86,12 +101,7 @@ def test_two_workers_count_every_request_once_and_a_killed_one_stays_counted(moc
         assert len(workers) == 2, workers
         folder = _shared_dir(workers[0])
         assert _scrape(server).get(REQUESTS) is None  # nothing counted yet, on either worker
-        prompt = completion = 0
-        for i in range(16):  # a connection each: the kernel spreads them over both workers
-            p, c = _chat(server, "one two three " * (i + 1))
-            prompt, completion = prompt + p, completion + c
-        expected = {REQUESTS: 16.0, PROMPT: float(prompt), COMPLETION: float(completion), DURATIONS: 16.0}
-        wait_for(lambda: all(_scrape(server).get(k) == v for k, v in expected.items()), 10, what="16 requests in /metrics")
+        expected = _send(server, 16, "one two three ", {REQUESTS: 0.0, PROMPT: 0.0, COMPLETION: 0.0, DURATIONS: 0.0})
         # Seen on one worker is not yet seen on the other: that one may still show the first's
         # numbers of the last tick. Once both have ticked, every scrape says 16 (and the
         # victim's tick is the one a SIGKILL must not beat).
@@ -110,11 +120,7 @@ def test_two_workers_count_every_request_once_and_a_killed_one_stays_counted(moc
         assert [name for name in retired["absorbed"] if name.startswith(f"counts-{victim}-")], retired["absorbed"]
         assert not list(folder.glob(f"counts-{victim}-*.json"))
 
-        for i in range(8):
-            p, c = _chat(server, "again " * (i + 1))
-            prompt, completion = prompt + p, completion + c
-        expected = {REQUESTS: 24.0, PROMPT: float(prompt), COMPLETION: float(completion), DURATIONS: 24.0}
-        wait_for(lambda: all(_scrape(server).get(k) == v for k, v in expected.items()), 10, what="24 requests in /metrics")
+        expected = _send(server, 8, "again ", expected)
         wait_for(lambda: _on_disk(folder) == 24, 10, what="both workers' counts on disk")
         _holds(server, expected)
         text = request("GET", server.url + "/metrics")[2].decode()
