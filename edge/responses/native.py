@@ -157,7 +157,6 @@ class NativeResponsesStream:
             return rewritten
         return rewritten
 
-
     def _hold(self, kind: bytes, head: bytes, before: bytes, response: bytes, after: bytes, usage: Any) -> None:
         """Keep the final event (``before`` + the response's JSON + ``after``) for the sink."""
         encoded = self._scrub_body(response) if self._scrub_body is not None else response
