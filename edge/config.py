@@ -44,6 +44,9 @@ class ServerConfig(_Frozen, frozen=True):
     max_body_mb: float = 16.0
     drain_timeout_s: float = 30.0
     access_log: bool = False
+    # The hot endpoints (chat, Responses, Messages, embeddings) on edge.server's own HTTP/1.1
+    # protocol; false: every endpoint on aiohttp's.
+    lean_path: bool = True
     # Hostile-client caps (docs/hostile.md). A connection must send its whole request head
     # within keepalive_timeout_s (also how long an idle keep-alive connection stays open) and
     # its body within body_timeout_s; head lines and header fields over max_header_bytes, or

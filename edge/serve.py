@@ -29,6 +29,7 @@ from .config import Config
 from .http import create_app
 from .http.appkeys import GATEWAY
 from .http.logs import install_log_filters
+from .server.site import LeanSite
 
 __all__ = ["run_worker"]
 
@@ -44,10 +45,11 @@ async def _serve(config: Config, host: str, port: int, reuse_port: bool, grpc_po
     stopsignals.release()
     app = create_app(config, shared_dir)
     install_log_filters(app[GATEWAY].scrubber)
+    access_logger = log.getChild("access") if config.server.access_log else None
     runner = web.AppRunner(
         app,
         handler_cancellation=True,  # a client that goes away cancels its handler: upstream closes
-        access_log=log.getChild("access") if config.server.access_log else None,
+        access_log=access_logger,
         shutdown_timeout=config.server.drain_timeout_s,
         # Caps on what a client may send before any handler runs (docs/hostile.md).
         keepalive_timeout=config.server.keepalive_timeout_s,
@@ -64,10 +66,16 @@ async def _serve(config: Config, host: str, port: int, reuse_port: bool, grpc_po
         log.info("stopped before serving (pid %d)", os.getpid())
         await runner.cleanup()
         return
-    site = web.TCPSite(runner, host, port, reuse_port=reuse_port, backlog=2048)
-    await site.start()
-    addresses = runner.addresses  # the bound sockets' names: the port that port 0 picked
-    bound = addresses[0][1] if addresses else port
+    lean: LeanSite | None = None
+    if config.server.lean_path:
+        # The hot endpoints on edge.server; it hands every other request to the runner's server.
+        lean = LeanSite(runner, access_logger)
+        bound = await lean.start(host, port, reuse_port)
+    else:
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port, backlog=2048)
+        await site.start()
+        addresses = runner.addresses  # the bound sockets' names: the port that port 0 picked
+        bound = addresses[0][1] if addresses else port
     grpc_server = None
     if grpc_port is not None:
         # The gRPC surface shares this worker's loop and Gateway (one pipeline for both).
@@ -82,10 +90,20 @@ async def _serve(config: Config, host: str, port: int, reuse_port: bool, grpc_po
     signals.close()
     log.info("draining (pid %d, up to %g s)", os.getpid(), config.server.drain_timeout_s)
     app[GATEWAY].ready = False
+    drains = [] if lean is None else [lean.drain(config.server.drain_timeout_s), _drain_aiohttp(runner, config.server.drain_timeout_s)]
     if grpc_server is not None:
-        await grpc_server.stop(config.server.drain_timeout_s)
-    await runner.cleanup()
+        drains.append(grpc_server.stop(config.server.drain_timeout_s))
+    await asyncio.gather(*drains)
+    await runner.cleanup()  # aiohttp's connections (drained above when lean), then the app's cleanup
     log.info("stopped (pid %d)", os.getpid())
+
+
+async def _drain_aiohttp(runner: web.AppRunner, timeout_s: float) -> None:
+    """The connections edge.server handed to aiohttp, drained as runner.cleanup drains its own."""
+    server = runner.server
+    if server is not None:
+        server.pre_shutdown()  # idle ones close now
+        await server.shutdown(timeout_s)
 
 
 def run_worker(config: Config, host: str, port: int, reuse_port: bool = False, grpc_port: int | None = None, shared_dir: Path | None = None) -> int:

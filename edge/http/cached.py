@@ -37,7 +37,7 @@ async def answer_hit(request: web.Request, gw: Gateway, ctx: RequestContext, ent
     headers = dict(response_headers(ctx, 0.0), **{HEADER: "hit"})
     if not entry.stream:
         return web.Response(body=entry.body, content_type="application/json", headers=headers)
-    response = sse_response(headers)
+    response = sse_response(request, headers)
     await response.prepare(request)
     await response.write(entry.body)
     await response.write_eof()

@@ -146,7 +146,7 @@ class MessagesSSESink:
 
     def __init__(self, request: web.Request, headers: dict[str, str], encoder: MessagesEventEncoder | None, passthrough: MessagesPassthrough | None, ping_s: float) -> None:
         self._request = request
-        self.response = sse_response(headers)
+        self.response = sse_response(request, headers)
         self.write = self.response.write
         self._encoder = encoder
         self._passthrough = passthrough

@@ -19,13 +19,14 @@ from edge.caps import ConcurrencyCaps
 from edge.errors import EdgeError, MethodNotAllowed, NotFound, PayloadTooLarge
 
 from ..context import RequestContext
+from ..gateway import Gateway
 from ..messages.reply import error_body, error_status
 from .appkeys import CONTEXT, GATEWAY, REQUEST_ID
 from .batch_common import allow_file_upload
 from .headers import route_headers
 from .messages import gateway_authorization
 
-__all__ = ["CAPS", "edge_middleware", "error_response", "tracing_middleware"]
+__all__ = ["CAPS", "edge_middleware", "error_response", "request_id_of", "tracing_middleware"]
 
 CAPS = web.AppKey("edge_caps", ConcurrencyCaps)
 # Operators' endpoints answer even when the caps are full.
@@ -42,6 +43,11 @@ _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _MESSAGES = "/v1/messages"
 # Uploads take batch.max_file_mb, not server.max_body_mb (edge.http.batch_common).
 _FILES = "/v1/files"
+
+
+def request_id_of(gw: Gateway, incoming: str | None) -> str:
+    """The client's ``x-request-id`` when it is a safe token, else a new one."""
+    return incoming if incoming and _CLIENT_ID.match(incoming) else gw.request_ids.new()
 
 
 def error_response(err: EdgeError, request_id: str, ctx: RequestContext | None = None, anthropic: bool = False) -> web.Response:
@@ -75,7 +81,7 @@ def _translate(exc: web.HTTPException, request: web.Request) -> EdgeError:
 async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get("x-request-id")
     gw = request.app[GATEWAY]
-    request_id = incoming if incoming and _CLIENT_ID.match(incoming) else gw.request_ids.new()
+    request_id = request_id_of(gw, incoming)
     request[REQUEST_ID] = request_id
     inflight = gw.metrics.inflight  # the gauge's series, [requests in flight]
     inflight[0] += 1

@@ -123,7 +123,7 @@ class ResponsesSSESink:
 
     def __init__(self, request: web.Request, headers: dict[str, str], ending: Ending, save: Save | None) -> None:
         self._request = request
-        self.response = sse_response(headers)
+        self.response = sse_response(request, headers)
         self.write = self.response.write
         self._ending = ending
         self._save = save

@@ -30,6 +30,7 @@ from ..context import settled_on_failure
 from ..proxy import RequestContext, open_stream
 from ..rcache import Recorder
 from ..relay import relay
+from ..server.request import LeanRequest
 from ..transcode import DecodedStream, PassthroughStream
 from ..types import StreamState, Transcoder
 from .headers import response_headers
@@ -39,17 +40,18 @@ __all__ = ["ChatSSESink", "replay_as_stream", "sse_response", "stream_chat"]
 DONE = b"data: [DONE]\n\n"
 
 
-def sse_response(headers: dict[str, str]) -> web.StreamResponse:
-    return web.StreamResponse(
-        status=200,
-        headers={
-            "content-type": "text/event-stream; charset=utf-8",
-            "cache-control": "no-cache",
-            # Tell nginx-style proxies in front of us not to buffer the stream.
-            "x-accel-buffering": "no",
-            **headers,
-        },
-    )
+def sse_response(request: web.Request, headers: dict[str, str]) -> web.StreamResponse:
+    """The stream's response: aiohttp's, or edge.server's for a request it read (same methods)."""
+    headers = {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-cache",
+        # Tell nginx-style proxies in front of us not to buffer the stream.
+        "x-accel-buffering": "no",
+        **headers,
+    }
+    if isinstance(request, LeanRequest):
+        return request.stream_response(200, headers)
+    return web.StreamResponse(status=200, headers=headers)
 
 
 class ChatSSESink:
@@ -65,7 +67,7 @@ class ChatSSESink:
 
     def __init__(self, request: web.Request, headers: dict[str, str], include_usage: bool = False, public_model: str = "", request_id: str = "", recorder: Recorder | None = None) -> None:
         self._request = request
-        self.response = sse_response(headers)
+        self.response = sse_response(request, headers)
         self.write: Callable[[bytes], Awaitable[None]] = self.response.write
         self._recorder = recorder
         if recorder is not None:  # the response cache keeps what the client got (edge.rcache)
@@ -150,7 +152,7 @@ async def replay_as_stream(request: web.Request, completion: bytes, include_usag
         frames.append(dict(base, choices=[{"index": choice.get("index", 0), "delta": {}, "finish_reason": choice.get("finish_reason")}]))
     if include_usage and doc.get("usage"):
         frames.append(dict(base, choices=[], usage=doc["usage"]))
-    response = sse_response(headers)
+    response = sse_response(request, headers)
     await response.prepare(request)
     await response.write_eof(b"".join(b"data: " + jsonio.dumps(f) + b"\n\n" for f in frames) + DONE)
     return response

@@ -19,7 +19,7 @@ from edge.fastpath.sse import SSEError
 
 ROOT = Path(__file__).resolve().parents[2]
 CRASHES = Path(__file__).parent / "crashes"
-TARGETS = ["sse", "reencode", "anthropic_stream", "gemini_stream", "ollama_stream", "config", "tags", "client"]
+TARGETS = ["sse", "reencode", "anthropic_stream", "gemini_stream", "ollama_stream", "config", "tags", "client", "server"]
 
 pytest.importorskip("atheris")
 

@@ -187,7 +187,9 @@ def test_malformed_request_heads_leave_no_credential_in_the_debug_log(run: Run) 
     logged = [l for l in run.server.lines[start:] if refused.search(l)]
     assert len(logged) == len(heads), logged
     for line, secret in zip(logged, client_secrets):
-        assert secret not in line and "[redacted]" in line, line
+        # aiohttp quotes the head with the credential redacted; edge.server (these are hot
+        # endpoints) names llhttp's reason and quotes nothing.
+        assert secret not in line and ("[redacted]" in line or "Invalid header value char (the head is not quoted)" in line), line
 
 
 def test_any_log_line_loses_configured_secrets(run: Run) -> None:

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TARGETS = ["sse", "reencode", "anthropic_stream", "gemini_stream", "ollama_stream", "config", "tags", "client"]
+TARGETS = ["sse", "reencode", "anthropic_stream", "gemini_stream", "ollama_stream", "config", "tags", "client", "server"]
 
 
 def main() -> int:

@@ -1,0 +1,481 @@
+"""One client connection of edge.server: HTTP/1.1 parsed by llhttp (httptools), answered in order.
+
+RFC 9112 framing as llhttp reads it in its strict mode: a request with both Content-Length and
+Transfer-Encoding, a Transfer-Encoding that does not end in chunked, two Content-Lengths, a
+malformed chunk size, an obsolete line folding, a bare LF or CR, a space before a header's colon
+are all refused with 400 and the connection closed (the request-smuggling variants of
+tests/hostile/test_smuggling.py). The caps are aiohttp's as edge.serve sets them: a head line or
+header field over ``server.max_header_bytes``, more than ``server.max_headers`` headers (400);
+a body over ``server.max_body_mb`` (413 before it is read when its length is declared, at the
+limit when it is chunked); a body not whole within ``server.body_timeout_s`` (408); a head not
+whole within ``server.keepalive_timeout_s`` of the connection going idle (closed unanswered:
+slowloris). ``Expect: 100-continue`` is answered before the body is read. A gzip or deflate
+body is inflated, capped at the same limit. After an early error answer the connection reads
+and drops what the client still sends for up to a second, then closes (as aiohttp's lingering).
+
+A connection whose first request is not for a hot endpoint (edge.server.site) is handed to
+aiohttp's own protocol with the bytes read so far; a later request for another endpoint on a
+lean connection is passed to aiohttp re-framed (edge.server.handoff), in order. Requests are
+answered one at a time in their order (pipelining); a client that goes away cancels its
+handler, which closes the upstream call (as aiohttp's ``handler_cancellation``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections import deque
+from typing import TYPE_CHECKING
+
+import httptools
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from edge.errors import EdgeError, InvalidRequest, PayloadTooLarge
+
+from . import wire
+from .handoff import Relay, hand_over
+from .request import LeanRequest, LeanStream
+
+if TYPE_CHECKING:
+    from .site import LeanSite
+
+__all__ = ["LeanProtocol"]
+
+log = logging.getLogger("edge.http")
+
+_PEEK, _LEAN, _RELAY, _LINGER, _GONE = range(5)
+# Pipelined requests parsed ahead of the one being answered before reading pauses.
+_MAX_AHEAD = 16
+_LINGER_S = 1.0
+
+
+class _Refusal:
+    """An answer the protocol gives itself (a malformed or oversized request), in its turn."""
+
+    __slots__ = ("response", "close")
+
+    def __init__(self, response: web.Response, close: bool) -> None:
+        self.response = response
+        self.close = close
+
+
+class _Refused(Exception):
+    """Raised in a parser callback to stop parsing: the answer is already queued."""
+
+
+class LeanProtocol(asyncio.Protocol):
+    """A client connection: requests parsed as they arrive, answered one at a time in order."""
+
+    def __init__(self, site: LeanSite) -> None:
+        self._site = site
+        self._loop = site.loop
+        self._state = _PEEK
+        self._peek = b""
+        self.transport: asyncio.Transport | None = None
+        self._parser: httptools.HttpRequestParser | None = None
+        self._relay: Relay | None = None
+        self.paused: asyncio.Future[None] | None = None  # set while the transport's buffer is full
+        self.closing = False  # drain: finish the answer under way, then close
+        self.peer: str | None = None
+        # The request being read.
+        self._url: list[bytes] = []
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._head_size = 0
+        self._in_head = False
+        self._in_body = False
+        self._body_timer: asyncio.TimerHandle | None = None
+        self._head: tuple[str, str, str, CIMultiDictProxy[str], bool, bytes | None] | None = None
+        self._continue = False  # owes "100 Continue" when its turn comes
+        # The answers: one task at a time, the rest waiting in order.
+        self._queue: deque[LeanRequest | _Refusal] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._reading_paused = False
+        self._idle_since = self._loop.time()
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._linger: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's TCPTransport is one in all but name
+        self._site.connections.add(self)
+        if self._site.access_log is not None:
+            peer = transport.get_extra_info("peername")
+            self.peer = peer[0] if isinstance(peer, tuple) else None
+        self._idle_timer = self._loop.call_at(self._idle_since + self._site.keepalive_s, self._idle_check)
+
+    def data_received(self, data: bytes) -> None:
+        state = self._state
+        if state == _LEAN or state == _RELAY:
+            self._feed(data)
+        elif state == _PEEK:
+            self._peek_at(data)
+        # _LINGER and _GONE drop what comes
+
+    def eof_received(self) -> bool | None:
+        if self._relay is not None:
+            self._relay.eof_received()
+        return None  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._state = _GONE
+        self.transport = None
+        self._site.connections.discard(self)
+        self._cancel_timers()
+        self._queue.clear()
+        if self._task is not None:
+            self._task.cancel()  # the client went away: its handler stops, the upstream closes
+        if self.paused is not None and not self.paused.done():
+            self.paused.set_result(None)
+        if self._relay is not None:
+            self._relay.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        if self._relay is not None and self._relay.active:
+            self._relay.pause_writing()
+        elif self.paused is None:
+            self.paused = self._loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self._relay is not None and self._relay.active:
+            self._relay.resume_writing()
+        paused, self.paused = self.paused, None
+        if paused is not None and not paused.done():
+            paused.set_result(None)
+
+    # -- what the request and the stream call -------------------------------------------------
+
+    def date_line(self) -> bytes:
+        return self._site.clock.date_line()
+
+    def send(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("Cannot write to closing transport")
+        transport.write(data)
+
+    async def drain(self) -> None:
+        paused = self.paused
+        if paused is not None:
+            await paused
+        if self.transport is None:
+            raise ConnectionResetError("Connection lost")
+
+    def shutdown(self) -> None:
+        """Drain: an idle connection closes now, a busy one after the answer under way."""
+        self.closing = True
+        if self._relay is not None:
+            return  # aiohttp's server drains the connections it has
+        if self._task is None and not self._in_head and not self._in_body:
+            self._close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _peek_at(self, data: bytes) -> None:
+        """The first request line decides: a hot endpoint stays here, any other goes to aiohttp."""
+        peek = self._peek + data if self._peek else data
+        end = peek.find(b"\n")
+        if end < 0 and len(peek) <= self._site.max_line:
+            self._peek = peek
+            return
+        self._peek = b""
+        method, _, rest = peek[: end if end >= 0 else 0].partition(b" ")
+        target, _, version = rest.rpartition(b" ")
+        if method == b"POST" and version.rstrip(b"\r") == b"HTTP/1.1" and target.partition(b"?")[0] in self._site.hot:
+            self._state = _LEAN
+            self._parser = httptools.HttpRequestParser(self)
+            self._feed(peek)
+            return
+        self._state = _GONE
+        self._cancel_timers()
+        self._site.connections.discard(self)
+        assert self.transport is not None
+        hand_over(self.transport, self._site.aiohttp_protocol(), peek)
+
+    def _feed(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_size += len(data)
+        try:
+            self._parser.feed_data(data)  # type: ignore[union-attr]
+        except _Refused:
+            return
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, _Refused):
+                return
+            self._refuse(InvalidRequest("The request could not be read."), close=True)
+            log.exception("a parser callback failed")
+            return
+        except httptools.HttpParserError as exc:
+            reason = str(exc).split(":", 1)[-1].strip() or "malformed"
+            # llhttp's reason only: the head itself (which may hold a client's key) is not quoted.
+            log.debug("refused a malformed request: %s (the head is not quoted)", reason[:200])
+            self._refuse(InvalidRequest(f"Malformed HTTP request: {reason[:200]}.", code="malformed_request"), close=True)
+            return
+        if self._in_head and self._head_size > self._site.max_head:
+            self._refuse(InvalidRequest("The request head is too large.", code="header_too_large"), close=True)
+        elif self._in_body and self._body_timer is None and self._state == _LEAN:
+            self._body_timer = self._loop.call_later(self._site.body_timeout_s, self._body_late)
+
+    # -- httptools callbacks ------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._in_head = True
+        self._head_size = 0
+        self._url = []
+        self._headers = []
+
+    def on_url(self, url: bytes) -> None:
+        self._url.append(url)
+        if len(self._url) > 1 and sum(map(len, self._url)) > self._site.max_line:
+            self._refuse(InvalidRequest("The request line is too long.", code="header_too_large"), close=True)
+            raise _Refused
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        headers = self._headers
+        headers.append((name, value))
+        if len(headers) > self._site.max_headers or len(value) > self._site.max_line or len(name) > self._site.max_line:
+            self._refuse(InvalidRequest("The request has too many headers or a header too large.", code="header_too_large"), close=True)
+            raise _Refused
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        parser = self._parser
+        assert parser is not None
+        url = self._url[0] if len(self._url) == 1 else b"".join(self._url)
+        path, _, query = url.partition(b"?")
+        method = parser.get_method()
+        if self._state == _RELAY or method != b"POST" or path not in self._site.hot or parser.get_http_version() != "1.1":
+            self._to_relay(method, url, parser.get_http_version())
+            return
+        headers = CIMultiDictProxy(CIMultiDict([(n.decode("latin-1"), v.decode("utf-8", "surrogateescape")) for n, v in self._headers]))
+        encoding = headers.get("content-encoding")
+        self._head = (path.decode("utf-8", "surrogateescape"), query.decode("utf-8", "surrogateescape"), "POST", headers, parser.should_keep_alive(), encoding.encode("latin-1", "replace").lower() if encoding else None)
+        self._body = []
+        self._body_size = 0
+        length = headers.get("content-length")
+        limit = self._site.max_body
+        if length is not None and length.isdigit() and int(length) > limit:
+            self._refuse(PayloadTooLarge(f"Request body is {int(length)} bytes; the limit is {limit} bytes (server.max_body_mb).", extra_headers={"connection": "close"}), close=True, headers=headers)
+            raise _Refused
+        self._in_body = True
+        if headers.get("expect", "").lower() == "100-continue":
+            self._continue = True
+            if self._task is None and not self._queue:
+                self._send_continue()
+
+    def on_body(self, body: bytes) -> None:
+        if self._relay is not None and self._state == _RELAY:
+            self._relay.body(body)
+            return
+        self._body_size += len(body)
+        if self._body_size > self._site.max_body:
+            limit = self._site.max_body
+            self._refuse(PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes (server.max_body_mb).", extra_headers={"connection": "close"}), close=True)
+            raise _Refused
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        self._in_body = False
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+        if self._state == _RELAY:
+            assert self._relay is not None
+            self._relay.end()
+            return
+        assert self._head is not None
+        path, query, method, headers, keep_alive, encoding = self._head
+        self._head = None
+        self._continue = False
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        if encoding is not None and encoding != b"identity":
+            inflated = self._inflate(body, encoding, headers)
+            if inflated is None:  # refused in its turn; the connection reads on
+                return
+            body = inflated
+        request = LeanRequest(self._site.app, method, path, query, headers, "1.1", keep_alive, body, self._site.max_body, self)
+        if self._task is None:
+            self._task = self._loop.create_task(self._answer(request))
+        else:
+            self._queue.append(request)
+            if len(self._queue) >= _MAX_AHEAD and not self._reading_paused and self.transport is not None:
+                self._reading_paused = True
+                self.transport.pause_reading()
+
+    def _inflate(self, body: bytes, encoding: bytes, headers: CIMultiDictProxy[str]) -> bytes | None:
+        limit = self._site.max_body
+        if encoding in (b"gzip", b"x-gzip"):
+            wbits = 16 + zlib.MAX_WBITS
+        elif encoding == b"deflate":
+            wbits = zlib.MAX_WBITS if body[:1] == b"\x78" else -zlib.MAX_WBITS  # zlib-wrapped or raw
+        else:
+            self._refuse(InvalidRequest(f"Content-Encoding '{encoding.decode('latin-1')[:40]}' is not supported; send gzip, deflate or identity."), close=False, headers=headers)
+            return None
+        inflater = zlib.decompressobj(wbits)
+        try:
+            out = inflater.decompress(body, limit + 1)
+        except zlib.error:
+            self._refuse(InvalidRequest(f"The request body is not valid {encoding.decode()} data.", code="invalid_json"), close=False, headers=headers)
+            return None
+        if len(out) > limit or inflater.unconsumed_tail:
+            self._refuse(PayloadTooLarge(f"Request body inflates to more than the limit of {limit} bytes (server.max_body_mb)."), close=False, headers=headers)
+            return None
+        return out
+
+    # -- answering ----------------------------------------------------------------------------
+
+    async def _answer(self, item: LeanRequest | _Refusal) -> None:
+        try:
+            if isinstance(item, _Refusal):
+                self._write_response(item.response, keep_alive=not item.close)
+                if item.close:
+                    self._close(linger=True)
+                return
+            try:
+                response = await self._site.handler(item.path)(item)
+            except Exception:  # the middleware turns every error into an answer; this is a bug
+                log.exception("unhandled error in %s %s", item.method, item.path)
+                response = self._site.error(EdgeError("Internal gateway error."), item.headers, item.path)
+            if isinstance(response, LeanStream):
+                if not response.ended and self.transport is not None:
+                    await response.write_eof()
+                size = response.body_length
+            elif isinstance(response, web.Response):
+                size = self._write_response(response, item.keep_alive)
+            else:  # a web.StreamResponse, which no hot handler makes: never written here
+                log.error("a hot handler answered %s %s with %r", item.method, item.path, type(response).__name__)
+                response = self._site.error(EdgeError("Internal gateway error."), item.headers, item.path)
+                size = self._write_response(response, item.keep_alive)
+            if self._site.access_log is not None:
+                self._site.log_access(item, response.status, size)
+            if not item.keep_alive or (response.headers.get("connection") or "").lower() == "close":
+                self._close(linger=self._in_head or self._in_body)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self._task = None
+            self._next()
+
+    def _write_response(self, response: web.Response, keep_alive: bool) -> int:
+        body = response.body
+        assert isinstance(body, bytes)
+        closing = not keep_alive or self.closing
+        framing = b"content-length: %d\r\nconnection: close\r\n" % len(body) if closing else b"content-length: %d\r\n" % len(body)
+        headers = [(k, v) for k, v in response.headers.items() if k.lower() not in ("content-length", "connection")] if closing or "content-length" in response.headers else list(response.headers.items())
+        self.send(wire.head(response.status, self.date_line(), headers, framing) + body)
+        return len(body)
+
+    def _next(self) -> None:
+        if self._state == _GONE or self.transport is None:
+            return
+        if self.closing and self._relay is None:
+            self._close()
+            return
+        if self._queue:
+            self._task = self._loop.create_task(self._answer(self._queue.popleft()))
+            if self._reading_paused and len(self._queue) < _MAX_AHEAD // 2:
+                self._reading_paused = False
+                self.transport.resume_reading()
+            return
+        if self._continue:
+            self._send_continue()
+        if self._relay is not None:
+            self._relay.start()  # the lean answers before it are written: aiohttp's turn
+            return
+        self._idle_since = self._loop.time()
+
+    def _send_continue(self) -> None:
+        self._continue = False
+        if self.transport is not None:
+            self.transport.write(wire.CONTINUE)
+
+    # -- errors, timers, closing --------------------------------------------------------------
+
+    def _refuse(self, err: EdgeError, close: bool, headers: CIMultiDictProxy[str] | None = None) -> None:
+        """Answer ``err`` in its turn; with ``close``, read no further request."""
+        if self._relay is not None:
+            # aiohttp answers this connection's requests now: it gets a line it refuses, so it
+            # answers the requests before it, then its own 400, and closes.
+            self._state = _LINGER
+            self._relay.broken()
+            return
+        path = self._head[0] if self._head is not None else ""
+        answer = _Refusal(self._site.error(err, headers, path), close)
+        if close:
+            self._state = _LINGER
+            self._in_head = self._in_body = False
+            if self._body_timer is not None:
+                self._body_timer.cancel()
+                self._body_timer = None
+        if self._task is None:
+            self._task = self._loop.create_task(self._answer(answer))
+        else:
+            self._queue.append(answer)
+
+    def _body_late(self) -> None:
+        self._body_timer = None
+        if self._in_body and self._state == _LEAN:
+            seconds = self._site.body_timeout_s
+            err = EdgeError(f"The request body did not arrive within {seconds:g} s (server.body_timeout_s).", code="body_timeout", extra_headers={"connection": "close"})
+            err.status, err.type = 408, "invalid_request_error"
+            self._refuse(err, close=True, headers=self._head[3] if self._head is not None else None)
+
+    def _idle_check(self) -> None:
+        """One timer per connection, re-armed from the last answer's time (not per request)."""
+        self._idle_timer = None
+        if self._state == _GONE or self._relay is not None:
+            return
+        now = self._loop.time()
+        keepalive = self._site.keepalive_s
+        if self._task is not None or self._queue or self._in_body:
+            self._idle_timer = self._loop.call_at(now + keepalive, self._idle_check)
+        elif now - self._idle_since >= keepalive - 0.001:
+            self._close()  # idle, or a head that did not come whole in time: no answer
+        else:
+            self._idle_timer = self._loop.call_at(self._idle_since + keepalive, self._idle_check)
+
+    def _close(self, linger: bool = False) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        if linger and self._state != _GONE and self._linger is None:
+            # Unread request bytes would make the kernel reset the connection, and the client
+            # could lose the answer: read and drop them for a while first.
+            self._state = _LINGER
+            self._cancel_timers()
+            self._linger = self._loop.call_later(_LINGER_S, self._close)
+            return
+        self._state = _GONE
+        self._cancel_timers()
+        transport.close()
+
+    def _cancel_timers(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+        if self._linger is not None and self._state == _GONE:
+            self._linger.cancel()
+            self._linger = None
+
+    def _to_relay(self, method: bytes, url: bytes, version: str) -> None:
+        """A request for another endpoint: aiohttp answers it and every one after it."""
+        if self._relay is None:
+            assert self.transport is not None
+            self._state = _RELAY
+            self._cancel_timers()
+            self._relay = Relay(self.transport, self._site.aiohttp_protocol())
+        self._relay.head(method, url, version, self._headers)
+        if self._task is None and not self._queue:
+            self._relay.start()
+
