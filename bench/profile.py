@@ -107,7 +107,7 @@ def run_profiles(mock: Running, systems: list[str], scenarios: list[Scenario], a
     wanted = scenarios if explicit else [s for s in scenarios if s.name in ("chat", "stream20", "grpc_unary", "grpc_stream")] or scenarios[:1]
     summary: list[str] = []
     results: dict[str, Any] = {}
-    for name in [s for s in ("floor", "edge", "edge_base", "edge_limits", "edge_tracing", "grpc_floor", "edge_grpc") if s in systems]:
+    for name in [s for s in ("floor", "edge", "edge_aiohttp", "edge_base", "edge_limits", "edge_tracing", "grpc_floor", "edge_grpc") if s in systems]:
         protocol = "grpc" if name in GRPC_SYSTEMS else "http"
         runs = [s for s in wanted if s.protocol == protocol]
         if not runs:

@@ -52,7 +52,7 @@ from .procs import Child
 
 __all__ = ["FLOORS", "SYSTEMS", "Running", "start_mock", "start_system"]
 
-SYSTEMS = ("direct", "floor", "floor_lean", "nginx", "edge", "edge_base", "edge_limits", "edge_nocooldown", "edge_tracing", "edge_cache_miss", "litellm", "grpc_floor", "grpc_relay", "edge_grpc")
+SYSTEMS = ("direct", "floor", "floor_lean", "nginx", "edge", "edge_aiohttp", "edge_base", "edge_limits", "edge_nocooldown", "edge_tracing", "edge_cache_miss", "litellm", "grpc_floor", "grpc_relay", "edge_grpc")
 GRPC_SYSTEMS = ("grpc_floor", "grpc_relay", "edge_grpc")
 # Peers that get an explicit "not applicable" row for a scenario they cannot serve.
 PEERS = ("direct", "floor", "floor_lean", "nginx", "litellm")
@@ -148,6 +148,9 @@ server:
   host: 127.0.0.1
   port: 0
   drain_timeout_s: 5
+  # The load test's one key opens up to 1,024 connections (bench.scaling): caps above that.
+  max_concurrent: 4096
+  max_concurrent_per_key: 2048
 state:
   ledger: sqlite:///{home}/edge-bench.db
 providers:
@@ -282,7 +285,7 @@ def start_system(name: str, mock: Running, workers: int, key: str, home: Path, l
         if name != "nginx":  # nginx's workers log nothing; its wrapper answers once the port does
             _wait_workers(child, workers)
         return Running(name, f"http://127.0.0.1:{found.group(2)}", child, child.pid, workers, label)
-    if name in ("edge", "edge_base", "edge_limits", "edge_nocooldown", "edge_grpc", "edge_tracing", "edge_cache_miss"):
+    if name in ("edge", "edge_aiohttp", "edge_base", "edge_limits", "edge_nocooldown", "edge_grpc", "edge_tracing", "edge_cache_miss"):
         # edge_limits: a different (random) admin key, and the bench key imported with limits.
         admin = "sk-bench-admin-" + secrets.token_urlsafe(32) if name == "edge_limits" else key
         config = home / "edge-bench.yaml"
@@ -291,6 +294,8 @@ def start_system(name: str, mock: Running, workers: int, key: str, home: Path, l
             text = re.sub(r"cooldown: \{[^}]*\}", NO_COOLDOWN, text)
         if name == "edge_cache_miss":
             text += CACHE_KEEPS_NOTHING
+        if name == "edge_aiohttp":  # every endpoint on aiohttp's server: edge.server's A/B
+            text = text.replace("  drain_timeout_s: 5\n", "  drain_timeout_s: 5\n  lean_path: false\n", 1)
         if name == "edge_base" and os.environ.get("EDGE_BENCH_BASE_CONFIG") != "same":
             # EDGE_BENCH_BASE_CONFIG=same: a checkout that reads today's config as it is.
             text = text.replace("    responses: native\n", "")  # an option older checkouts lack
