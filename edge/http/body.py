@@ -32,18 +32,18 @@ async def read_json(request: web.Request, type: type[T], max_bytes: int) -> tupl
     raw = await request.read()
     if not raw:
         raise InvalidRequest("The request body is empty; expected a JSON object.")
-    try:
-        typed = jsonio.decode(raw, type)
-    except jsonio.ValidationError as exc:
-        raise invalid_from_validation(str(exc)) from None
-    except jsonio.DecodeError as exc:
-        raise InvalidRequest(f"We could not parse the JSON body of your request: {exc}.", code="invalid_json") from None
-    except UnicodeDecodeError:
-        raise InvalidRequest("We could not parse the JSON body of your request: it is not valid UTF-8.", code="invalid_json") from None
-    except RecursionError:
-        raise InvalidRequest("The JSON body of your request is nested too deeply.", code="invalid_json") from None
+    # Decoded once (orjson, into the dict passed upstream); the typed view is built from that
+    # dict, which costs the same at any prompt size (msgspec from bytes scans them all again).
     try:
         body = jsonio.loads(raw)
-    except jsonio.JSONDecodeError as exc:  # e.g. nesting deeper than orjson's limit
+    except jsonio.JSONDecodeError as exc:  # malformed, not UTF-8, or nested past orjson's limit
+        if str(exc).startswith("depth limit exceeded"):
+            raise InvalidRequest("The JSON body of your request is nested too deeply.", code="invalid_json") from None
         raise InvalidRequest(f"We could not parse the JSON body of your request: {exc}.", code="invalid_json") from None
+    try:
+        typed = jsonio.convert(body, type)
+    except jsonio.ValidationError as exc:
+        raise invalid_from_validation(str(exc)) from None
+    except RecursionError:
+        raise InvalidRequest("The JSON body of your request is nested too deeply.", code="invalid_json") from None
     return typed, body
