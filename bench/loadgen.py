@@ -58,7 +58,7 @@ wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer %(key)s"
-done = function(summary, latency, requests)
+%(extra)sdone = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     'WRKJSON {"requests":%%d,"duration_us":%%d,"connect":%%d,"read":%%d,"write":%%d,"status":%%d,"timeout":%%d,"p50":%%d,"p90":%%d,"p99":%%d}\\n',
@@ -69,12 +69,13 @@ end
 _WRKJSON = re.compile(r"^WRKJSON (\{.*\})$", re.M)
 
 
-def wrk_load(url: str, body: bytes, key: str, connections: int, duration_s: float, timeout_s: float = 10.0) -> LoadResult:
+def wrk_load(url: str, body: bytes, key: str, connections: int, duration_s: float, timeout_s: float = 10.0, headers: dict[str, str] | None = None) -> LoadResult:
     with tempfile.TemporaryDirectory(prefix="edge-bench-wrk-") as tmp:
         body_path = Path(tmp) / "body.json"
         body_path.write_bytes(body)
         script = Path(tmp) / "post.lua"
-        script.write_text(_LUA % {"body": body_path, "key": key})
+        extra = "".join(f'wrk.headers["{name}"] = "{value}"\n' for name, value in (headers or {}).items())
+        script.write_text(_LUA % {"body": body_path, "key": key, "extra": extra})
         argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration_s))}s", f"--timeout={timeout_s:g}s", "-s", str(script), url]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + timeout_s + 30)
     found = _WRKJSON.search(done.stdout)
@@ -85,18 +86,18 @@ def wrk_load(url: str, body: bytes, key: str, connections: int, duration_s: floa
     return LoadResult(doc["requests"], errors, doc["duration_us"] / 1e6, doc["p50"], doc["p90"], doc["p99"], "wrk")
 
 
-def builtin_load(url: str, body: bytes, key: str, connections: int, duration_s: float, timeout_s: float = 10.0) -> LoadResult:
+def builtin_load(url: str, body: bytes, key: str, connections: int, duration_s: float, timeout_s: float = 10.0, headers: dict[str, str] | None = None) -> LoadResult:
     """``connections`` keep-alive connections, each sending the next request when one completes."""
     try:
         import uvloop
 
-        return uvloop.run(_builtin(url, body, key, connections, duration_s, timeout_s))
+        return uvloop.run(_builtin(url, body, key, connections, duration_s, timeout_s, headers))
     except ImportError:
-        return asyncio.run(_builtin(url, body, key, connections, duration_s, timeout_s))
+        return asyncio.run(_builtin(url, body, key, connections, duration_s, timeout_s, headers))
 
 
-async def _builtin(url: str, body: bytes, key: str, connections: int, duration_s: float, timeout_s: float) -> LoadResult:
-    headers = {"content-type": "application/json", "authorization": "Bearer " + key}
+async def _builtin(url: str, body: bytes, key: str, connections: int, duration_s: float, timeout_s: float, extra: dict[str, str] | None = None) -> LoadResult:
+    headers = {"content-type": "application/json", "authorization": "Bearer " + key, **(extra or {})}
     latencies: list[float] = []
     errors = 0
     timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -127,11 +128,11 @@ async def _builtin(url: str, body: bytes, key: str, connections: int, duration_s
     return LoadResult(len(latencies) + errors, errors, elapsed, percentile(latencies, 50), percentile(latencies, 90), percentile(latencies, 99), "builtin")
 
 
-def probe(url: str, body: bytes, key: str, timeout_s: float = 30.0) -> Probe:
+def probe(url: str, body: bytes, key: str, timeout_s: float = 30.0, extra: dict[str, str] | None = None) -> Probe:
     """One request, read whole: checks the system answers and counts the SSE events of a stream."""
 
     async def go() -> Probe:
-        headers = {"content-type": "application/json", "authorization": "Bearer " + key}
+        headers = {"content-type": "application/json", "authorization": "Bearer " + key, **(extra or {})}
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session:
             began = time.perf_counter()
             async with session.post(url, data=body, headers=headers) as response:

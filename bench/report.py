@@ -220,7 +220,7 @@ def plot(doc: dict[str, Any], path: Path) -> str | None:
     cols = min(3, len(scenarios))
     rows = (len(scenarios) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False)
-    colors = {"direct": "#888888", "floor": "#1f77b4", "floor_lean": "#aec7e8", "nginx": "#8c564b", "edge": "#2ca02c", "edge_aiohttp": "#d9d9d9", "edge_base": "#7f7f7f", "edge_limits": "#98df8a", "edge_nocooldown": "#bcbd22", "edge_tracing": "#ff7f0e", "litellm": "#d62728", "grpc_floor": "#9467bd", "grpc_relay": "#c5b0d5", "edge_grpc": "#17becf"}
+    colors = {"direct": "#888888", "floor": "#1f77b4", "floor_lean": "#aec7e8", "nginx": "#8c564b", "edge": "#2ca02c", "edge_aiohttp": "#d9d9d9", "edge_base": "#7f7f7f", "edge_limits": "#98df8a", "edge_nocooldown": "#bcbd22", "edge_tracing": "#ff7f0e", "litellm": "#d62728", "portkey": "#e377c2", "grpc_floor": "#9467bd", "grpc_relay": "#c5b0d5", "edge_grpc": "#17becf"}
     for ax, scenario in zip(axes.flat, scenarios, strict=False):
         for system in ORDER:
             for workers in sorted({p["workers"] for p in phases}):

@@ -7,7 +7,7 @@ from typing import Any
 __all__ = ["ORDER", "fmt_us"]
 
 # The order systems appear in every table.
-ORDER = ("direct", "floor", "floor_lean", "nginx", "edge", "edge_aiohttp", "edge_base", "edge_limits", "edge_nocooldown", "edge_tracing", "litellm", "grpc_floor", "grpc_relay", "edge_grpc")
+ORDER = ("direct", "floor", "floor_lean", "nginx", "edge", "edge_aiohttp", "edge_base", "edge_limits", "edge_nocooldown", "edge_tracing", "litellm", "portkey", "grpc_floor", "grpc_relay", "edge_grpc")
 
 
 def fmt_us(value: float | None) -> str:

@@ -29,7 +29,7 @@ from .loadgen import LoadResult, builtin_load, probe, wrk_available, wrk_load
 from .loadgen_grpc import run_child as grpc_child
 from .procs import rss_bytes, tree_cpu_seconds, tree_pids
 from .scenarios import select
-from .systems import DEFAULT_SCENARIOS, FLOORS, GRPC_SYSTEMS, PEERS, SYSTEMS, Running, find_litellm, start_mock, start_system
+from .systems import DEFAULT_SCENARIOS, FLOORS, GRPC_SYSTEMS, PEERS, SYSTEMS, Running, find_litellm, find_portkey, start_mock, start_system
 
 __all__ = ["build_parser", "main"]
 
@@ -90,7 +90,7 @@ def _load(tool: str, system: Running, scenario: Scenario, key: str, connections:
             result.messages_per_stream = float(doc["messages"]) / calls
         return result
     run = wrk_load if tool == "wrk" else builtin_load
-    return run(system.url + scenario.path, scenario.body, key, connections, duration)
+    return run(system.url + scenario.path, scenario.body, key, connections, duration, headers=system.headers)
 
 
 def mock_requests(mock: Running) -> int | None:
@@ -186,7 +186,7 @@ def prepare(system: Running, scenario: Scenario, key: str, notes: list[str]) -> 
     if scenario.protocol == "grpc":
         return _prepare_grpc(system, scenario, key, notes, where)
     try:
-        first = probe(system.url + scenario.path, scenario.body, key)
+        first = probe(system.url + scenario.path, scenario.body, key, extra=system.headers)
     except Exception as exc:  # a peer that cannot serve a scenario is a result, not a crash
         notes.append(f"{where}: probe failed: {type(exc).__name__}: {exc}")
         return None
@@ -308,9 +308,12 @@ def run(args: argparse.Namespace) -> int:
     scenarios = [s for s in scenarios if not s.pending]
     litellm = find_litellm(args.litellm)
     protocols = {s.protocol for s in scenarios}
-    systems = args.systems or [s for s in SYSTEMS if (s != "litellm" or litellm) and (("grpc" if s in GRPC_SYSTEMS else "http") in protocols)]
+    portkey = find_portkey()
+    systems = args.systems or [s for s in SYSTEMS if (s != "litellm" or litellm) and (s != "portkey" or portkey) and (("grpc" if s in GRPC_SYSTEMS else "http") in protocols)]
     if "litellm" not in systems and not args.systems and litellm is None:
         notes.append("LiteLLM not found (--litellm PATH or EDGE_BENCH_LITELLM): not in this run")
+    if "portkey" not in systems and not args.systems and portkey is None:
+        notes.append("Portkey not found (npm @portkey-ai/gateway under ../cache/portkey, or EDGE_BENCH_PORTKEY): not in this run")
     tool = "wrk" if wrk_available() and not args.builtin_client else "builtin"
     if tool == "builtin" and not args.builtin_client:
         notes.append("wrk not installed: the built-in asyncio client generated the load (it costs more CPU than wrk; compare ratios, not absolutes)")

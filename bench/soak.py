@@ -69,7 +69,7 @@ def soak_one(system: Running, scenario: Scenario, total: int, connections: int, 
 
 def run_soak(mock: Running, systems: list[str], scenarios: list[Scenario], args: argparse.Namespace, tool: str, key: str, tmp: Path, litellm: str | None, notes: list[str]) -> dict[str, Any]:
     scenario = scenarios[0]  # chat unless --scenarios says otherwise
-    chosen = [s for s in systems if s not in ("direct", "litellm")] if not args.systems else [s for s in systems if s != "direct"]
+    chosen = [s for s in systems if s not in ("direct", "litellm", "portkey")] if not args.systems else [s for s in systems if s != "direct"]
     runs = []
     for name in chosen:
         for workers in args.workers:

@@ -45,17 +45,17 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .procs import Child
 
 __all__ = ["FLOORS", "SYSTEMS", "Running", "start_mock", "start_system"]
 
-SYSTEMS = ("direct", "floor", "floor_lean", "nginx", "edge", "edge_aiohttp", "edge_base", "edge_limits", "edge_nocooldown", "edge_tracing", "edge_cache_miss", "litellm", "grpc_floor", "grpc_relay", "edge_grpc")
+SYSTEMS = ("direct", "floor", "floor_lean", "nginx", "edge", "edge_aiohttp", "edge_base", "edge_limits", "edge_nocooldown", "edge_tracing", "edge_cache_miss", "litellm", "portkey", "grpc_floor", "grpc_relay", "edge_grpc")
 GRPC_SYSTEMS = ("grpc_floor", "grpc_relay", "edge_grpc")
 # Peers that get an explicit "not applicable" row for a scenario they cannot serve.
-PEERS = ("direct", "floor", "floor_lean", "nginx", "litellm")
+PEERS = ("direct", "floor", "floor_lean", "nginx", "litellm", "portkey")
 # The reference floors: each runs what the aiohttp floor runs.
 FLOORS = ("floor", "floor_lean", "nginx")
 # What a system runs when --scenarios is not given (None: every scenario of its protocol).
@@ -101,6 +101,7 @@ class Running:
     ledger: Path | None = None  # the edge systems' SQLite ledger
     sink: Child | None = None  # edge_tracing's OTLP receiver (outside the measured tree)
     sink_url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every request (Portkey's routing)
 
     def stop(self) -> None:
         if self.child is not None:
@@ -220,6 +221,12 @@ def litellm_config(mock_url: str) -> str:
         for name, upstream in (("echo", "echo"), ("embed", EMBED_UPSTREAM))
     )
     return f"model_list:\n{rows}general_settings:\n  master_key: os.environ/LITELLM_MASTER_KEY\n"
+
+
+def find_portkey(explicit: str | None = None) -> str | None:
+    """Portkey's gateway (npm @portkey-ai/gateway): its start-server.js, when node can run it."""
+    path = explicit or os.environ.get("EDGE_BENCH_PORTKEY") or str(HERE.parent.parent / "cache" / "portkey" / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js")
+    return path if os.path.exists(path) and shutil.which("node") else None
 
 
 def find_litellm(explicit: str | None) -> str | None:
@@ -361,7 +368,25 @@ def start_system(name: str, mock: Running, workers: int, key: str, home: Path, l
         child = Child("litellm", argv, env=env, cwd=str(home))
         _wait_http(f"http://127.0.0.1:{port}/health/liveliness", child, 180)
         return Running("litellm", f"http://127.0.0.1:{port}", child, child.pid, workers, _litellm_version(litellm))
+    if name == "portkey":
+        script = find_portkey()
+        if script is None:
+            raise LookupError("Portkey not found: npm install @portkey-ai/gateway under ../cache/portkey, or set EDGE_BENCH_PORTKEY (bench/README.md)")
+        port = _free_port()
+        # One Node process (it has no workers option); routed to the mock by headers, as its
+        # docs show for an OpenAI-compatible host.
+        child = Child("portkey", ["node", script, f"--port={port}", "--headless"], env=_env(), cwd=str(home))
+        _wait_http(f"http://127.0.0.1:{port}/", child, 60)
+        headers = {"x-portkey-provider": "openai", "x-portkey-custom-host": mock.url + "/v1"}
+        return Running("portkey", f"http://127.0.0.1:{port}", child, child.pid, 1, _portkey_version(script), headers=headers)
     raise SystemExit(f"edge bench: unknown system {name!r}; known: {', '.join(SYSTEMS)}")
+
+
+def _portkey_version(script: str) -> str:
+    try:
+        return "portkey gateway " + json.loads((Path(script).parent.parent / "package.json").read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        return "portkey gateway"
 
 
 def _edge_version() -> str:
