@@ -43,6 +43,8 @@ class _Proxy(asyncio.Protocol):
         self._client = client
         self._upstream = upstream
         self._parser = httptools.HttpRequestParser(self)
+        # Kept: on CPython 3.11 every asyncio.get_running_loop() is a getpid() system call.
+        self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._url = b""
         self._auth: bytes | None = None
@@ -71,7 +73,7 @@ class _Proxy(asyncio.Protocol):
             self._writable.set_result(None)
 
     def pause_writing(self) -> None:
-        self._writable = asyncio.get_running_loop().create_future()
+        self._writable = self._loop.create_future()
 
     def resume_writing(self) -> None:
         if self._writable is not None and not self._writable.done():
@@ -91,11 +93,11 @@ class _Proxy(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[None] = self._loop.create_future()
         previous, self._previous = self._previous, done
         path, auth, body = self._url.decode("latin-1"), self._auth, b"".join(self._body)
         self._url, self._auth, self._body = b"", None, []
-        asyncio.ensure_future(self._answer(path, auth, body, previous, done))
+        self._loop.create_task(self._answer(path, auth, body, previous, done))
 
     # -- answering ------------------------------------------------------------------------
 
@@ -116,7 +118,7 @@ class _Proxy(asyncio.Protocol):
                 await self._after(previous)
                 await self._relay(response)
             finally:
-                response.close()
+                response.release()  # back to the pool (close() would drop the keep-alive connection)
         except Exception:  # the upstream failed: what any proxy answers
             self._write(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
             if self._transport is not None:
