@@ -29,7 +29,8 @@ from .loadgen import LoadResult, builtin_load, probe, wrk_available, wrk_load
 from .loadgen_grpc import run_child as grpc_child
 from .procs import rss_bytes, tree_cpu_seconds, tree_pids
 from .scenarios import select
-from .systems import DEFAULT_SCENARIOS, FLOORS, GRPC_SYSTEMS, PEERS, SYSTEMS, Running, find_litellm, find_portkey, start_mock, start_system
+from .peers import find_litellm, find_portkey
+from .systems import DEFAULT_SCENARIOS, FLOORS, GRPC_SYSTEMS, PEERS, SYSTEMS, Running, start_mock, start_system
 
 __all__ = ["build_parser", "main"]
 

@@ -27,7 +27,8 @@ import orjson
 from .data import chat_body
 from .loadgen import builtin_load, wrk_available, wrk_load
 from .procs import tree_cpu_seconds
-from .systems import Running, find_litellm, start_mock, start_system
+from .peers import find_litellm
+from .systems import Running, start_mock, start_system
 
 __all__ = ["main"]
 

@@ -41,13 +41,13 @@ import re
 import secrets
 import shutil
 import socket
-import subprocess
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .peers import EMBED_UPSTREAM, find_litellm, find_portkey, litellm_config, litellm_version, portkey_version
 from .procs import Child
 
 __all__ = ["FLOORS", "SYSTEMS", "Running", "start_mock", "start_system"]
@@ -69,7 +69,6 @@ LIMITED_KEY = {"rpm": 10_000_000, "tpm": 10_000_000_000, "budget_usd": 1e9, "tag
 HERE = Path(__file__).resolve().parent
 # The mock embeds whatever the model is called; LiteLLM accepts `dimensions` only for models it
 # knows to support it, so every system names the upstream model like OpenAI's.
-EMBED_UPSTREAM = "text-embedding-3-small"
 _SERVING = re.compile(r"serving on http://([\d.]+):(\d+)")
 _GRPC_SERVING = re.compile(r"grpc serving on ([\d.]+):(\d+)")
 _SINK_SERVING = re.compile(r"otlp sink serving on http://([\d.]+):(\d+)")
@@ -210,33 +209,6 @@ keys:
 """
 
 
-def litellm_config(mock_url: str) -> str:
-    rows = "".join(
-        f"""  - model_name: {name}
-    litellm_params:
-      model: openai/{upstream}
-      api_base: {mock_url}/v1
-      api_key: sk-bench-upstream-0123456789
-"""
-        for name, upstream in (("echo", "echo"), ("embed", EMBED_UPSTREAM))
-    )
-    return f"model_list:\n{rows}general_settings:\n  master_key: os.environ/LITELLM_MASTER_KEY\n"
-
-
-def find_portkey(explicit: str | None = None) -> str | None:
-    """Portkey's gateway (npm @portkey-ai/gateway): its start-server.js, when node can run it."""
-    path = explicit or os.environ.get("EDGE_BENCH_PORTKEY") or str(HERE.parent.parent / "cache" / "portkey" / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js")
-    return path if os.path.exists(path) and shutil.which("node") else None
-
-
-def find_litellm(explicit: str | None) -> str | None:
-    path = explicit or os.environ.get("EDGE_BENCH_LITELLM")
-    if path:
-        return path if Path(path).is_file() else None
-    default = Path("/tmp/litellm-venv/bin/litellm")
-    return str(default) if default.is_file() else None
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -367,7 +339,7 @@ def start_system(name: str, mock: Running, workers: int, key: str, home: Path, l
         argv = [litellm, "--config", str(config), "--host", "127.0.0.1", "--port", str(port), "--num_workers", str(workers)]
         child = Child("litellm", argv, env=env, cwd=str(home))
         _wait_http(f"http://127.0.0.1:{port}/health/liveliness", child, 180)
-        return Running("litellm", f"http://127.0.0.1:{port}", child, child.pid, workers, _litellm_version(litellm))
+        return Running("litellm", f"http://127.0.0.1:{port}", child, child.pid, workers, litellm_version(litellm))
     if name == "portkey":
         script = find_portkey()
         if script is None:
@@ -378,27 +350,11 @@ def start_system(name: str, mock: Running, workers: int, key: str, home: Path, l
         child = Child("portkey", ["node", script, f"--port={port}", "--headless"], env=_env(), cwd=str(home))
         _wait_http(f"http://127.0.0.1:{port}/", child, 60)
         headers = {"x-portkey-provider": "openai", "x-portkey-custom-host": mock.url + "/v1"}
-        return Running("portkey", f"http://127.0.0.1:{port}", child, child.pid, 1, _portkey_version(script), headers=headers)
+        return Running("portkey", f"http://127.0.0.1:{port}", child, child.pid, 1, portkey_version(script), headers=headers)
     raise SystemExit(f"edge bench: unknown system {name!r}; known: {', '.join(SYSTEMS)}")
-
-
-def _portkey_version(script: str) -> str:
-    try:
-        return "portkey gateway " + json.loads((Path(script).parent.parent / "package.json").read_text())["version"]
-    except (OSError, ValueError, KeyError):
-        return "portkey gateway"
 
 
 def _edge_version() -> str:
     from edge import __version__
 
     return f"llm-edge {__version__}"
-
-
-def _litellm_version(litellm: str) -> str:
-    python = Path(litellm).with_name("python")
-    try:
-        out = subprocess.run([str(python), "-c", "import importlib.metadata as m; print(m.version('litellm'))"], capture_output=True, text=True, timeout=60)
-        return "LiteLLM " + out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "LiteLLM"

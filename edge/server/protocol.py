@@ -1,23 +1,17 @@
-"""One client connection of edge.server: HTTP/1.1 parsed by llhttp (httptools), answered in order.
+"""Reading a client connection of edge.server: HTTP/1.1 parsed by llhttp (httptools).
 
-RFC 9112 framing as llhttp reads it in its strict mode: a request with both Content-Length and
-Transfer-Encoding, a Transfer-Encoding that does not end in chunked, two Content-Lengths, a
-malformed chunk size, an obsolete line folding, a bare LF or CR, a space before a header's colon
-are all refused with 400 and the connection closed (the request-smuggling variants of
-tests/hostile/test_smuggling.py). The caps are aiohttp's as edge.serve sets them: a head line or
-header field over ``server.max_header_bytes``, more than ``server.max_headers`` headers (400);
-a body over ``server.max_body_mb`` (413 before it is read when its length is declared, at the
-limit when it is chunked); a body not whole within ``server.body_timeout_s`` (408); a head not
-whole within ``server.keepalive_timeout_s`` of the connection going idle (closed unanswered:
-slowloris). ``Expect: 100-continue`` is answered before the body is read. A gzip or deflate
-body is inflated, capped at the same limit. After an early error answer the connection reads
-and drops what the client still sends for up to a second, then closes (as aiohttp's lingering).
+llhttp's strict mode refuses every ambiguous framing (the request-smuggling variants of
+tests/hostile/test_smuggling.py) with 400, the connection closed. The caps are the ones
+edge.serve gives aiohttp (``server.*``): head lines and header fields, the number of headers,
+the body's size (413 before it is read when its length is declared), the body's time (408), the
+head's time from the connection going idle (closed unanswered: slowloris). ``Expect:
+100-continue`` is answered when the request's turn comes; a gzip or deflate body is inflated
+under the same cap. docs/hostile.md has the table of behaviours and their tests.
 
-A connection whose first request is not for a hot endpoint (edge.server.site) is handed to
+A connection whose first request line is not for a hot endpoint (edge.server.site) is handed to
 aiohttp's own protocol with the bytes read so far; a later request for another endpoint on a
-lean connection is passed to aiohttp re-framed (edge.server.handoff), in order. Requests are
-answered one at a time in their order (pipelining); a client that goes away cancels its
-handler, which closes the upstream call (as aiohttp's ``handler_cancellation``).
+lean connection is passed to aiohttp re-framed (edge.server.handoff), in order. What is read is
+answered by the base class, edge.server.answers, one request at a time in order.
 """
 
 from __future__ import annotations
@@ -29,14 +23,13 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 import httptools
-from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from edge.errors import EdgeError, InvalidRequest, PayloadTooLarge
 
-from . import wire
+from .answers import GONE, LEAN, MAX_AHEAD, PEEK, RELAY, Answers, Refusal
 from .handoff import Relay, hand_over
-from .request import LeanRequest, LeanStream
+from .request import LeanRequest
 
 if TYPE_CHECKING:
     from .site import LeanSite
@@ -45,33 +38,19 @@ __all__ = ["LeanProtocol"]
 
 log = logging.getLogger("edge.http")
 
-_PEEK, _LEAN, _RELAY, _LINGER, _GONE = range(5)
-# Pipelined requests parsed ahead of the one being answered before reading pauses.
-_MAX_AHEAD = 16
-_LINGER_S = 1.0
-
-
-class _Refusal:
-    """An answer the protocol gives itself (a malformed or oversized request), in its turn."""
-
-    __slots__ = ("response", "close")
-
-    def __init__(self, response: web.Response, close: bool) -> None:
-        self.response = response
-        self.close = close
 
 
 class _Refused(Exception):
     """Raised in a parser callback to stop parsing: the answer is already queued."""
 
 
-class LeanProtocol(asyncio.Protocol):
+class LeanProtocol(Answers, asyncio.Protocol):
     """A client connection: requests parsed as they arrive, answered one at a time in order."""
 
     def __init__(self, site: LeanSite) -> None:
         self._site = site
         self._loop = site.loop
-        self._state = _PEEK
+        self._state = PEEK
         self._peek = b""
         self.transport: asyncio.Transport | None = None
         self._parser: httptools.HttpRequestParser | None = None
@@ -91,7 +70,7 @@ class LeanProtocol(asyncio.Protocol):
         self._head: tuple[str, str, str, CIMultiDictProxy[str], bool, bytes | None] | None = None
         self._continue = False  # owes "100 Continue" when its turn comes
         # The answers: one task at a time, the rest waiting in order.
-        self._queue: deque[LeanRequest | _Refusal] = deque()
+        self._queue: deque[LeanRequest | Refusal] = deque()
         self._task: asyncio.Task[None] | None = None
         self._reading_paused = False
         self._idle_since = self._loop.time()
@@ -110,11 +89,11 @@ class LeanProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         state = self._state
-        if state == _LEAN or state == _RELAY:
+        if state == LEAN or state == RELAY:
             self._feed(data)
-        elif state == _PEEK:
+        elif state == PEEK:
             self._peek_at(data)
-        # _LINGER and _GONE drop what comes
+        # LINGER and GONE drop what comes
 
     def eof_received(self) -> bool | None:
         if self._relay is not None:
@@ -122,7 +101,7 @@ class LeanProtocol(asyncio.Protocol):
         return None  # the transport closes itself
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._state = _GONE
+        self._state = GONE
         self.transport = None
         self._site.connections.discard(self)
         self._cancel_timers()
@@ -148,15 +127,6 @@ class LeanProtocol(asyncio.Protocol):
             paused.set_result(None)
 
     # -- what the request and the stream call -------------------------------------------------
-
-    def date_line(self) -> bytes:
-        return self._site.clock.date_line()
-
-    def send(self, data: bytes) -> None:
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            raise ConnectionResetError("Cannot write to closing transport")
-        transport.write(data)
 
     async def drain(self) -> None:
         paused = self.paused
@@ -190,11 +160,11 @@ class LeanProtocol(asyncio.Protocol):
         method, _, rest = peek[: end if end >= 0 else 0].partition(b" ")
         target, _, version = rest.rpartition(b" ")
         if method == b"POST" and version.rstrip(b"\r") == b"HTTP/1.1" and target.partition(b"?")[0] in self._site.hot:
-            self._state = _LEAN
+            self._state = LEAN
             self._parser = httptools.HttpRequestParser(self)
             self._feed(peek)
             return
-        self._state = _GONE
+        self._state = GONE
         self._cancel_timers()
         self._site.connections.discard(self)
         assert self.transport is not None
@@ -221,7 +191,7 @@ class LeanProtocol(asyncio.Protocol):
             return
         if self._in_head and self._head_size > self._site.max_head:
             self._refuse(InvalidRequest("The request head is too large.", code="header_too_large"), close=True)
-        elif self._in_body and self._body_timer is None and self._state == _LEAN:
+        elif self._in_body and self._body_timer is None and self._state == LEAN:
             self._body_timer = self._loop.call_later(self._site.body_timeout_s, self._body_late)
 
     # -- httptools callbacks ------------------------------------------------------------------
@@ -252,7 +222,7 @@ class LeanProtocol(asyncio.Protocol):
         url = self._url[0] if len(self._url) == 1 else b"".join(self._url)
         path, _, query = url.partition(b"?")
         method = parser.get_method()
-        if self._state == _RELAY or method != b"POST" or path not in self._site.hot or parser.get_http_version() != "1.1":
+        if self._state == RELAY or method != b"POST" or path not in self._site.hot or parser.get_http_version() != "1.1":
             self._to_relay(method, url, parser.get_http_version())
             return
         headers = CIMultiDictProxy(CIMultiDict([(n.decode("latin-1"), v.decode("utf-8", "surrogateescape")) for n, v in self._headers]))
@@ -272,7 +242,7 @@ class LeanProtocol(asyncio.Protocol):
                 self._send_continue()
 
     def on_body(self, body: bytes) -> None:
-        if self._relay is not None and self._state == _RELAY:
+        if self._relay is not None and self._state == RELAY:
             self._relay.body(body)
             return
         self._body_size += len(body)
@@ -287,7 +257,7 @@ class LeanProtocol(asyncio.Protocol):
         if self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
-        if self._state == _RELAY:
+        if self._state == RELAY:
             assert self._relay is not None
             self._relay.end()
             return
@@ -306,7 +276,7 @@ class LeanProtocol(asyncio.Protocol):
             self._task = self._loop.create_task(self._answer(request))
         else:
             self._queue.append(request)
-            if len(self._queue) >= _MAX_AHEAD and not self._reading_paused and self.transport is not None:
+            if len(self._queue) >= MAX_AHEAD and not self._reading_paused and self.transport is not None:
                 self._reading_paused = True
                 self.transport.pause_reading()
 
@@ -330,99 +300,9 @@ class LeanProtocol(asyncio.Protocol):
             return None
         return out
 
-    # -- answering ----------------------------------------------------------------------------
-
-    async def _answer(self, item: LeanRequest | _Refusal) -> None:
-        try:
-            if isinstance(item, _Refusal):
-                self._write_response(item.response, keep_alive=not item.close)
-                if item.close:
-                    self._close(linger=True)
-                return
-            try:
-                response = await self._site.handler(item.path)(item)
-            except Exception:  # the middleware turns every error into an answer; this is a bug
-                log.exception("unhandled error in %s %s", item.method, item.path)
-                response = self._site.error(EdgeError("Internal gateway error."), item.headers, item.path)
-            if isinstance(response, LeanStream):
-                if not response.ended and self.transport is not None:
-                    await response.write_eof()
-                size = response.body_length
-            elif isinstance(response, web.Response):
-                size = self._write_response(response, item.keep_alive)
-            else:  # a web.StreamResponse, which no hot handler makes: never written here
-                log.error("a hot handler answered %s %s with %r", item.method, item.path, type(response).__name__)
-                response = self._site.error(EdgeError("Internal gateway error."), item.headers, item.path)
-                size = self._write_response(response, item.keep_alive)
-            if self._site.access_log is not None:
-                self._site.log_access(item, response.status, size)
-            if not item.keep_alive or (response.headers.get("connection") or "").lower() == "close":
-                self._close(linger=self._in_head or self._in_body)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            self._task = None
-            self._next()
-
-    def _write_response(self, response: web.Response, keep_alive: bool) -> int:
-        body = response.body
-        assert isinstance(body, bytes)
-        closing = not keep_alive or self.closing
-        framing = b"content-length: %d\r\nconnection: close\r\n" % len(body) if closing else b"content-length: %d\r\n" % len(body)
-        headers = [(k, v) for k, v in response.headers.items() if k.lower() not in ("content-length", "connection")] if closing or "content-length" in response.headers else list(response.headers.items())
-        self.send(wire.head(response.status, self.date_line(), headers, framing) + body)
-        return len(body)
-
-    def _next(self) -> None:
-        if self._state == _GONE or self.transport is None:
-            return
-        if self.closing and self._relay is None:
-            self._close()
-            return
-        if self._queue:
-            self._task = self._loop.create_task(self._answer(self._queue.popleft()))
-            if self._reading_paused and len(self._queue) < _MAX_AHEAD // 2:
-                self._reading_paused = False
-                self.transport.resume_reading()
-            return
-        if self._continue:
-            self._send_continue()
-        if self._relay is not None:
-            self._relay.start()  # the lean answers before it are written: aiohttp's turn
-            return
-        self._idle_since = self._loop.time()
-
-    def _send_continue(self) -> None:
-        self._continue = False
-        if self.transport is not None:
-            self.transport.write(wire.CONTINUE)
-
-    # -- errors, timers, closing --------------------------------------------------------------
-
-    def _refuse(self, err: EdgeError, close: bool, headers: CIMultiDictProxy[str] | None = None) -> None:
-        """Answer ``err`` in its turn; with ``close``, read no further request."""
-        if self._relay is not None:
-            # aiohttp answers this connection's requests now: it gets a line it refuses, so it
-            # answers the requests before it, then its own 400, and closes.
-            self._state = _LINGER
-            self._relay.broken()
-            return
-        path = self._head[0] if self._head is not None else ""
-        answer = _Refusal(self._site.error(err, headers, path), close)
-        if close:
-            self._state = _LINGER
-            self._in_head = self._in_body = False
-            if self._body_timer is not None:
-                self._body_timer.cancel()
-                self._body_timer = None
-        if self._task is None:
-            self._task = self._loop.create_task(self._answer(answer))
-        else:
-            self._queue.append(answer)
-
     def _body_late(self) -> None:
         self._body_timer = None
-        if self._in_body and self._state == _LEAN:
+        if self._in_body and self._state == LEAN:
             seconds = self._site.body_timeout_s
             err = EdgeError(f"The request body did not arrive within {seconds:g} s (server.body_timeout_s).", code="body_timeout", extra_headers={"connection": "close"})
             err.status, err.type = 408, "invalid_request_error"
@@ -431,7 +311,7 @@ class LeanProtocol(asyncio.Protocol):
     def _idle_check(self) -> None:
         """One timer per connection, re-armed from the last answer's time (not per request)."""
         self._idle_timer = None
-        if self._state == _GONE or self._relay is not None:
+        if self._state == GONE or self._relay is not None:
             return
         now = self._loop.time()
         keepalive = self._site.keepalive_s
@@ -442,37 +322,11 @@ class LeanProtocol(asyncio.Protocol):
         else:
             self._idle_timer = self._loop.call_at(self._idle_since + keepalive, self._idle_check)
 
-    def _close(self, linger: bool = False) -> None:
-        transport = self.transport
-        if transport is None:
-            return
-        if linger and self._state != _GONE and self._linger is None:
-            # Unread request bytes would make the kernel reset the connection, and the client
-            # could lose the answer: read and drop them for a while first.
-            self._state = _LINGER
-            self._cancel_timers()
-            self._linger = self._loop.call_later(_LINGER_S, self._close)
-            return
-        self._state = _GONE
-        self._cancel_timers()
-        transport.close()
-
-    def _cancel_timers(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
-        if self._linger is not None and self._state == _GONE:
-            self._linger.cancel()
-            self._linger = None
-
     def _to_relay(self, method: bytes, url: bytes, version: str) -> None:
         """A request for another endpoint: aiohttp answers it and every one after it."""
         if self._relay is None:
             assert self.transport is not None
-            self._state = _RELAY
+            self._state = RELAY
             self._cancel_timers()
             self._relay = Relay(self.transport, self._site.aiohttp_protocol())
         self._relay.head(method, url, version, self._headers)
