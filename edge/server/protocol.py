@@ -150,16 +150,16 @@ class LeanProtocol(Answers, asyncio.Protocol):
     # -- reading ------------------------------------------------------------------------------
 
     def _peek_at(self, data: bytes) -> None:
-        """The first request line decides: a hot endpoint stays here, any other goes to aiohttp."""
+        """The first request's method and path decide: a hot endpoint stays here, any other
+        goes to aiohttp. Only the first bytes count (``POST /v1/...`` up to the space or ``?``
+        after the path), so how the line arrives in pieces never changes the decision."""
         peek = self._peek + data if self._peek else data
-        end = peek.find(b"\n")
-        if end < 0 and len(peek) <= self._site.max_line:
+        hot = _hot_start(peek, self._site.hot_starts)
+        if hot is None:
             self._peek = peek
             return
         self._peek = b""
-        method, _, rest = peek[: end if end >= 0 else 0].partition(b" ")
-        target, _, version = rest.rpartition(b" ")
-        if method == b"POST" and version.rstrip(b"\r") == b"HTTP/1.1" and target.partition(b"?")[0] in self._site.hot:
+        if hot:
             self._state = LEAN
             self._parser = httptools.HttpRequestParser(self)
             self._feed(peek)
@@ -333,3 +333,16 @@ class LeanProtocol(Answers, asyncio.Protocol):
         if self._task is None and not self._queue:
             self._relay.start()
 
+
+def _hot_start(peek: bytes, starts: tuple[bytes, ...]) -> bool | None:
+    """Whether the bytes start a hot request (``POST <hot path>`` then a space or ``?``); None
+    while they are too few to say."""
+    for start in starts:
+        if peek.startswith(start):
+            if len(peek) == len(start):
+                return None
+            if peek[len(start)] in b" ?":
+                return True
+        elif start.startswith(peek):
+            return None
+    return False

@@ -65,6 +65,7 @@ class LeanSite:
         self.max_head = (config.max_headers + 1) * config.max_header_bytes
         self.max_body = self.gateway.max_body_bytes
         self.hot = frozenset(path.encode("ascii") for path in HOT_PATHS)
+        self.hot_starts = tuple(b"POST " + path for path in self.hot)
         handlers = {path: _chained(app, handler) for path, handler in HOT_PATHS.items()}
         self.handler: Callable[[str], Handler] = handlers.__getitem__
         self._server: asyncio.AbstractServer | None = None

@@ -98,6 +98,7 @@ class _Site:
         self.max_head = 13 * 256
         self.max_body = 4096
         self.hot = frozenset((b"/v1/chat/completions", b"/v1/messages"))
+        self.hot_starts = tuple(b"POST " + path for path in self.hot)
         self.others: list[_Other] = []
 
     def handler(self, path: str) -> Any:
