@@ -33,7 +33,7 @@ from ..config import redact_url
 from .base import KeyRow, UsageRow, check_grouping, usage_row
 from .batches import KEEP_S, POSTGRES_CLAIM, POSTGRES_PRUNE, POSTGRES_TABLE
 from .reports import AttemptsRow, RouteStatsRow, SeriesRow, attempt_rows, attempts_sql, errors_sql, latency_sql, route_stats, series_rows, series_sql
-from .schema import ADDED_COLUMNS, KEY_COLUMNS, REQUEST_COLUMNS, key_from_row, key_row, request_row
+from .schema import ADDED_COLUMNS, KEY_COLUMNS, REQUEST_COLUMNS, key_from_row, key_row, request_rows
 from .spend import DAY, day_of, rollup, scope_of
 
 __all__ = ["PostgresStore", "split_schema"]
@@ -274,7 +274,7 @@ class PostgresStore:
             return
         import asyncpg
 
-        rows = [request_row(r) for r in records]
+        rows = await request_rows(records)
         pool = await self._need_pool()
         async with pool.acquire(timeout=self._command_timeout) as conn:
             try:

@@ -19,7 +19,7 @@ from ..accounting import UsageRecord
 from .base import KeyRow, UsageRow, check_grouping, usage_row
 from .batches import KEEP_S, SQLITE_PRUNE, SQLITE_TABLE
 from .reports import AttemptsRow, RouteStatsRow, SeriesRow, attempt_rows, attempts_sql, errors_sql, latency_sql, route_stats, series_rows, series_sql
-from .schema import ADDED_COLUMNS, KEY_COLUMNS, key_from_row, key_row, request_row
+from .schema import ADDED_COLUMNS, KEY_COLUMNS, key_from_row, key_row, request_rows
 from .spend import DAY, day_of, scope_of
 from .sqlite_open import connect_ledger
 from .sqlite_writer import WriterError, WriterProcess, insert_batch
@@ -154,7 +154,7 @@ class SQLiteStore:
             await self._writer.sync()
 
     async def insert_requests(self, records: list[UsageRecord], batch_id: str | None = None) -> None:
-        rows = [request_row(r) for r in records]
+        rows = await request_rows(records)
         if self._writer is not None:
             try:
                 await self._writer.write(rows, batch_id)
