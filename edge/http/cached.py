@@ -19,6 +19,7 @@ from ..rcache.books import found, settle_hit
 from ..rcache.entry import Entry
 from .headers import response_headers
 from .stream import sse_response
+from .replies import json_response
 
 __all__ = ["answer_hit", "cache_entry", "cache_lookup"]
 
@@ -36,7 +37,7 @@ async def answer_hit(request: web.Request, gw: Gateway, ctx: RequestContext, ent
     settle_hit(gw, ctx, entry)
     headers = dict(response_headers(ctx, 0.0), **{HEADER: "hit"})
     if not entry.stream:
-        return web.Response(body=entry.body, content_type="application/json", headers=headers)
+        return json_response(request, entry.body, headers)
     response = sse_response(request, headers)
     await response.prepare(request)
     await response.write(entry.body)

@@ -24,6 +24,7 @@ from .headers import admit_request, client_timeout, drop_params, response_header
 from .appkeys import CONTEXT, GATEWAY, REQUEST_ID
 from .cached import answer_hit, cache_entry, cache_lookup
 from .stream import replay_as_stream, stream_chat
+from .replies import json_response
 
 __all__ = ["chat_completions"]
 
@@ -61,4 +62,4 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if chat.stream:
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
         return await replay_as_stream(request, body_out, include_usage, headers)
-    return web.Response(body=body_out, content_type="application/json", headers=headers)
+    return json_response(request, body_out, headers)

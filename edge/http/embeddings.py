@@ -14,11 +14,12 @@ from ..proxy import RequestContext, call_upstream, settle
 from .body import read_json
 from .headers import admit_request, client_timeout, response_headers
 from .appkeys import CONTEXT, GATEWAY, REQUEST_ID
+from .replies import json_response
 
 __all__ = ["embeddings"]
 
 
-async def embeddings(request: web.Request) -> web.Response:
+async def embeddings(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     principal = gw.auth.authenticate(request.headers.get("authorization"))
     typed, body = await read_json(request, EmbeddingsRequest, gw.max_body_bytes)
@@ -45,4 +46,4 @@ async def embeddings(request: web.Request) -> web.Response:
     result = await settled_on_failure(gw, ctx, exchange)
     ctx.record.status = 200
     cost = settle(gw, ctx, result.usage)
-    return web.Response(body=gw.scrubber.bytes(result.body), content_type="application/json", headers=response_headers(ctx, cost))
+    return json_response(request, gw.scrubber.bytes(result.body), response_headers(ctx, cost))

@@ -44,6 +44,7 @@ from .appkeys import CONTEXT, GATEWAY, REQUEST_ID
 from .body import read_json
 from .headers import admit_request, client_timeout, drop_params, response_headers
 from .stream import sse_response
+from .replies import json_response
 
 __all__ = ["MessagesSSESink", "count_tokens", "gateway_authorization", "messages"]
 
@@ -117,7 +118,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     result = await settled_on_failure(gw, ctx, exchange)
     ctx.record.status = 200
     cost = settle(gw, ctx, result.usage)
-    return web.Response(body=gw.scrubber.bytes(result.body), content_type="application/json", headers=_headers(ctx, cost))
+    return json_response(request, gw.scrubber.bytes(result.body), _headers(ctx, cost))
 
 
 async def _fitted(gw: Any, ctx: RequestContext, resolution: Any, call: Call) -> Any:

@@ -36,6 +36,7 @@ from .appkeys import CONTEXT, GATEWAY, REQUEST_ID
 from .body import read_json
 from .headers import admit_request, client_timeout, drop_params, response_headers
 from .responses_stream import BridgedEnding, Ending, NativeEnding, ResponsesEncoder, ResponsesSSESink
+from .replies import json_response
 
 __all__ = ["ResponsesRequest", "create_response", "delete_response", "get_response", "input_items", "input_tokens", "websocket_refused"]
 
@@ -130,7 +131,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     body_out = gw.scrubber.bytes(jsonio.dumps(doc))
     if isinstance(doc.get("id"), str):
         save(gw, ctx, turn, doc["id"], body_out)
-    return web.Response(body=body_out, content_type="application/json", headers=response_headers(ctx, cost))
+    return json_response(request, body_out, response_headers(ctx, cost))
 
 
 async def _stream(request: web.Request, gw: Any, ctx: RequestContext, turn: Turn, plan: Any, build: Any) -> web.StreamResponse:

@@ -3,8 +3,8 @@
 The base of edge.server.protocol's ``LeanProtocol`` (which reads the requests): what it queues
 (a request, or an answer it gives itself for a malformed or oversized one) is answered here,
 written from precomputed pieces (edge.server.wire), and the connection kept, lingered on or
-closed after it. A handler's web.Response is written whole with its length; a LeanStream has
-written itself. The state both halves share is declared below and set by ``LeanProtocol``.
+closed after it. A handler's LeanResponse or web.Response is written whole with its length; a
+LeanStream has written itself. The state both halves share is declared below and set by ``LeanProtocol``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from multidict import CIMultiDictProxy
 from edge.errors import EdgeError
 
 from . import wire
-from .request import LeanRequest, LeanStream
+from .request import LeanRequest, LeanResponse, LeanStream
 
 if TYPE_CHECKING:
     from .handoff import Relay
@@ -90,7 +90,9 @@ class Answers:
             except Exception:  # the middleware turns every error into an answer; this is a bug
                 log.exception("unhandled error in %s %s", item.method, item.path)
                 response = self._site.error(EdgeError("Internal gateway error."), item.headers, item.path)
-            if isinstance(response, LeanStream):
+            if isinstance(response, LeanResponse):
+                size = self._write_lean(response, item.keep_alive)
+            elif isinstance(response, LeanStream):
                 if not response.ended and self.transport is not None:
                     await response.write_eof()
                 size = response.body_length
@@ -117,6 +119,12 @@ class Answers:
         framing = b"content-length: %d\r\nconnection: close\r\n" % len(body) if closing else b"content-length: %d\r\n" % len(body)
         headers = [(k, v) for k, v in response.headers.items() if k.lower() not in ("content-length", "connection")] if closing or "content-length" in response.headers else list(response.headers.items())
         self.send(wire.head(response.status, self.date_line(), headers, framing) + body)
+        return len(body)
+
+    def _write_lean(self, response: LeanResponse, keep_alive: bool) -> int:
+        body = response.body
+        framing = b"content-length: %d\r\n" % len(body) if keep_alive and not self.closing else b"content-length: %d\r\nconnection: close\r\n" % len(body)
+        self.send(wire.head(response.status, self.date_line(), list(response.headers.items()), framing) + body)
         return len(body)
 
     def _next(self) -> None:

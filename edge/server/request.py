@@ -6,6 +6,8 @@ aiohttp's ``web.Request``; ``LeanRequest`` has the part of that surface they use
 for a request whose whole body the protocol has already read. ``LeanStream`` has the part of
 ``web.StreamResponse`` the SSE sinks use (``prepare``, ``write``, ``write_eof``): the head, then
 each write as one chunk of the chunked coding, the last with the terminating chunk in one send.
+``LeanResponse`` is a whole JSON answer: a status, the body and a plain dict of headers, which
+is what ``web.Response`` would hold, without its header multidict and content-type parsing.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from . import wire
 if TYPE_CHECKING:
     from .protocol import LeanProtocol
 
-__all__ = ["LeanRequest", "LeanStream"]
+__all__ = ["LeanRequest", "LeanResponse", "LeanStream"]
 
 
 class _Resource:
@@ -151,3 +153,17 @@ class LeanStream:
         self.body_length += len(data)
         self._connection.send(wire.chunk(data) + wire.CHUNKED_END if data else wire.CHUNKED_END)
 
+
+
+class LeanResponse:
+    """A whole answer for a request edge.server read: ``status``, ``body`` and ``headers``, a
+    dict with lower-case names (every header edge writes is named so), content-type included."""
+
+    __slots__ = ("status", "body", "headers")
+
+    prepared = False  # what edge.http.middleware asks before it adds x-request-id
+
+    def __init__(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers

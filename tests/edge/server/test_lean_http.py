@@ -256,13 +256,28 @@ def test_drain_finishes_a_lean_stream_and_refuses_new_connections(tmp_path: Path
         mock.stop()
 
 
-def test_lean_path_off_serves_the_hot_endpoints_on_aiohttp(tmp_path: Path) -> None:
+def _answer_heads(url: str) -> dict[str, dict[str, str]]:
+    """The heads of a chat and an embeddings answer, without the headers that differ per request."""
+    chat = request("POST", url + CHAT, _chat_body("same head"), {"content-type": "application/json"})
+    embeddings = request("POST", url + "/v1/embeddings", json.dumps({"model": "embed", "input": ["a", "b"]}).encode(), {"content-type": "application/json"})
+    heads = {}
+    for name, (status, headers, body) in (("chat", chat), ("embeddings", embeddings)):
+        assert status == 200 and headers["content-length"] == str(len(body)), (name, status, headers)
+        heads[name] = {k: v for k, v in headers.items() if k not in ("date", "x-request-id", "x-edge-cost-usd", "server", "content-length")}
+    return heads
+
+
+def test_lean_path_off_serves_the_hot_endpoints_on_aiohttp(tmp_path: Path, gateway: tuple[Server, Mock]) -> None:
     mock = Mock()
     text = gateway_config(mock.base_url, tmp_path).replace("drain_timeout_s: 10\n", "drain_timeout_s: 10\n  lean_path: false\n")
     gw = Server(["serve", "--config", str(write_config(tmp_path / "edge.yaml", text))], cwd=str(tmp_path))
     try:
         status, headers, body = request("POST", gw.url + CHAT, _chat_body("aiohttp"), {"content-type": "application/json"})
         assert status == 200 and _content(body) == "aiohttp" and "aiohttp" in headers["server"]
+        # The same answers carry the same head from either server (edge.server's LeanResponse
+        # against aiohttp's web.Response); the length is the body's on both.
+        lean, aiohttp = _answer_heads(gateway[0].url), _answer_heads(gw.url)
+        assert lean == aiohttp and lean["chat"]["content-type"] == "application/json" and "x-edge-route" in lean["embeddings"]
     finally:
         assert gw.stop() == 0
         mock.stop()
