@@ -132,11 +132,14 @@ class OpenAIAdapter:
         return UpstreamRequest("POST", self._embeddings_url, self._headers, jsonio.dumps(out))
 
     def parse_embeddings(self, body: bytes, public_model: str) -> ChatResult:
-        doc = jsonio.loads(body)
-        if not isinstance(doc, dict):
-            raise ValueError("upstream embeddings response is not a JSON object")
-        doc["model"] = public_model
-        return ChatResult(jsonio.dumps(doc), usage_from_openai(doc.get("usage")), None, doc)
+        # The vectors are most of the answer: only ``model`` changes and ``usage`` is read; the
+        # rest is written as the upstream sent it (its floats never parsed and printed again).
+        try:
+            doc = jsonio.members(body)
+        except (jsonio.DecodeError, jsonio.ValidationError):
+            raise ValueError("upstream embeddings response is not a JSON object") from None
+        usage = doc.get("usage")
+        return ChatResult(jsonio.with_members(doc, model=public_model), usage_from_openai(jsonio.loads(memoryview(usage)) if usage is not None else None))
 
     def parse_error(self, status: int, headers: Mapping[str, str] | None, body: bytes) -> UpstreamErrorInfo:
         retry_after = parse_retry_after(headers)

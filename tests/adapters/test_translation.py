@@ -188,6 +188,21 @@ def test_gemini_embeddings_and_errors() -> None:
     assert GEMINI.parse_error(503, {}, b'{"error":{"code":503,"message":"busy","status":"UNAVAILABLE"}}').code == "UNAVAILABLE"
 
 
+def test_openai_embeddings_answer_keeps_the_upstream_bytes_but_the_model() -> None:
+    openai = build_adapter("openai", "http://127.0.0.1:1/v1", "k", None)
+    # Floats as the upstream printed them (orjson would print 1.50 as 1.5 and 2e-05 as 2e-5),
+    # whitespace inside values kept, the model renamed in place or added, usage read.
+    body = b'{"object": "list", "data": [{"index": 0, "embedding": [ 1.50, 2e-05, -0.0 ]}], "model": "text-embedding-3-small", "usage": {"prompt_tokens": 3, "total_tokens": 3}}'
+    result = openai.parse_embeddings(body, "pub")
+    assert result.body == b'{"object":"list","data":[{"index": 0, "embedding": [ 1.50, 2e-05, -0.0 ]}],"model":"pub","usage":{"prompt_tokens": 3, "total_tokens": 3}}'
+    assert result.usage is not None and result.usage.prompt_tokens == 3 and result.document()["model"] == "pub"
+    assert json.loads(openai.parse_embeddings(b'{"data": []}', 'a "quoted" name').body) == {"data": [], "model": 'a "quoted" name'}
+    assert openai.parse_embeddings(b'{"data": []}', "pub").usage is None
+    for bad in (b"[1, 2]", b'{"data": [1,}', b'{"data": tru}', b"", b'{"a": 1} {"b": 2}'):
+        with pytest.raises(ValueError):
+            openai.parse_embeddings(bad, "pub")
+
+
 def test_ollama_request() -> None:
     req, out = _native(OLLAMA, {
         "messages": [
