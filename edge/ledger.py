@@ -58,6 +58,7 @@ WARN_EVERY_S = 60.0
 # bench/README.md); at 32 connections 128 costs no more CPU per request than 512.
 BATCH_ROWS = 128
 
+
 class Ledger:
     """A record sink (edge.accounting) that batches rows into a Store, spooling when it cannot."""
 

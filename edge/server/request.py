@@ -154,7 +154,6 @@ class LeanStream:
         self._connection.send(wire.chunk(data) + wire.CHUNKED_END if data else wire.CHUNKED_END)
 
 
-
 class LeanResponse:
     """A whole answer for a request edge.server read: ``status``, ``body`` and ``headers``, a
     dict with lower-case names (every header edge writes is named so), content-type included."""
