@@ -27,7 +27,7 @@ from . import report
 from .common import Phase, Scenario
 from .loadgen import LoadResult, builtin_load, probe, wrk_available, wrk_load
 from .loadgen_grpc import run_child as grpc_child
-from .procs import rss_bytes, tree_cpu_seconds, tree_pids
+from .procs import paused, rss_bytes, tree_cpu_seconds, tree_pids
 from .scenarios import select
 from .peers import find_litellm, find_portkey
 from .systems import DEFAULT_SCENARIOS, FLOORS, GRPC_SYSTEMS, PEERS, SYSTEMS, Running, start_mock, start_system
@@ -225,6 +225,9 @@ def _prepare_grpc(system: Running, scenario: Scenario, key: str, notes: list[str
     return messages if scenario.stream else 0
 
 
+SETTLE_S = 0.25
+
+
 def run_scenario(systems: list[Running], mock: Running, scenario: Scenario, args: argparse.Namespace, tool: str, key: str, notes: list[str], skipped: list[dict[str, Any]] | None = None) -> list[Phase]:
     """Every system back to back on one scenario, so noise from the machine hits them alike."""
     phases: list[Phase] = []
@@ -235,15 +238,21 @@ def run_scenario(systems: list[Running], mock: Running, scenario: Scenario, args
             if reason and skipped is not None:
                 skipped.append({"system": system.name, "scenario": scenario.name, "workers": system.workers, "reason": reason})
             continue
-        events = prepare(system, scenario, key, notes)
-        if events is None:
-            continue
-        if args.warmup > 0:
-            _load(tool, system, scenario, key, max(levels), args.warmup)
-        for level in levels:
-            phase = measure(system, mock, scenario, events, tool, key, level, args.duration)
-            phases.append(phase)
-            print(report.progress_line(phase), file=sys.stderr, flush=True)
+        # The other systems sleep meanwhile (never the mock, which "direct" is).
+        others = [s.root_pid for s in systems if s is not system and s.child is not None and s.root_pid != mock.root_pid]
+        with paused(others):
+            # This system was just continued: let it run what waited (its timers, the upstream
+            # connections the mock closed meanwhile) before the probe.
+            time.sleep(SETTLE_S)
+            events = prepare(system, scenario, key, notes)
+            if events is None:
+                continue
+            if args.warmup > 0:
+                _load(tool, system, scenario, key, max(levels), args.warmup)
+            for level in levels:
+                phase = measure(system, mock, scenario, events, tool, key, level, args.duration)
+                phases.append(phase)
+                print(report.progress_line(phase), file=sys.stderr, flush=True)
     return phases
 
 
