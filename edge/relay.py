@@ -7,8 +7,8 @@ HTTP, gRPC and the dialects to come:
 
 - the pump: each upstream read is transcoded and written as it arrives (back-pressure: the next
   read waits for the write), the time to first token recorded at the first write;
-- deadlines: the request's deadline bounds the whole stream; the upstream client bounds the
-  first byte and each idle gap (provider ``timeout_s``);
+- deadlines: the request's deadline bounds the whole stream (one timer, edge.deadline); the
+  upstream client bounds the first byte and each idle gap (provider ``timeout_s``);
 - the ending: a good end gets the encoder's tail and the sink's last words; an upstream that
   fails, sends something broken, reports an error in the stream or stops before it finished gets
   one final error event (or status) and a 502/504 in the record;
@@ -28,6 +28,7 @@ from edge.fastpath import tokens
 
 from .client import ClientError, ReadTimeout, Response, ResponseTooLarge
 from .context import RequestContext, settle
+from .deadline import Deadline
 from .errors import BadGateway, EdgeError, GatewayTimeout, UpstreamError
 from .gateway import Gateway
 from .providers import Provider
@@ -49,7 +50,7 @@ async def relay(gw: Gateway, ctx: RequestContext, upstream: Response, provider: 
     try:
         await sink.begin()
         failure: EdgeError | None = None
-        timer = asyncio.timeout(max(0.0, ctx.remaining()))
+        timer = Deadline(upstream.loop, ctx.remaining())
         try:
             async with timer:
                 failure = await _pump(upstream, stream, sink, ctx, provider)

@@ -90,6 +90,11 @@ class Response:
         self._streamed = 0  # decoded bytes a stream has delivered in all
 
     @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop this response is read on (a reader's own timers go on it)."""
+        return self._loop
+
+    @property
     def headers(self) -> dict[str, str]:
         """Names lower-cased; a repeated field's values joined with ", " (RFC 9110 section 5.3)."""
         headers = self._headers
