@@ -70,9 +70,9 @@ def call_upstream(gw: Gateway, plan: Resolution, ctx: RequestContext, build: Bui
         # Every byte an upstream sent is scrubbed once, here, before anything parses it: the
         # answer then reaches every surface (HTTP, gRPC, the ledger) clean, and an error body
         # is scrubbed before an adapter cuts it to a snippet.
-        status, headers, data = response.status, response.headers, gw.scrubber.bytes(response.body)
-        if status >= 400:
-            raise Failure(UpstreamError(adapter.parse_error(status, headers, data), provider.name), status)
+        status, data = response.status, gw.scrubber.bytes(response.body)
+        if status >= 400:  # only an error's headers are read (Retry-After): decoded on demand
+            raise Failure(UpstreamError(adapter.parse_error(status, response.headers, data), provider.name), status)
         try:
             return parse(adapter, data)
         except (ValueError, TypeError, KeyError):
