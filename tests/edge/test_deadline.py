@@ -10,6 +10,11 @@ import uvloop
 from edge.deadline import Deadline
 
 
+async def _sleep_under(deadline: Deadline) -> None:
+    async with deadline:
+        await asyncio.sleep(5)
+
+
 def _run(coro_fn) -> object:  # type: ignore[no-untyped-def]
     return uvloop.run(coro_fn())
 
@@ -43,14 +48,10 @@ def test_a_block_that_finishes_in_time_is_left_alone_and_its_timer_cancelled() -
 
 
 def test_a_cancellation_from_elsewhere_stays_a_cancellation() -> None:
-    async def inner(deadline: Deadline) -> None:
-        async with deadline:
-            await asyncio.sleep(5)
-
     async def go() -> bool:
         loop = asyncio.get_running_loop()
         deadline = Deadline(loop, 5)
-        task = loop.create_task(inner(deadline))
+        task = loop.create_task(_sleep_under(deadline))
         await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -62,14 +63,10 @@ def test_a_cancellation_from_elsewhere_stays_a_cancellation() -> None:
 
 def test_a_client_gone_as_the_deadline_passes_stays_a_cancellation() -> None:
     # Both cancellations pending at once: the outer one must not be swallowed as a timeout.
-    async def inner(deadline: Deadline) -> None:
-        async with deadline:
-            await asyncio.sleep(5)
-
     async def go() -> None:
         loop = asyncio.get_running_loop()
         deadline = Deadline(loop, 0)  # fires on the next turn
-        task = loop.create_task(inner(deadline))
+        task = loop.create_task(_sleep_under(deadline))
         await asyncio.sleep(0)  # the task enters the block and arms the deadline
         loop.call_soon(task.cancel)  # in the same turn as the deadline fires
         with pytest.raises(asyncio.CancelledError):
